@@ -1,0 +1,65 @@
+"""Settings, read from environment variables in one place.
+
+| variable                    | default                                   | meaning                                          |
+|-----------------------------|-------------------------------------------|--------------------------------------------------|
+| ``EMOTION_MODELS_DIR``      | ``<repo>/models_onnx``                    | folder of the ONNX models and their cards        |
+| ``EMOTION_FACE_MODEL``      | ``mini_xception``                         | face-expression model name (file stem)           |
+| ``EMOTION_HAAR_CASCADE``    | ``<repo>/haarcascade_frontalface_default.xml`` | OpenCV Haar cascade for face detection      |
+| ``EMOTION_DETECT_MAX_SIDE`` | ``480``                                   | longest image side (pixels) used for detection   |
+| ``EMOTION_ORT_THREADS``     | ``1``                                     | onnxruntime intra-op threads per model           |
+| ``EMOTION_MAX_IMAGE_PIXELS``| ``50000000``                              | largest decoded image accepted (pixels)          |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"environment variable {name} must be positive, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings; :func:`Settings.from_env` reads them from the environment."""
+
+    models_dir: Path = REPO_ROOT / "models_onnx"
+    face_model: str = "mini_xception"
+    haar_cascade: Path = REPO_ROOT / "haarcascade_frontalface_default.xml"
+    detect_max_side: int = 480
+    ort_threads: int = 1
+    max_image_pixels: int = 50_000_000
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Settings from the ``EMOTION_*`` environment variables (defaults above).
+
+        Raises:
+            ValueError: a numeric variable is not a positive integer.
+        """
+        d = cls()
+        return cls(
+            models_dir=Path(os.environ.get("EMOTION_MODELS_DIR") or d.models_dir),
+            face_model=os.environ.get("EMOTION_FACE_MODEL") or d.face_model,
+            haar_cascade=Path(os.environ.get("EMOTION_HAAR_CASCADE") or d.haar_cascade),
+            detect_max_side=_env_int("EMOTION_DETECT_MAX_SIDE", d.detect_max_side),
+            ort_threads=_env_int("EMOTION_ORT_THREADS", d.ort_threads),
+            max_image_pixels=_env_int("EMOTION_MAX_IMAGE_PIXELS", d.max_image_pixels),
+        )
+
+    def model_path(self, name: str) -> Path:
+        """Path of the ONNX file of model ``name`` in :attr:`models_dir`."""
+        return self.models_dir / f"{name}.onnx"

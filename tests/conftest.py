@@ -1,0 +1,102 @@
+"""Shared fixtures: real photos, the shared data set, a real `streamlit run` server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+FER_NPZ = SHARED_DATA / "fer2013" / "fer2013_ferplus.npz"
+
+
+@pytest.fixture(scope="session")
+def astronaut_bgr() -> np.ndarray:
+    """scikit-image's astronaut photo (Eileen Collins, NASA, public domain): one smiling face."""
+    from skimage import data
+
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="session")
+def faceless_photos() -> dict[str, np.ndarray]:
+    """Real photos without a human face, shipped by scikit-image."""
+    from skimage import data
+
+    out = {}
+    for name in ("chelsea", "coffee", "rocket", "hubble_deep_field", "camera"):
+        im = getattr(data, name)()
+        out[name] = cv2.cvtColor(im, cv2.COLOR_GRAY2BGR) if im.ndim == 2 else cv2.cvtColor(im, cv2.COLOR_RGB2BGR)
+    return out
+
+
+@pytest.fixture(scope="session")
+def analyzer():
+    from emotion import FaceEmotionAnalyzer
+
+    return FaceEmotionAnalyzer()
+
+
+@pytest.fixture(scope="session")
+def fer_npz() -> Path:
+    if not FER_NPZ.exists():
+        pytest.skip(f"FER2013 data not found at {FER_NPZ} (../shared is absent in a user's clone)")
+    return FER_NPZ
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium")
+    if not path:
+        pytest.skip("Debian chromium is not installed (apt-get install chromium); .ci/run installs it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def streamlit_url(tmp_path_factory) -> str:
+    """A real `streamlit run localapp.py` on 127.0.0.1, for the session; its log is printed on failure."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "localapp.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("streamlit did not start:\n" + log_path.read_text())
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    print("---- streamlit server log (tail) ----\n" + log_path.read_text()[-4000:])

@@ -1,0 +1,131 @@
+import cv2
+import numpy as np
+import pytest
+
+from emotion import EMOTIONS, FaceEmotion, InputError
+from emotion.face import draw_faces, faces_report
+from emotion.face.classify import crop_faces, preprocess_crops, square_box
+from emotion.face.detect import to_gray
+
+
+def test_preprocess_scales_to_minus_one_one_and_resizes():
+    crops = [np.zeros((48, 48), np.uint8), np.full((100, 100), 255, np.uint8), np.full((64, 64), 128, np.uint8)]
+    x = preprocess_crops(crops)
+    assert x.shape == (3, 1, 64, 64) and x.dtype == np.float32
+    assert np.allclose(x[0], -1.0) and np.allclose(x[1], 1.0)
+    assert np.allclose(x[2], (128 / 255 - 0.5) * 2, atol=1e-6)
+
+
+def test_preprocess_refuses_color_crops():
+    with pytest.raises(ValueError, match="grayscale"):
+        preprocess_crops([np.zeros((10, 10, 3), np.uint8)])
+
+
+def test_square_box_is_square_centred_with_margin():
+    x, y, w, h = square_box((100, 50, 40, 80), margin=0.1)
+    assert w == h == 96
+    assert abs((x + w / 2) - 120) <= 0.5 and abs((y + h / 2) - 90) <= 0.5
+
+
+def test_crop_at_image_edge_is_padded_not_shrunk():
+    gray = np.arange(100 * 100, dtype=np.uint32).reshape(100, 100).astype(np.uint8)
+    (crop,) = crop_faces(gray, np.array([[0, 0, 40, 40]]), margin=0.25)
+    assert crop.shape == (60, 60)
+    # the pad replicates the border row/column
+    assert np.array_equal(crop[0, 10:], crop[10, 10:])
+
+
+def test_classifier_outputs_probabilities(analyzer):
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (s, s), dtype=np.uint8) for s in (30, 64, 200)]
+    p = analyzer.classifier.predict_crops(crops)
+    assert p.shape == (3, len(EMOTIONS)) and p.dtype == np.float32
+    assert np.allclose(p.sum(1), 1.0, atol=1e-5) and (p >= 0).all()
+    assert analyzer.classifier.predict(np.zeros((0, 1, 64, 64), np.float32)).shape == (0, 7)
+
+
+def test_batched_equals_one_by_one(analyzer):
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(5)]
+    batch = analyzer.classifier.predict_crops(crops)
+    single = np.concatenate([analyzer.classifier.predict_crops([c]) for c in crops])
+    assert np.allclose(batch, single, atol=1e-5)
+
+
+def test_astronaut_has_exactly_one_happy_face(analyzer, astronaut_bgr):
+    faces = analyzer.analyze(astronaut_bgr)
+    assert len(faces) == 1
+    (face,) = faces
+    assert face.label == "happy" and face.score > 0.5
+    x, y, w, h = face.box
+    # the face is in the upper middle of the 512x512 photo
+    assert 150 < x + w / 2 < 280 and 60 < y + h / 2 < 180 and 60 < w < 160
+    assert abs(float(face.probabilities.sum()) - 1) < 1e-5
+
+
+def test_boxes_are_in_input_pixels_when_detection_downscales(analyzer, astronaut_bgr):
+    big = cv2.resize(astronaut_bgr, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)  # 1536 px > max_side
+    (small_face,) = analyzer.analyze(astronaut_bgr)
+    (big_face,) = analyzer.analyze(big)
+    assert big_face.label == "happy"
+    for s, b in zip(small_face.box, big_face.box):
+        assert abs(b - 3 * s) <= 0.15 * 3 * small_face.box[2]
+
+
+def test_several_faces_largest_first(analyzer, astronaut_bgr):
+    crop = astronaut_bgr[20:280, 110:360]
+    canvas = np.full((400, 900, 3), 200, np.uint8)
+    canvas[100:360, 40:290] = crop
+    canvas[10:390, 400:900] = cv2.resize(crop, (500, 380))[:, :500]
+    faces = analyzer.analyze(canvas)
+    assert len(faces) == 2
+    assert faces[0].area >= faces[1].area
+    assert {f.label for f in faces} == {"happy"}
+
+
+def test_no_face_in_face_free_photos(analyzer, faceless_photos):
+    for name, photo in faceless_photos.items():
+        assert analyzer.analyze(photo) == [], name
+
+
+def test_gray_and_bgra_inputs(analyzer, astronaut_bgr):
+    gray = to_gray(astronaut_bgr)
+    bgra = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2BGRA)
+    assert [f.label for f in analyzer.analyze(gray)] == ["happy"]
+    assert [f.label for f in analyzer.analyze(bgra)] == ["happy"]
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("not an image", "numpy array"),
+        (np.zeros((10, 10, 3), np.float32), "uint8"),
+        (np.zeros((10, 10, 2), np.uint8), "shape"),
+        (np.zeros((0, 10, 3), np.uint8), "empty"),
+    ],
+)
+def test_bad_arrays_raise_input_error(analyzer, bad, message):
+    with pytest.raises(InputError, match=message):
+        analyzer.analyze(bad)
+
+
+def test_draw_faces_colours_the_box_and_keeps_input(astronaut_bgr):
+    probs = np.zeros(7, np.float32)
+    probs[3] = 1.0
+    face = FaceEmotion((100, 100, 80, 80), probs)
+    before = astronaut_bgr.copy()
+    out = draw_faces(astronaut_bgr, [face])
+    assert np.array_equal(astronaut_bgr, before)
+    assert not np.array_equal(out, before)
+    # the left edge of the box has happy's colour (#f2b701 -> BGR (1, 183, 242))
+    assert tuple(int(v) for v in out[150, 100]) == (1, 183, 242)
+
+
+def test_faces_report_is_json_ready(analyzer, astronaut_bgr):
+    import json
+
+    faces = analyzer.analyze(astronaut_bgr)
+    report = json.loads(json.dumps(faces_report(faces, 512, 512, "astronaut.png", "mini_xception")))
+    assert report["faces"][0]["label"] == "happy"
+    assert list(report["faces"][0]["probabilities"]) == list(EMOTIONS)
+    assert report["image"] == {"width": 512, "height": 512}

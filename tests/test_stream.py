@@ -1,0 +1,58 @@
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from emotion.stream import FaceVideoProcessor
+from emotion.timeline import ProbabilityTrend
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def _frame(image_bgr, pts):
+    frame = av.VideoFrame.from_ndarray(image_bgr, format="bgr24")
+    frame.pts = pts
+    frame.time_base = Fraction(1, 30)
+    return frame
+
+
+def test_video_callback_annotates_and_records(analyzer, astronaut_bgr):
+    clock = FakeClock()
+    proc = FaceVideoProcessor(analyzer, window_s=60, clock=clock)
+    assert proc.snapshot().frames == 0 and proc.snapshot().fps == 0.0
+    for i in range(10):
+        out = proc(_frame(astronaut_bgr, i))
+        clock.t += 0.1
+    assert out.pts == 9 and out.time_base == Fraction(1, 30) and out.width == 512
+    assert not np.array_equal(out.to_ndarray(format="bgr24"), astronaut_bgr), "the frame comes back annotated"
+    snap = proc.snapshot()
+    assert snap.frames == 10 and [f.label for f in snap.faces] == ["happy"]
+    assert 9.0 < snap.fps < 11.5  # 10 frames, 0.1 s apart
+    assert snap.trend_p.shape == (10, 7) and np.allclose(snap.trend_t, np.arange(10) * 0.1)
+    clock.t += 5  # idle: the rate drops to zero
+    assert proc.snapshot().fps == 0.0
+
+
+def test_callback_survives_a_failing_analyzer(astronaut_bgr):
+    class Broken:
+        def analyze(self, image):
+            raise RuntimeError("boom")
+
+    proc = FaceVideoProcessor(Broken())
+    out = proc(_frame(astronaut_bgr, 1))
+    assert np.array_equal(out.to_ndarray(format="bgr24"), astronaut_bgr)
+    assert "boom" in proc.snapshot().error
+
+
+def test_trend_window_drops_old_samples():
+    trend = ProbabilityTrend(window_s=10, max_samples=1000)
+    for t in range(30):
+        trend.add(float(t), np.full(7, 1 / 7))
+    times, probs = trend.snapshot()
+    assert times[0] == 19 and times[-1] == 29 and probs.shape == (11, 7)

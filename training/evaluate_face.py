@@ -1,0 +1,161 @@
+"""Measure a face-expression ONNX model on FER2013 PublicTest and PrivateTest.
+
+Data: ``../shared/data/fer2013/fer2013_ferplus.npz`` (see that folder's README).
+Each 48x48 crop is used whole, through the app's own preprocessing
+(:func:`emotion.face.classify.preprocess_crops`) and classifier, against the
+original FER2013 labels. Prints accuracy, per-class recall and the confusion
+matrix of both splits; ``--update-card`` stores them in the model's JSON card
+and re-renders its Markdown card.
+
+    python training/evaluate_face.py [--model mini_xception] [--update-card]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from emotion.config import Settings  # noqa: E402
+from emotion.face.classify import FaceExpressionClassifier  # noqa: E402
+from emotion.labels import EMOTIONS  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013" / "fer2013_ferplus.npz"
+SPLITS = {"PublicTest": 1, "PrivateTest": 2}
+
+
+def load_split(data: Path, split: str, limit: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Faces uint8 [n, 48, 48] and original labels int [n] of one FER2013 split.
+
+    ``limit`` takes a seeded random subset of that size (sorted by row)."""
+    with np.load(data) as d:
+        idx = np.flatnonzero(d["usage"] == SPLITS[split])
+        if limit is not None and limit < len(idx):
+            idx = np.sort(np.random.default_rng(seed).choice(idx, size=limit, replace=False))
+        return d["pixels"][idx], d["emotion"][idx].astype(np.int64)
+
+
+def predict(clf: FaceExpressionClassifier, faces: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Probabilities [n, 7] for uint8 faces [n, h, w], in batches."""
+    return np.concatenate([clf.predict_crops(list(faces[i : i + batch])) for i in range(0, len(faces), batch)])
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Confusion matrix int [7, 7]: rows true label, columns predicted, FER2013 order."""
+    m = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
+    np.add.at(m, (y_true, y_pred), 1)
+    return m
+
+
+def format_matrix(m: np.ndarray) -> str:
+    head = "true\\pred " + " ".join(f"{e[:7]:>8}" for e in EMOTIONS)
+    rows = [f"{e:<9} " + " ".join(f"{v:>8d}" for v in row) for e, row in zip(EMOTIONS, m)]
+    return "\n".join([head, *rows])
+
+
+def evaluate(clf: FaceExpressionClassifier, data: Path) -> dict:
+    results = {}
+    for split in SPLITS:
+        faces, labels = load_split(data, split)
+        pred = predict(clf, faces).argmax(1)
+        m = confusion(labels, pred)
+        recall = (np.diag(m) / np.maximum(m.sum(1), 1)).round(4)
+        results[split] = {
+            "n": int(len(labels)),
+            "accuracy": round(float((pred == labels).mean()), 4),
+            "recall": dict(zip(EMOTIONS, map(float, recall))),
+            "confusion": m.tolist(),
+        }
+    return results
+
+
+def render_markdown(card: dict) -> str:
+    """The human-readable model card, from the JSON card."""
+    src, inp, out = card["source"], card["input"], card["output"]
+    lines = [
+        f"# Model card: {card['name']}",
+        "",
+        f"Task: {card['task']}. Parameters: {card['parameters']:,} (including batch-norm statistics).",
+        "",
+        "## Labels (output order)",
+        ", ".join(f"{i} {e}" for i, e in enumerate(card["labels"])),
+        "",
+        "## Input and preprocessing",
+        f"- input `{inp['name']}`: {inp['dtype']} {inp['shape']} ({inp['layout']})",
+        f"- output `{out['name']}`: {out['dtype']} {out['shape']}, softmax probabilities",
+        f"- preprocessing: {card['preprocessing']}",
+        "- in the app: Haar-cascade box, squared around its centre with a 10% margin per side, "
+        "border-replicated where it leaves the image (`emotion/face/classify.py`)",
+        "",
+        "## Source and licence",
+        f"- weights: `{src['file']}` from `{src['package']}` (sha256 `{src['sha256']}`), saved by Keras {src['keras_version']}",
+        f"- model: {src['paper']}; trained on {src['trained_on']}",
+        f"- licence: {card['licence']}",
+        f"- conversion: `{card['conversion']['command']}` (h5py + onnx helpers, no TensorFlow), opset {card['conversion']['opset']}",
+        "",
+        "## Conversion checks",
+    ]
+    for k, v in card["conversion"]["checks"].items():
+        lines.append(f"- {k}: {v:.3g}")
+    ev = card.get("evaluation")
+    if ev:
+        lines += [
+            "",
+            "## Measured accuracy (original FER2013 labels, whole 48x48 crop)",
+            f"Command: `{ev['command']}`. Data: `{ev['data']}`.",
+            "",
+            "| split | faces | accuracy |",
+            "|---|---|---|",
+        ]
+        for split in SPLITS:
+            lines.append(f"| {split} | {ev[split]['n']} | {ev[split]['accuracy'] * 100:.2f}% |")
+        lines += ["", "Per-class recall:", "", "| split | " + " | ".join(EMOTIONS) + " |", "|---" * (len(EMOTIONS) + 1) + "|"]
+        for split in SPLITS:
+            lines.append(f"| {split} | " + " | ".join(f"{ev[split]['recall'][e] * 100:.1f}%" for e in EMOTIONS) + " |")
+        lines += ["", "PrivateTest confusion matrix (rows true, columns predicted):", "", "```",
+                  format_matrix(np.array(ev["PrivateTest"]["confusion"])), "```"]
+    bench = card.get("benchmark")
+    if bench:
+        lines += ["", "## Latency", f"Command: `{bench['command']}` ({bench['machine']}).", ""]
+        lines += [f"- {k}: {v}" for k, v in bench["figures"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="mini_xception", help="model name in models_onnx/")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--update-card", action="store_true", help="write the results into the model card")
+    args = ap.parse_args()
+    if not args.data.exists():
+        raise SystemExit(f"FER2013 data not found at {args.data} (see ../shared/data/README.md)")
+
+    settings = Settings.from_env()
+    clf = FaceExpressionClassifier(settings.model_path(args.model), settings=settings)
+    results = evaluate(clf, args.data)
+    for split, r in results.items():
+        print(f"{args.model} {split}: accuracy {r['accuracy'] * 100:.2f}% on {r['n']} faces")
+        print("  recall: " + ", ".join(f"{e} {v * 100:.1f}%" for e, v in r["recall"].items()))
+        print(format_matrix(np.array(r["confusion"])))
+        print()
+    if args.update_card:
+        card_path = settings.model_path(args.model).with_suffix(".json")
+        card = json.loads(card_path.read_text())
+        card["evaluation"] = {
+            "command": f"python training/evaluate_face.py --model {args.model}",
+            "data": "../shared/data/fer2013/fer2013_ferplus.npz (original FER2013 labels)",
+            **results,
+        }
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        card_path.with_suffix(".md").write_text(render_markdown(card))
+        print(f"updated {card_path} and {card_path.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
