@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 DISPLAY_MAX_SIDE = 1600  # pixels sent to the browser for display; downloads keep full size
 
 st.set_page_config(page_title="Photo · Emotion", page_icon="📷", layout="wide")
-st.title("📷 Photo")
+st.title("Photo")
 st.write("Upload a photo: every face is found, boxed and labelled with its emotion.")
 emotion_legend()
 

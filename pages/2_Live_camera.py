@@ -15,7 +15,7 @@ TREND_WINDOW_S = 60.0
 REFRESH_S = 1.0
 
 st.set_page_config(page_title="Live camera · Emotion", page_icon="🎥", layout="wide")
-st.title("🎥 Live camera")
+st.title("Live camera")
 st.write("Press **START** and allow the camera: each face comes back boxed and labelled, frame by frame.")
 emotion_legend()
 
@@ -41,10 +41,9 @@ playing = bool(ctx.state.playing)
 @st.fragment(run_every=REFRESH_S if playing else None)
 def live_panel() -> None:
     snap = processor.snapshot()
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Processing rate", f"{snap.fps:.1f} fps")
-    m2.metric("Faces", len(snap.faces) if snap.frames else "–")
-    m3.metric("Frames", snap.frames)
+    m1, m2 = st.columns(2)
+    m1.metric("Processing rate (fps)", f"{snap.fps:.1f}")
+    m2.metric("Faces in view", len(snap.faces) if snap.frames else "–")
     if snap.error:
         st.warning(f"Frame processing failed: {snap.error}")
     if snap.faces:

@@ -1,0 +1,91 @@
+"""Real browser: Debian chromium driven by Playwright against `streamlit run localapp.py`.
+
+The fake camera plays a Y4M made from a real face photo (scikit-image's astronaut).
+"""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import pytest
+
+from emotion.labels import EMOTIONS
+from tests.media import face_scene, write_y4m
+
+pytestmark = pytest.mark.browser
+LABELS = "|".join(EMOTIONS)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path, astronaut_bgr, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    media = tmp_path_factory.mktemp("media")
+    y4m = write_y4m(media / "face.y4m", [face_scene(astronaut_bgr)] * 10).resolve()
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=chromium_path,
+            args=[
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={y4m}",
+                "--disable-background-networking",
+                "--no-sandbox",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    yield page
+    page.close()
+
+
+def test_live_camera_labels_a_real_face(page, streamlit_url):
+    page.goto(f"{streamlit_url}/Live_camera")
+    page.get_by_text("Press START to begin.").wait_for(timeout=60_000)
+    webrtc = page.frame_locator("iframe[title*='webrtc']")
+    webrtc.get_by_role("button", name="START").click()
+
+    caption = page.get_by_text(re.compile(rf"^Largest face: ({LABELS}) \d+%$"))
+    caption.wait_for(timeout=60_000)
+    assert caption.count() == 1
+
+    rate = page.locator('[data-testid="stMetric"]', has_text="Processing rate")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+                 .some(e => parseFloat(e.innerText) > 0)""",
+        timeout=30_000,
+    )
+    fps = float(rate.locator('[data-testid="stMetricValue"]').inner_text())
+    assert fps > 0
+    # the annotated video comes back to the browser and plays
+    webrtc.locator("video").first.wait_for(timeout=10_000)
+    assert webrtc.locator("video").first.evaluate("v => v.videoWidth") == 640
+    # the trend chart appears once samples arrive
+    page.get_by_text("Largest face, last 60 s").wait_for(timeout=30_000)
+    webrtc.get_by_role("button", name="STOP").click()
+
+
+def test_photo_upload_in_the_browser(page, streamlit_url, astronaut_bgr, tmp_path):
+    photo = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(photo), astronaut_bgr)
+    page.goto(f"{streamlit_url}/Photo")
+    page.get_by_text("Choose a photo to analyse.").wait_for(timeout=60_000)
+    page.locator("input[type=file]").set_input_files(str(photo))
+    page.get_by_text("1 face found: #1 happy").wait_for(timeout=60_000)
+    page.get_by_text("Download annotated image (PNG)").wait_for(timeout=10_000)
+    page.get_by_text("Download results (JSON)").wait_for(timeout=10_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_home_page_links_every_page(page, streamlit_url):
+    page.goto(streamlit_url)
+    page.get_by_text("Multimodal emotion recognition").first.wait_for(timeout=60_000)
+    for label in ("Photo: upload a picture", "Live camera: your webcam"):
+        page.get_by_text(label).wait_for(timeout=30_000)
+    page.get_by_text("FER2013 PrivateTest 65").wait_for(timeout=30_000)

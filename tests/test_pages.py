@@ -1,0 +1,94 @@
+"""The pages through Streamlit's AppTest (no browser): upload, no-face and bad-file paths."""
+
+import io
+from pathlib import Path
+
+import cv2
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 60
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _png(bgr) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def photo_page():
+    at = AppTest.from_file(str(ROOT / "pages/1_Photo.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _upload(at, name, data, mime="image/png"):
+    at.file_uploader(key="photo").set_value((name, data, mime))
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(elements):
+    return " ".join(str(e.value) for e in elements)
+
+
+def test_photo_page_labels_the_astronaut_happy(photo_page, astronaut_bgr):
+    at = _upload(photo_page, "astronaut.png", _png(astronaut_bgr))
+    assert "1 face found: #1 happy" in _texts(at.success)
+    assert not at.error
+    assert at.get("plotly_chart"), "a probability chart is shown"
+    downloads = at.get("download_button")
+    assert {d.proto.label for d in downloads} == {"Download annotated image (PNG)", "Download results (JSON)"}
+    assert len(at.get("image")) == 1
+
+
+def test_photo_page_no_face(photo_page, faceless_photos):
+    at = _upload(photo_page, "coffee.png", _png(faceless_photos["coffee"]))
+    assert "No face found" in _texts(at.warning)
+    assert not at.error and not at.success
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("notes.jpg", b"this is not a photo at all", "not an image"),
+        ("empty.png", b"", "empty"),
+        ("cut.jpg", None, "truncated or corrupt"),
+    ],
+)
+def test_photo_page_bad_files_show_a_message_and_keep_working(photo_page, astronaut_bgr, name, data, message):
+    if data is None:
+        buf = io.BytesIO()
+        Image.fromarray(cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2RGB)).save(buf, "JPEG")
+        data = buf.getvalue()[:5000]
+    at = _upload(photo_page, name, data, "image/jpeg")
+    assert message in _texts(at.error) and name in _texts(at.error)
+    # the app keeps working: a good photo right after is analysed
+    at = _upload(at, "astronaut.png", _png(astronaut_bgr))
+    assert "#1 happy" in _texts(at.success) and not at.error
+
+
+def test_photo_page_over_the_upload_limit(photo_page, monkeypatch):
+    import streamlit as st
+
+    real = st.get_option
+    monkeypatch.setattr(st, "get_option", lambda k: 1 if k == "server.maxUploadSize" else real(k))
+    at = AppTest.from_file(str(ROOT / "pages/1_Photo.py"), default_timeout=TIMEOUT)
+    at.run()
+    at = _upload(at, "big.png", b"\x89PNG" + b"\x00" * (2 * 1024 * 1024))
+    assert "over the 1 MB upload limit" in _texts(at.error)
+
+
+def test_home_page_lists_pages_and_the_model():
+    at = AppTest.from_file(str(ROOT / "localapp.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception and not at.error
+    table = at.table[0].value
+    assert "mini_xception" in " ".join(map(str, table["model"]))
+    assert "PrivateTest 65" in " ".join(map(str, table["accuracy"]))
+
