@@ -19,8 +19,12 @@ def probability_bars(probabilities: np.ndarray, title: str | None = None, height
     p = np.asarray(probabilities, dtype=float).reshape(len(EMOTIONS))
     fig = go.Figure(
         go.Bar(
-            x=list(EMOTIONS), y=p, marker_color=[COLORS_HEX[e] for e in EMOTIONS],
-            text=[f"{v * 100:.0f}%" for v in p], textposition="outside", hovertemplate="%{x}: %{y:.1%}<extra></extra>",
+            x=list(EMOTIONS),
+            y=p,
+            marker_color=[COLORS_HEX[e] for e in EMOTIONS],
+            text=[f"{v * 100:.0f}%" for v in p],
+            textposition="outside",
+            hovertemplate="%{x}: %{y:.1%}<extra></extra>",
         )
     )
     fig.update_layout(title=title, height=height, yaxis=dict(range=[0, 1.1], tickformat=".0%", title="probability"), **_LAYOUT)
@@ -39,18 +43,23 @@ def faces_probability_bars(probabilities: Sequence[np.ndarray], titles: Sequence
     for i, p in enumerate(probabilities):
         fig.add_trace(
             go.Bar(
-                x=list(EMOTIONS), y=np.asarray(p, dtype=float), marker_color=[COLORS_HEX[e] for e in EMOTIONS],
-                showlegend=False, hovertemplate="%{x}: %{y:.1%}<extra></extra>",
+                x=list(EMOTIONS),
+                y=np.asarray(p, dtype=float),
+                marker_color=[COLORS_HEX[e] for e in EMOTIONS],
+                showlegend=False,
+                hovertemplate="%{x}: %{y:.1%}<extra></extra>",
             ),
-            row=i // cols + 1, col=i % cols + 1,
+            row=i // cols + 1,
+            col=i % cols + 1,
         )
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     fig.update_layout(height=280 * rows, **_LAYOUT)
     return fig
 
 
-def probability_trend(times: np.ndarray, probabilities: np.ndarray, window_s: float = 60.0, height: int = 300,
-                      title: str | None = None) -> go.Figure:
+def probability_trend(
+    times: np.ndarray, probabilities: np.ndarray, window_s: float = 60.0, height: int = 300, title: str | None = None
+) -> go.Figure:
     """Line per emotion over time. ``times`` float [n] seconds; ``probabilities`` [n, 7].
     The x axis shows the last ``window_s`` seconds."""
     t = np.asarray(times, dtype=float)
@@ -60,9 +69,11 @@ def probability_trend(times: np.ndarray, probabilities: np.ndarray, window_s: fl
         fig.add_trace(go.Scatter(x=t, y=p[:, i], name=e, mode="lines", line=dict(color=COLORS_HEX[e], width=2)))
     end = float(t[-1]) if len(t) else window_s
     fig.update_layout(
-        title=title, height=height,
+        title=title,
+        height=height,
         xaxis=dict(title="time (s)", range=[max(0.0, end - window_s), max(end, window_s)]),
         yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
-        legend=dict(orientation="h", y=-0.25), **_LAYOUT,
+        legend=dict(orientation="h", y=-0.25),
+        **_LAYOUT,
     )
     return fig

@@ -5,7 +5,8 @@
 | ``EMOTION_MODELS_DIR``      | ``<repo>/models_onnx``                    | folder of the ONNX models and their cards        |
 | ``EMOTION_FACE_MODEL``      | ``mini_xception``                         | face-expression model name (file stem)           |
 | ``EMOTION_HAAR_CASCADE``    | ``<repo>/haarcascade_frontalface_default.xml`` | OpenCV Haar cascade for face detection      |
-| ``EMOTION_DETECT_MAX_SIDE`` | ``480``                                   | longest image side (pixels) used for detection   |
+| ``EMOTION_LIVE_DETECT_MAX_SIDE`` | ``320``                              | longest side (px) of the copy detection runs on, live video |
+| ``EMOTION_PHOTO_DETECT_MAX_SIDE`` | ``1280``                            | the same for photos (small faces in group photos) |
 | ``EMOTION_ORT_THREADS``     | ``1``                                     | onnxruntime intra-op threads per model           |
 | ``EMOTION_MAX_IMAGE_PIXELS``| ``50000000``                              | largest decoded image accepted (pixels)          |
 """
@@ -39,7 +40,8 @@ class Settings:
     models_dir: Path = REPO_ROOT / "models_onnx"
     face_model: str = "mini_xception"
     haar_cascade: Path = REPO_ROOT / "haarcascade_frontalface_default.xml"
-    detect_max_side: int = 480
+    live_detect_max_side: int = 320
+    photo_detect_max_side: int = 1280
     ort_threads: int = 1
     max_image_pixels: int = 50_000_000
 
@@ -55,7 +57,8 @@ class Settings:
             models_dir=Path(os.environ.get("EMOTION_MODELS_DIR") or d.models_dir),
             face_model=os.environ.get("EMOTION_FACE_MODEL") or d.face_model,
             haar_cascade=Path(os.environ.get("EMOTION_HAAR_CASCADE") or d.haar_cascade),
-            detect_max_side=_env_int("EMOTION_DETECT_MAX_SIDE", d.detect_max_side),
+            live_detect_max_side=_env_int("EMOTION_LIVE_DETECT_MAX_SIDE", d.live_detect_max_side),
+            photo_detect_max_side=_env_int("EMOTION_PHOTO_DETECT_MAX_SIDE", d.photo_detect_max_side),
             ort_threads=_env_int("EMOTION_ORT_THREADS", d.ort_threads),
             max_image_pixels=_env_int("EMOTION_MAX_IMAGE_PIXELS", d.max_image_pixels),
         )

@@ -34,14 +34,10 @@ def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             if im.format not in IMAGE_FORMATS:
-                raise InputError(
-                    f"unsupported image format {im.format}; use one of: {', '.join(IMAGE_EXTENSIONS)}"
-                )
+                raise InputError(f"unsupported image format {im.format}; use one of: {', '.join(IMAGE_EXTENSIONS)}")
             w, h = im.size
             if w * h > max_pixels:
-                raise InputError(
-                    f"the image is {w}x{h} pixels, more than the limit of {max_pixels:,} pixels"
-                )
+                raise InputError(f"the image is {w}x{h} pixels, more than the limit of {max_pixels:,} pixels")
             im.load()
             im = ImageOps.exif_transpose(im)
     except InputError:

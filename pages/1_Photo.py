@@ -26,9 +26,7 @@ emotion_legend()
 
 analyzer = face_analyzer_or_stop()
 limit_mb = int(st.get_option("server.maxUploadSize"))
-upload = st.file_uploader(
-    f"Photo ({', '.join(IMAGE_EXTENSIONS)}; up to {limit_mb} MB)", type=list(IMAGE_EXTENSIONS), key="photo"
-)
+upload = st.file_uploader(f"Photo ({', '.join(IMAGE_EXTENSIONS)}; up to {limit_mb} MB)", type=list(IMAGE_EXTENSIONS), key="photo")
 if upload is None:
     st.info("Choose a photo to analyse.")
     st.stop()
@@ -39,7 +37,7 @@ try:
     if len(data) > limit_mb * 1024 * 1024:
         raise InputError(f"the file is {len(data) / 2**20:.1f} MB, over the {limit_mb} MB upload limit")
     image = decode_image(data, max_pixels=analyzer.settings.max_image_pixels)
-    faces = analyzer.analyze(image)
+    faces = analyzer.analyze_photo(image)
 except InputError as exc:
     st.error(f"Could not read “{name}”: {exc}")
     st.stop()
@@ -56,8 +54,10 @@ if not faces:
     st.image(fit_within(image, DISPLAY_MAX_SIDE), channels="BGR", caption=name)
     st.stop()
 
-st.success(f"{len(faces)} face{'s' if len(faces) != 1 else ''} found: " + ", ".join(
-    face_caption(f, i) for i, f in enumerate(faces, start=1)))
+st.success(
+    f"{len(faces)} face{'s' if len(faces) != 1 else ''} found: "
+    + ", ".join(face_caption(f, i) for i, f in enumerate(faces, start=1))
+)
 left, right = st.columns([3, 2])
 with left:
     st.image(fit_within(annotated, DISPLAY_MAX_SIDE), channels="BGR", caption=f"{name} (annotated)")
@@ -67,8 +67,18 @@ with right:
         key="photo-bars",
     )
     st.dataframe(
-        [{"face": i, "emotion": f.label, "score": round(f.score, 3), "x": f.box[0], "y": f.box[1], "w": f.box[2], "h": f.box[3]}
-         for i, f in enumerate(faces, start=1)],
+        [
+            {
+                "face": i,
+                "emotion": f.label,
+                "score": round(f.score, 3),
+                "x": f.box[0],
+                "y": f.box[1],
+                "w": f.box[2],
+                "h": f.box[3],
+            }
+            for i, f in enumerate(faces, start=1)
+        ],
         hide_index=True,
     )
 

@@ -55,12 +55,13 @@ def test_card_with_other_labels_is_refused(tmp_path):
 
 
 def test_settings_from_env(monkeypatch):
-    monkeypatch.setenv("EMOTION_DETECT_MAX_SIDE", "320")
+    monkeypatch.setenv("EMOTION_LIVE_DETECT_MAX_SIDE", "400")
     monkeypatch.setenv("EMOTION_FACE_MODEL", "other")
     s = Settings.from_env()
-    assert s.detect_max_side == 320 and s.model_path("other").name == "other.onnx"
-    monkeypatch.setenv("EMOTION_DETECT_MAX_SIDE", "big")
-    with pytest.raises(ValueError, match="EMOTION_DETECT_MAX_SIDE"):
+    assert s.live_detect_max_side == 400 and s.photo_detect_max_side == 1280
+    assert s.model_path("other").name == "other.onnx"
+    monkeypatch.setenv("EMOTION_PHOTO_DETECT_MAX_SIDE", "big")
+    with pytest.raises(ValueError, match="EMOTION_PHOTO_DETECT_MAX_SIDE"):
         Settings.from_env()
 
 

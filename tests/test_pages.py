@@ -91,4 +91,3 @@ def test_home_page_lists_pages_and_the_model():
     table = at.table[0].value
     assert "mini_xception" in " ".join(map(str, table["model"]))
     assert "PrivateTest 65" in " ".join(map(str, table["accuracy"]))
-

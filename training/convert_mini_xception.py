@@ -162,8 +162,13 @@ def to_onnx(graph: KerasGraph) -> onnx.ModelProto:
         inputs = [x, init(name + "_W", w)] + ([init(name + "_B", b)] if b is not None else [])
         nodes.append(
             helper.make_node(
-                "Conv", inputs, [name], kernel_shape=list(kernel), strides=list(stride),
-                pads=[pt, pl, pb, pr], group=group,
+                "Conv",
+                inputs,
+                [name],
+                kernel_shape=list(kernel),
+                strides=list(stride),
+                pads=[pt, pl, pb, pr],
+                group=group,
             )
         )
         return name
@@ -200,9 +205,15 @@ def to_onnx(graph: KerasGraph) -> onnx.ModelProto:
             nodes.append(
                 helper.make_node(
                     "BatchNormalization",
-                    [x, init(name + "_g", w["gamma"]), init(name + "_b", w["beta"]),
-                     init(name + "_m", w["moving_mean"]), init(name + "_v", w["moving_variance"])],
-                    [y], epsilon=float(cfg["epsilon"]),
+                    [
+                        x,
+                        init(name + "_g", w["gamma"]),
+                        init(name + "_b", w["beta"]),
+                        init(name + "_m", w["moving_mean"]),
+                        init(name + "_v", w["moving_variance"]),
+                    ],
+                    [y],
+                    epsilon=float(cfg["epsilon"]),
                 )
             )
         elif kind == "Activation":

@@ -55,7 +55,7 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 def format_matrix(m: np.ndarray) -> str:
     head = "true\\pred " + " ".join(f"{e[:7]:>8}" for e in EMOTIONS)
-    rows = [f"{e:<9} " + " ".join(f"{v:>8d}" for v in row) for e, row in zip(EMOTIONS, m)]
+    rows = [f"{e:<9} " + " ".join(f"{v:>8d}" for v in row) for e, row in zip(EMOTIONS, m, strict=True)]
     return "\n".join([head, *rows])
 
 
@@ -69,7 +69,7 @@ def evaluate(clf: FaceExpressionClassifier, data: Path) -> dict:
         results[split] = {
             "n": int(len(labels)),
             "accuracy": round(float((pred == labels).mean()), 4),
-            "recall": dict(zip(EMOTIONS, map(float, recall))),
+            "recall": dict(zip(EMOTIONS, map(float, recall), strict=True)),
             "confusion": m.tolist(),
         }
     return results
@@ -118,8 +118,14 @@ def render_markdown(card: dict) -> str:
         lines += ["", "Per-class recall:", "", "| split | " + " | ".join(EMOTIONS) + " |", "|---" * (len(EMOTIONS) + 1) + "|"]
         for split in SPLITS:
             lines.append(f"| {split} | " + " | ".join(f"{ev[split]['recall'][e] * 100:.1f}%" for e in EMOTIONS) + " |")
-        lines += ["", "PrivateTest confusion matrix (rows true, columns predicted):", "", "```",
-                  format_matrix(np.array(ev["PrivateTest"]["confusion"])), "```"]
+        lines += [
+            "",
+            "PrivateTest confusion matrix (rows true, columns predicted):",
+            "",
+            "```",
+            format_matrix(np.array(ev["PrivateTest"]["confusion"])),
+            "```",
+        ]
     bench = card.get("benchmark")
     if bench:
         lines += ["", "## Latency", f"Command: `{bench['command']}` ({bench['machine']}).", ""]

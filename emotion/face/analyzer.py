@@ -55,7 +55,7 @@ class FaceEmotion:
             "box": {"x": self.box[0], "y": self.box[1], "w": self.box[2], "h": self.box[3]},
             "label": self.label,
             "score": round(self.score, 4),
-            "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, self.probabilities)},
+            "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, self.probabilities, strict=True)},
         }
 
 
@@ -97,21 +97,30 @@ class FaceEmotionAnalyzer:
     ):
         settings = settings or Settings.from_env()
         self.settings = settings
-        self.detector = detector or HaarFaceDetector(settings.haar_cascade, max_side=settings.detect_max_side)
+        self.detector = detector or HaarFaceDetector(settings.haar_cascade, max_side=settings.live_detect_max_side)
         self.classifier = classifier or FaceExpressionClassifier(settings=settings)
 
-    def analyze(self, image: np.ndarray) -> list[FaceEmotion]:
+    def analyze(self, image: np.ndarray, max_side: int | None = None) -> list[FaceEmotion]:
         """Faces and emotions in ``image`` (uint8 BGR [H, W, 3], BGRA or gray), largest face first.
+
+        ``max_side``: longest side in pixels of the copy detection runs on (default: the
+        detector's, ``Settings.live_detect_max_side``); larger finds smaller faces, slower.
+        Use :meth:`analyze_photo` for photos.
 
         Raises:
             InputError: ``image`` is not a valid image array.
         """
         gray = to_gray(check_image(image))
-        boxes = self.detector.detect(gray)
+        boxes = self.detector.detect(gray, max_side=max_side)
         if len(boxes) == 0:
             return []
         probs = self.classifier.predict_crops(crop_faces(gray, boxes))
-        return [FaceEmotion(tuple(int(v) for v in b), p) for b, p in zip(boxes, probs)]
+        return [FaceEmotion(tuple(int(v) for v in b), p) for b, p in zip(boxes, probs, strict=True)]
+
+    def analyze_photo(self, image: np.ndarray) -> list[FaceEmotion]:
+        """:meth:`analyze` with detection on a larger copy (``Settings.photo_detect_max_side``),
+        so small faces in large photos are found."""
+        return self.analyze(image, max_side=self.settings.photo_detect_max_side)
 
 
 def faces_report(faces: list[FaceEmotion], width: int, height: int, source: str, model: str) -> dict:

@@ -44,7 +44,7 @@ class HaarFaceDetector:
     def __init__(
         self,
         cascade_path: Path,
-        max_side: int = 480,
+        max_side: int = 320,
         scale_factor: float = 1.1,
         min_neighbors: int = 5,
         min_size: int = 24,
@@ -68,13 +68,14 @@ class HaarFaceDetector:
             self._local.cascade = cascade
         return cascade
 
-    def detect(self, gray: np.ndarray) -> np.ndarray:
+    def detect(self, gray: np.ndarray, max_side: int | None = None) -> np.ndarray:
         """Faces in a uint8 grayscale image [H, W].
 
+        ``max_side`` overrides the detection copy's longest side (pixels) for this call.
         Returns int32 [n, 4] boxes (x, y, w, h) in pixels of ``gray``, largest first.
         """
         h, w = gray.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
+        scale = min(1.0, (max_side or self.max_side) / max(h, w))
         small = gray if scale == 1.0 else cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         found = self._cascade().detectMultiScale(
             small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(self.min_size, self.min_size)

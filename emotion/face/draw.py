@@ -39,5 +39,7 @@ def draw_faces(image: np.ndarray, faces: Sequence[FaceEmotion], numbered: bool =
         if top < 0:  # no room above: put the caption inside the box
             top = y
         cv2.rectangle(out, (x, top), (x + tw + 2 * thickness, top + th + base + 2 * thickness), color, -1)
-        cv2.putText(out, text, (x + thickness, top + th + thickness), font, font_scale, (0, 0, 0), max(1, thickness // 2), cv2.LINE_AA)
+        cv2.putText(
+            out, text, (x + thickness, top + th + thickness), font, font_scale, (0, 0, 0), max(1, thickness // 2), cv2.LINE_AA
+        )
     return out
