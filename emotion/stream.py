@@ -105,6 +105,16 @@ class FaceVideoProcessor:
             new.time_base = frame.time_base
         return new
 
+    def reset(self) -> None:
+        """Forget all results (a new stream starts its trend and rate from zero)."""
+        with self._lock:
+            self._faces = ()
+            self._stamps.clear()
+            self._frames = 0
+            self._t0 = None
+            self._error = None
+        self.trend.clear()
+
     def snapshot(self) -> LiveFaceSnapshot:
         now = self.clock()
         with self._lock:

@@ -36,6 +36,9 @@ with video_col:
     )
 
 playing = bool(ctx.state.playing)
+if playing and not st.session_state.get("live_was_playing", False):
+    processor.reset()  # a new stream: trend, frame count and rate start from zero
+st.session_state.live_was_playing = playing
 
 
 @st.fragment(run_every=REFRESH_S if playing else None)

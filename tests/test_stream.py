@@ -37,6 +37,11 @@ def test_video_callback_annotates_and_records(analyzer, astronaut_bgr):
     assert snap.trend_p.shape == (10, 7) and np.allclose(snap.trend_t, np.arange(10) * 0.1)
     clock.t += 5  # idle: the rate drops to zero
     assert proc.snapshot().fps == 0.0
+    proc.reset()
+    snap = proc.snapshot()
+    assert snap.frames == 0 and snap.faces == () and len(snap.trend_t) == 0
+    proc(_frame(astronaut_bgr, 10))
+    assert proc.snapshot().trend_t.tolist() == [0.0], "a new stream's trend starts at t = 0"
 
 
 def test_callback_survives_a_failing_analyzer(astronaut_bgr):
