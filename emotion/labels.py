@@ -41,3 +41,45 @@ def index(label: str) -> int:
         ValueError: ``label`` is not one of :data:`EMOTIONS`.
     """
     return EMOTIONS.index(label)
+
+
+RAVDESS_TO_EMOTION: dict[int, str] = {
+    1: "neutral",
+    2: "neutral",  # calm: RAVDESS's eighth class has no FER2013 counterpart; mapped to neutral
+    3: "happy",
+    4: "sad",
+    5: "angry",
+    6: "fear",
+    7: "disgust",
+    8: "surprise",
+}
+"""RAVDESS emotion code (file name field 3, 01..08) -> app label (Livingstone & Russo 2018)."""
+
+EKMAN_TO_EMOTION: dict[str, str] = {
+    "anger": "angry",
+    "disgust": "disgust",
+    "fear": "fear",
+    "joy": "happy",
+    "neutral": "neutral",
+    "sadness": "sad",
+    "surprise": "surprise",
+}
+"""Ekman label names used by MELD and GoEmotions-Ekman -> app label."""
+
+
+def from_ravdess(code: int) -> str:
+    """App label of a RAVDESS emotion code 1..8 (calm -> neutral).
+
+    Raises:
+        KeyError: ``code`` is not 1..8.
+    """
+    return RAVDESS_TO_EMOTION[int(code)]
+
+
+def from_ekman(name: str) -> str:
+    """App label of an Ekman label name (MELD, GoEmotions-Ekman), case-insensitive.
+
+    Raises:
+        KeyError: not one of the seven Ekman names.
+    """
+    return EKMAN_TO_EMOTION[name.strip().lower()]

@@ -40,6 +40,7 @@ class OnnxModel:
         threads: onnxruntime intra-op threads (1 keeps several live sessions from
             fighting over cores).
         expect_labels: when given, the card's ``labels`` must equal it.
+        output: name of the output :meth:`run` returns (default: the first).
 
     Raises:
         ModelError: the model or its card is missing or corrupt, or the labels differ.
@@ -47,7 +48,13 @@ class OnnxModel:
     ``run`` is safe to call from several threads at once (onnxruntime sessions are).
     """
 
-    def __init__(self, path: Path, threads: int = 1, expect_labels: tuple[str, ...] | None = EMOTIONS):
+    def __init__(
+        self,
+        path: Path,
+        threads: int = 1,
+        expect_labels: tuple[str, ...] | None = EMOTIONS,
+        output: str | None = None,
+    ):
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
@@ -65,12 +72,20 @@ class OnnxModel:
         except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
             raise ModelError(f"model file {self.path} could not be loaded: {exc}") from None
         self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
+        outputs = [o.name for o in self.session.get_outputs()]
+        if output is not None and output not in outputs:
+            raise ModelError(f"model file {self.path} has no output {output!r} (outputs: {outputs})")
+        self.output_name = output or outputs[0]
 
     @property
     def name(self) -> str:
         return self.card.get("name", self.path.stem)
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Run the model on one input batch and return its first output."""
-        return self.session.run([self.output_name], {self.input_name: x})[0]
+    def run(self, x: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        """Run the model and return the selected output.
+
+        ``x`` is the only input's array, or a dict of input name -> array for models
+        with several inputs (e.g. ``input_ids`` and ``attention_mask``).
+        """
+        feeds = x if isinstance(x, dict) else {self.input_name: x}
+        return self.session.run([self.output_name], feeds)[0]

@@ -1,0 +1,1 @@
+"""Speech modality: audio decoding and resampling, voice-activity detection, transcription, acoustic emotion."""

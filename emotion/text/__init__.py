@@ -1,0 +1,1 @@
+"""Text modality: the semantic emotion of words (transcripts or typed text)."""
