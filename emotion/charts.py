@@ -58,22 +58,43 @@ def faces_probability_bars(probabilities: Sequence[np.ndarray], titles: Sequence
 
 
 def probability_trend(
-    times: np.ndarray, probabilities: np.ndarray, window_s: float = 60.0, height: int = 300, title: str | None = None
+    times: np.ndarray,
+    probabilities: np.ndarray,
+    window_s: float | None = 60.0,
+    height: int = 300,
+    title: str | None = None,
+    markers: bool = False,
 ) -> go.Figure:
     """Line per emotion over time. ``times`` float [n] seconds; ``probabilities`` [n, 7].
-    The x axis shows the last ``window_s`` seconds."""
+    The x axis shows the last ``window_s`` seconds (all of it when None); ``markers``
+    marks each sample (for sparse series such as utterances)."""
     t = np.asarray(times, dtype=float)
     p = np.asarray(probabilities, dtype=float).reshape(len(t), len(EMOTIONS))
     fig = go.Figure()
+    mode = "lines+markers" if markers else "lines"
     for i, e in enumerate(EMOTIONS):
-        fig.add_trace(go.Scatter(x=t, y=p[:, i], name=e, mode="lines", line=dict(color=COLORS_HEX[e], width=2)))
-    end = float(t[-1]) if len(t) else window_s
+        fig.add_trace(go.Scatter(x=t, y=p[:, i], name=e, mode=mode, line=dict(color=COLORS_HEX[e], width=2)))
+    xaxis: dict = dict(title="time (s)")
+    if window_s is not None:
+        end = float(t[-1]) if len(t) else window_s
+        xaxis["range"] = [max(0.0, end - window_s), max(end, window_s)]
     fig.update_layout(
         title=title,
         height=height,
-        xaxis=dict(title="time (s)", range=[max(0.0, end - window_s), max(end, window_s)]),
+        xaxis=xaxis,
         yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
         legend=dict(orientation="h", y=-0.25),
         **_LAYOUT,
     )
     return fig
+
+
+def utterance_trend(utterances, modality: str, title: str, height: int = 300) -> go.Figure | None:
+    """Emotion of each utterance over the session: ``modality`` is ``"semantic"`` or
+    ``"acoustic"``; x is the utterance's end time (s). None when no utterance has it."""
+    rows = [(u.end_s, getattr(u, modality)) for u in utterances if getattr(u, modality) is not None]
+    if not rows:
+        return None
+    t = np.array([r[0] for r in rows])
+    p = np.stack([r[1] for r in rows])
+    return probability_trend(t, p, window_s=None, height=height, title=title, markers=True)

@@ -1,15 +1,20 @@
 """WebRTC callback objects: the thread-safe hand-off between streamlit-webrtc's
 worker threads and the page. Imports ``av``, never ``streamlit``.
 
-streamlit-webrtc calls a ``video_frame_callback`` in its own worker thread; with
-``async_processing=True`` (its default) that worker takes only the newest queued
-frame, so processing is latest-frame-wins and the video never builds up lag. The
-page reads results with :meth:`FaceVideoProcessor.snapshot`.
+Video: streamlit-webrtc calls a ``video_frame_callback`` in its own worker thread; with
+``async_processing=True`` (its default) that worker takes only the newest queued frame,
+so processing is latest-frame-wins and the video never builds up lag. The page reads
+results with :meth:`FaceVideoProcessor.snapshot`.
+
+Audio: a ``queued_audio_frames_callback`` receives *every* queued frame, so no audio is
+dropped. :class:`SpeechStreamProcessor` only resamples them into an inbox; one thread
+cuts utterances with VAD into a bounded queue, another transcribes and classifies them.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -20,6 +25,9 @@ import numpy as np
 
 from .face.analyzer import FaceEmotion, FaceEmotionAnalyzer
 from .face.draw import draw_faces
+from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
+from .speech.audio import SAMPLE_RATE
+from .speech.vad import UtteranceSegmenter
 from .timeline import ProbabilityTrend
 
 log = logging.getLogger(__name__)
@@ -126,3 +134,172 @@ class FaceVideoProcessor:
             fps = (len(stamps) - 1) / (stamps[-1] - stamps[0])
         t, p = self.trend.snapshot()
         return LiveFaceSnapshot(faces, fps, frames, t, p, age, error)
+
+
+@dataclass(frozen=True)
+class SpeechSnapshot:
+    """What the live speech pipeline has produced so far.
+
+    Attributes:
+        utterances: every analysed utterance of this stream, oldest first.
+        received_s: seconds of audio received since the stream started.
+        backlog_s: seconds of received audio not yet through VAD.
+        queued: utterances waiting for transcription and classification.
+        running: whether the worker threads are alive.
+        error: the last processing error as text, or None.
+    """
+
+    utterances: tuple[Utterance, ...]
+    received_s: float
+    backlog_s: float
+    queued: int
+    running: bool
+    error: str | None
+
+
+class SpeechStreamProcessor:
+    """Per-session live speech pipeline over streamlit-webrtc audio frames.
+
+    Use :meth:`on_audio_frames` as ``queued_audio_frames_callback`` and :meth:`on_ended`
+    as ``on_audio_ended``. Frames (48 kHz, any layout) are downmixed and resampled to
+    16 kHz by FFmpeg's resampler in the callback, which does nothing else. A VAD thread
+    cuts utterances (:class:`~emotion.speech.vad.UtteranceSegmenter`) into a bounded queue;
+    an analysis thread runs :meth:`SpeechEmotionAnalyzer.analyze_segment` on each. When the
+    analysis falls behind, the VAD thread waits and audio waits in the inbox: nothing is
+    dropped. Threads start with the first frame and stop after :meth:`on_ended` (the
+    last utterance is still analysed) or :meth:`stop`.
+
+    Args:
+        analyzer: shared, loaded speech models.
+        max_queued_utterances: size of the queue between the two threads.
+        segmenter_factory: makes the segmenter (injectable for tests).
+    """
+
+    _END = object()
+
+    def __init__(self, analyzer: SpeechEmotionAnalyzer, max_queued_utterances: int = 16, segmenter_factory=UtteranceSegmenter):
+        self.analyzer = analyzer
+        self.max_queued = max_queued_utterances
+        self.segmenter_factory = segmenter_factory
+        self._lock = threading.Lock()
+        self._results: list[Utterance] = []
+        self._error: str | None = None
+        self._threads: list[threading.Thread] = []
+        self._reset_stream()
+
+    def _reset_stream(self) -> None:
+        self._inbox: queue.Queue = queue.Queue()  # unbounded: audio is never dropped
+        self._segments: queue.Queue = queue.Queue(maxsize=self.max_queued)
+        self._stop = threading.Event()
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        self._received = 0
+        self._segmented = 0
+
+    # -- callbacks (streamlit-webrtc threads) ------------------------------------------
+
+    async def on_audio_frames(self, frames: list[av.AudioFrame]) -> list[av.AudioFrame]:
+        """``queued_audio_frames_callback``: buffer every frame; returns them unchanged."""
+        self.feed(frames)
+        return frames
+
+    def feed(self, frames: list[av.AudioFrame]) -> None:
+        """Resample ``frames`` to mono 16 kHz and hand them to the VAD thread."""
+        self._ensure_started()
+        for frame in frames:
+            for out in self._resampler.resample(frame):
+                samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                with self._lock:
+                    self._received += len(samples)
+                self._inbox.put(samples)
+
+    def on_ended(self) -> None:
+        """``on_audio_ended``: the stream ended; finish the last utterance, then stop."""
+        self._inbox.put(self._END)
+
+    # -- threads ---------------------------------------------------------------------
+
+    def _ensure_started(self) -> None:
+        with self._lock:
+            if any(t.is_alive() for t in self._threads):
+                return
+            if self._threads:  # a new stream after a finished one
+                self._reset_stream()
+                self._results = []
+            self._error = None
+            self._threads = [
+                threading.Thread(target=self._vad_loop, name="speech-vad", daemon=True),
+                threading.Thread(target=self._analysis_loop, name="speech-analysis", daemon=True),
+            ]
+            for t in self._threads:
+                t.start()
+
+    def _put_segment(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._segments.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _vad_loop(self) -> None:
+        segmenter = self.segmenter_factory()
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = self._inbox.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                final = item is self._END
+                segments = segmenter.flush() if final else segmenter.push(item)
+                if not final:
+                    with self._lock:
+                        self._segmented += len(item)
+                for seg in segments:
+                    if not self._put_segment(seg):
+                        return
+                if final:
+                    break
+        except Exception as exc:
+            log.exception("speech VAD failed")
+            with self._lock:
+                self._error = f"{type(exc).__name__}: {exc}"
+        self._put_segment(self._END)
+
+    def _analysis_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                seg = self._segments.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if seg is self._END:
+                return
+            try:
+                utterance = self.analyzer.analyze_segment(seg)
+            except Exception as exc:  # keep the stream alive; report on the page
+                log.exception("utterance analysis failed")
+                with self._lock:
+                    self._error = f"{type(exc).__name__}: {exc}"
+                continue
+            with self._lock:
+                self._results.append(utterance)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop both threads now (pending audio is discarded) and wait up to ``timeout`` s."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the threads to finish after :meth:`on_ended`."""
+        for t in self._threads:
+            t.join(timeout)
+
+    def snapshot(self) -> SpeechSnapshot:
+        with self._lock:
+            results = tuple(self._results)
+            received, segmented, error = self._received, self._segmented, self._error
+            running = any(t.is_alive() for t in self._threads)
+        return SpeechSnapshot(
+            results, received / SAMPLE_RATE, max(0, received - segmented) / SAMPLE_RATE, self._segments.qsize(), running, error
+        )

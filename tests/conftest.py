@@ -116,3 +116,36 @@ def streamlit_url(tmp_path_factory) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
     print("---- streamlit server log (tail) ----\n" + log_path.read_text()[-4000:])
+
+
+RAVDESS = SHARED_DATA / "ravdess"
+
+
+@pytest.fixture(scope="session")
+def ravdess_dir() -> Path:
+    if not RAVDESS.exists():
+        pytest.skip(f"RAVDESS not found at {RAVDESS} (../shared is absent in a user's clone)")
+    return RAVDESS
+
+
+@pytest.fixture(scope="session")
+def kids_clip(ravdess_dir) -> np.ndarray:
+    """A real RAVDESS clip (actor 1, neutral): "Kids are talking by the door", mono float32 16 kHz."""
+    from emotion.speech.audio import load_audio
+
+    return load_audio(ravdess_dir / "Actor_01" / "03-01-01-01-01-01-01.flac")
+
+
+@pytest.fixture(scope="session")
+def dogs_clip(ravdess_dir) -> np.ndarray:
+    """A real RAVDESS clip (actor 2, happy): "Dogs are sitting by the door"."""
+    from emotion.speech.audio import load_audio
+
+    return load_audio(ravdess_dir / "Actor_02" / "03-01-03-02-02-01-02.flac")
+
+
+@pytest.fixture(scope="session")
+def transcriber():
+    from emotion.speech.transcribe import Transcriber
+
+    return Transcriber()

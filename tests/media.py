@@ -28,3 +28,57 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 15) -> Path:
             f.write(b"FRAME\n")
             f.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
     return path
+
+
+AUDIO_CODECS = {"wav": "pcm_s16le", "flac": "flac", "mp3": "libmp3lame", "ogg": "libopus", "m4a": "aac", "webm": "libopus"}
+
+
+def write_audio(path: Path, samples: np.ndarray, rate: int = 16_000, channels: int = 1) -> Path:
+    """Encode mono float32 ``samples`` (at ``rate`` Hz) into the container named by ``path``'s
+    extension (wav, flac, mp3, ogg, m4a, webm) with PyAV; ``channels`` > 1 duplicates the signal."""
+    import av
+
+    ext = Path(path).suffix.lstrip(".")
+    codec = AUDIO_CODECS[ext]
+    layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate if codec != "libopus" else 48_000, layout=layout)
+        x = np.clip(np.asarray(samples, np.float32), -1, 1)
+        frame_len = 1024
+        fmt = "s16" if codec == "pcm_s16le" else "fltp"
+        resampler = av.AudioResampler(
+            format=stream.codec_context.format.name, layout=layout, rate=stream.codec_context.sample_rate
+        )
+        for i in range(0, len(x), frame_len):
+            block = x[i : i + frame_len]
+            data = np.tile(block, (channels, 1))
+            if fmt == "s16":
+                frame = av.AudioFrame.from_ndarray((data.T.reshape(1, -1) * 32767).astype(np.int16), format="s16", layout=layout)
+            else:
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout=layout)
+            frame.sample_rate = rate
+            for rf in resampler.resample(frame):
+                out.mux(stream.encode(rf))
+        for rf in resampler.resample(None):
+            out.mux(stream.encode(rf))
+        out.mux(stream.encode(None))
+    return Path(path)
+
+
+def webrtc_frames(samples: np.ndarray, rate: int = 16_000, out_rate: int = 48_000, channels: int = 2, frame_ms: int = 20):
+    """Mono float32 ``samples`` as WebRTC-like ``av.AudioFrame`` objects: packed s16, 48 kHz, stereo, 20 ms."""
+    import av
+    import soxr
+
+    x = soxr.resample(np.asarray(samples, np.float32), rate, out_rate) if rate != out_rate else np.asarray(samples, np.float32)
+    n = out_rate * frame_ms // 1000
+    layout = "stereo" if channels == 2 else "mono"
+    frames = []
+    for k, i in enumerate(range(0, len(x) - n + 1, n)):
+        block = (np.clip(x[i : i + n], -1, 1) * 32767).astype(np.int16)
+        inter = np.repeat(block, channels).reshape(1, -1)
+        f = av.AudioFrame.from_ndarray(inter, format="s16", layout=layout)
+        f.sample_rate = out_rate
+        f.pts = k * n
+        frames.append(f)
+    return frames
