@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from emotion.config import Settings
 from emotion.errors import ModelError
 from emotion.models import read_card
 from ui.resources import face_analyzer
@@ -17,33 +18,61 @@ from ui.widgets import emotion_legend
 st.set_page_config(page_title="Emotion recognition", page_icon="🙂", layout="wide")
 st.title("Multimodal emotion recognition")
 st.write(
-    "Find every face in a photo or a live webcam stream and label its emotion, with seven labels "
-    "in the FER2013 order: angry, disgust, fear, happy, sad, surprise, neutral. "
-    "Everything runs on this machine with ONNX models; nothing is sent anywhere."
+    "Faces, voice and words: find every face in a photo or a live webcam stream and label its emotion; "
+    "transcribe speech and label the emotion of the words and of the voice. Seven labels everywhere, in "
+    "the FER2013 order: angry, disgust, fear, happy, sad, surprise, neutral. Everything runs on this "
+    "machine with ONNX models; nothing is sent anywhere."
 )
 
 st.subheader("Pages")
 st.page_link("pages/1_Photo.py", label="Photo: upload a picture, see each face boxed and labelled", icon="📷")
 st.page_link("pages/2_Live_camera.py", label="Live camera: your webcam, labelled frame by frame, with a trend", icon="🎥")
+st.page_link("pages/3_Voice.py", label="Voice: speak; each sentence transcribed with the emotion of words and voice", icon="🎙️")
+st.page_link("pages/4_Audio_file.py", label="Audio file: upload a recording, get every utterance with its emotions", icon="🎧")
 
 st.subheader("Colour legend")
 emotion_legend()
 
+
+def _score(card: dict, *path: str) -> float | None:
+    node = card
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, (int, float)) else None
+
+
 st.subheader("Models")
+settings = Settings.from_env()
+rows = []
 try:
     analyzer = face_analyzer()
+    rows.append({"role": "face detector", "model": f"Haar cascade ({analyzer.detector.cascade_path.name})", "measured": "–"})
 except (ModelError, ValueError) as exc:
     st.error(f"The face models could not be loaded: {exc}")
-else:
-    card = read_card(analyzer.classifier.model.path)
-    private = card.get("evaluation", {}).get("PrivateTest", {}).get("accuracy")
-    st.table(
-        [
-            {"role": "face detector", "model": f"Haar cascade ({analyzer.detector.cascade_path.name})", "accuracy": "–"},
-            {
-                "role": "face expression",
-                "model": f"{card.get('name')} ({card.get('parameters', 0):,} parameters, ONNX)",
-                "accuracy": f"FER2013 PrivateTest {private * 100:.1f}%" if private else "not measured",
-            },
-        ]
+cards = [
+    ("face expression", settings.face_model, ("evaluation", "PrivateTest", "accuracy"), "FER2013 PrivateTest accuracy"),
+    ("voice (acoustic)", settings.acoustic_model, ("evaluation", "chosen", "accuracy"), "RAVDESS leave-actors-out accuracy"),
+    ("words (semantic)", settings.text_model, ("evaluation", "meld_test", "weighted_f1"), "MELD test weighted-F1"),
+]
+for role, name, path, what in cards:
+    try:
+        card = read_card(settings.model_path(name))
+    except ModelError as exc:
+        st.error(f"{role}: {exc}")
+        continue
+    value = _score(card, *path)
+    rows.append(
+        {
+            "role": role,
+            "model": f"{card.get('name', name)} (ONNX)",
+            "measured": f"{what} {value * 100:.1f}%" if value is not None else "see its model card",
+        }
     )
+rows.append(
+    {
+        "role": "transcription",
+        "model": f"Whisper {settings.whisper_model or 'tiny.en (bundled)'} (faster-whisper)",
+        "measured": "–",
+    }
+)
+st.table(rows)

@@ -157,6 +157,20 @@ class SpeechSnapshot:
     error: str | None
 
 
+class _SpeechRun:
+    """The queues, resampler and threads of one stream (one START..STOP)."""
+
+    def __init__(self, max_queued: int):
+        self.inbox: queue.Queue = queue.Queue()  # unbounded: audio is never dropped
+        self.segments: queue.Queue = queue.Queue(maxsize=max_queued)
+        self.stop = threading.Event()
+        self.ended = False
+        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        self.received = 0
+        self.segmented = 0
+        self.threads: list[threading.Thread] = []
+
+
 class SpeechStreamProcessor:
     """Per-session live speech pipeline over streamlit-webrtc audio frames.
 
@@ -166,8 +180,9 @@ class SpeechStreamProcessor:
     cuts utterances (:class:`~emotion.speech.vad.UtteranceSegmenter`) into a bounded queue;
     an analysis thread runs :meth:`SpeechEmotionAnalyzer.analyze_segment` on each. When the
     analysis falls behind, the VAD thread waits and audio waits in the inbox: nothing is
-    dropped. Threads start with the first frame and stop after :meth:`on_ended` (the
-    last utterance is still analysed) or :meth:`stop`.
+    dropped. Threads start with the first frame of a stream and stop after :meth:`on_ended`
+    (the last utterance is still analysed) or :meth:`stop`. A new stream (START again)
+    gets fresh queues and threads, and its results start from empty.
 
     Args:
         analyzer: shared, loaded speech models.
@@ -182,18 +197,9 @@ class SpeechStreamProcessor:
         self.max_queued = max_queued_utterances
         self.segmenter_factory = segmenter_factory
         self._lock = threading.Lock()
+        self._run: _SpeechRun | None = None
         self._results: list[Utterance] = []
         self._error: str | None = None
-        self._threads: list[threading.Thread] = []
-        self._reset_stream()
-
-    def _reset_stream(self) -> None:
-        self._inbox: queue.Queue = queue.Queue()  # unbounded: audio is never dropped
-        self._segments: queue.Queue = queue.Queue(maxsize=self.max_queued)
-        self._stop = threading.Event()
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        self._received = 0
-        self._segmented = 0
 
     # -- callbacks (streamlit-webrtc threads) ------------------------------------------
 
@@ -204,72 +210,84 @@ class SpeechStreamProcessor:
 
     def feed(self, frames: list[av.AudioFrame]) -> None:
         """Resample ``frames`` to mono 16 kHz and hand them to the VAD thread."""
-        self._ensure_started()
+        run = self._current_run()
         for frame in frames:
-            for out in self._resampler.resample(frame):
+            for out in run.resampler.resample(frame):
                 samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
                 with self._lock:
-                    self._received += len(samples)
-                self._inbox.put(samples)
+                    run.received += len(samples)
+                run.inbox.put(samples)
 
     def on_ended(self) -> None:
         """``on_audio_ended``: the stream ended; finish the last utterance, then stop."""
-        self._inbox.put(self._END)
+        with self._lock:
+            run = self._run
+            if run is None or run.ended:
+                return
+            run.ended = True
+        run.inbox.put(self._END)
 
     # -- threads ---------------------------------------------------------------------
 
-    def _ensure_started(self) -> None:
+    def _current_run(self) -> _SpeechRun:
         with self._lock:
-            if any(t.is_alive() for t in self._threads):
-                return
-            if self._threads:  # a new stream after a finished one
-                self._reset_stream()
-                self._results = []
+            if self._run is not None and not self._run.ended and not self._run.stop.is_set():
+                return self._run
+            if self._run is not None:  # the previous stream's threads finish on their own
+                self._run.stop.set()
+            run = self._run = _SpeechRun(self.max_queued)
+            self._results = []
             self._error = None
-            self._threads = [
-                threading.Thread(target=self._vad_loop, name="speech-vad", daemon=True),
-                threading.Thread(target=self._analysis_loop, name="speech-analysis", daemon=True),
+            run.threads = [
+                threading.Thread(target=self._vad_loop, args=(run,), name="speech-vad", daemon=True),
+                threading.Thread(target=self._analysis_loop, args=(run,), name="speech-analysis", daemon=True),
             ]
-            for t in self._threads:
-                t.start()
+        for t in run.threads:
+            t.start()
+        return run
 
-    def _put_segment(self, item) -> bool:
-        while not self._stop.is_set():
+    def _report(self, run: _SpeechRun, exc: Exception) -> None:
+        with self._lock:
+            if run is self._run:
+                self._error = f"{type(exc).__name__}: {exc}"
+
+    @staticmethod
+    def _put_segment(run: _SpeechRun, item) -> bool:
+        while not run.stop.is_set():
             try:
-                self._segments.put(item, timeout=0.1)
+                run.segments.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def _vad_loop(self) -> None:
+    def _vad_loop(self, run: _SpeechRun) -> None:
         segmenter = self.segmenter_factory()
         try:
-            while not self._stop.is_set():
+            while not run.stop.is_set():
                 try:
-                    item = self._inbox.get(timeout=0.1)
+                    item = run.inbox.get(timeout=0.1)
                 except queue.Empty:
                     continue
                 final = item is self._END
                 segments = segmenter.flush() if final else segmenter.push(item)
                 if not final:
                     with self._lock:
-                        self._segmented += len(item)
+                        run.segmented += len(item)
                 for seg in segments:
-                    if not self._put_segment(seg):
+                    if not self._put_segment(run, seg):
                         return
                 if final:
                     break
         except Exception as exc:
             log.exception("speech VAD failed")
-            with self._lock:
-                self._error = f"{type(exc).__name__}: {exc}"
-        self._put_segment(self._END)
+            self._report(run, exc)
+        self._put_segment(run, self._END)
 
-    def _analysis_loop(self) -> None:
-        while not self._stop.is_set():
+    def _analysis_loop(self, run: _SpeechRun) -> None:
+        while not run.stop.is_set():
             try:
-                seg = self._segments.get(timeout=0.1)
+                seg = run.segments.get(timeout=0.1)
             except queue.Empty:
                 continue
             if seg is self._END:
@@ -278,28 +296,37 @@ class SpeechStreamProcessor:
                 utterance = self.analyzer.analyze_segment(seg)
             except Exception as exc:  # keep the stream alive; report on the page
                 log.exception("utterance analysis failed")
-                with self._lock:
-                    self._error = f"{type(exc).__name__}: {exc}"
+                self._report(run, exc)
                 continue
             with self._lock:
-                self._results.append(utterance)
+                if run is self._run:
+                    self._results.append(utterance)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop both threads now (pending audio is discarded) and wait up to ``timeout`` s."""
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout)
+        """Stop the current stream's threads now (pending audio is discarded); wait up to ``timeout`` s."""
+        with self._lock:
+            run = self._run
+        if run is not None:
+            run.stop.set()
+            for t in run.threads:
+                t.join(timeout)
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the threads to finish after :meth:`on_ended`."""
-        for t in self._threads:
-            t.join(timeout)
+        """Wait for the current stream's threads to finish after :meth:`on_ended`."""
+        with self._lock:
+            run = self._run
+        if run is not None:
+            for t in run.threads:
+                t.join(timeout)
 
     def snapshot(self) -> SpeechSnapshot:
         with self._lock:
-            results = tuple(self._results)
-            received, segmented, error = self._received, self._segmented, self._error
-            running = any(t.is_alive() for t in self._threads)
+            run = self._run
+            results, error = tuple(self._results), self._error
+            if run is None:
+                return SpeechSnapshot(results, 0.0, 0.0, 0, False, error)
+            received, segmented = run.received, run.segmented
+            running = any(t.is_alive() for t in run.threads)
         return SpeechSnapshot(
-            results, received / SAMPLE_RATE, max(0, received - segmented) / SAMPLE_RATE, self._segments.qsize(), running, error
+            results, received / SAMPLE_RATE, max(0, received - segmented) / SAMPLE_RATE, run.segments.qsize(), running, error
         )

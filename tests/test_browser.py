@@ -1,6 +1,7 @@
 """Real browser: Debian chromium driven by Playwright against `streamlit run localapp.py`.
 
-The fake camera plays a Y4M made from a real face photo (scikit-image's astronaut).
+The fake camera plays a Y4M made from a real face photo (scikit-image's astronaut); the
+fake microphone plays real speech (two RAVDESS clips with pauses), looped by Chromium.
 """
 
 from __future__ import annotations
@@ -11,18 +12,40 @@ import cv2
 import pytest
 
 from emotion.labels import EMOTIONS
-from tests.media import face_scene, write_y4m
+from tests.media import face_scene, write_audio, write_y4m
 
 pytestmark = pytest.mark.browser
 LABELS = "|".join(EMOTIONS)
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path, astronaut_bgr, tmp_path_factory):
+def speech_wav(tmp_path_factory):
+    """A 16-bit 48 kHz WAV of real speech, or None without ../shared (the Voice test then skips)."""
+    import numpy as np
+
+    from tests.conftest import RAVDESS
+
+    if not RAVDESS.exists():
+        return None
+    from emotion.speech.audio import load_audio
+
+    silence = np.zeros(16_000, np.float32)
+    kids = load_audio(RAVDESS / "Actor_01" / "03-01-01-01-01-01-01.flac")
+    dogs = load_audio(RAVDESS / "Actor_02" / "03-01-03-02-02-01-02.flac")
+    import soxr
+
+    audio = np.concatenate([silence, kids, silence, silence, dogs, silence, silence]) * 3.0  # RAVDESS is quiet
+    audio = soxr.resample(audio, 16_000, 48_000).astype(np.float32)
+    return write_audio(tmp_path_factory.mktemp("audio") / "speech.wav", audio, 48_000).resolve()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path, astronaut_bgr, speech_wav, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     media = tmp_path_factory.mktemp("media")
     y4m = write_y4m(media / "face.y4m", [face_scene(astronaut_bgr)] * 10).resolve()
+    audio_flag = [f"--use-file-for-fake-audio-capture={speech_wav}"] if speech_wav else []
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=chromium_path,
@@ -32,6 +55,7 @@ def browser(chromium_path, astronaut_bgr, tmp_path_factory):
                 f"--use-file-for-fake-video-capture={y4m}",
                 "--disable-background-networking",
                 "--no-sandbox",
+                *audio_flag,
             ],
         )
         yield b
@@ -86,6 +110,44 @@ def test_photo_upload_in_the_browser(page, streamlit_url, astronaut_bgr, tmp_pat
 def test_home_page_links_every_page(page, streamlit_url):
     page.goto(streamlit_url)
     page.get_by_text("Multimodal emotion recognition").first.wait_for(timeout=60_000)
-    for label in ("Photo: upload a picture", "Live camera: your webcam"):
+    for label in ("Photo: upload a picture", "Live camera: your webcam", "Voice: speak", "Audio file: upload a recording"):
         page.get_by_text(label).wait_for(timeout=30_000)
-    page.get_by_text("FER2013 PrivateTest 65").wait_for(timeout=30_000)
+    page.get_by_text("FER2013 PrivateTest accuracy 65").wait_for(timeout=30_000)
+    page.get_by_text("RAVDESS leave-actors-out accuracy 73").wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_voice_page_transcribes_real_speech_with_both_emotions(page, streamlit_url, speech_wav):
+    if speech_wav is None:
+        pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphone")
+    page.goto(f"{streamlit_url}/Voice")
+    page.get_by_text("Press START to begin.").wait_for(timeout=90_000)
+    page.frame_locator("iframe[title*='webrtc']").get_by_role("button", name="START").click()
+    line = page.get_by_text(re.compile(r"(kids are talking|dogs are sitting) by the door", re.I)).first
+    line.wait_for(timeout=90_000)
+    emotions = page.get_by_text(re.compile(rf"^Words: ({LABELS}) · Voice: ({LABELS})$"))
+    emotions.wait_for(timeout=30_000)
+    assert emotions.count() == 1
+    # the charts of both modalities are drawn
+    page.get_by_text("Semantic emotion (words)").wait_for(timeout=30_000)
+    page.get_by_text("Acoustic emotion (voice)").wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_voice_page_classifies_typed_text(page, streamlit_url):
+    page.goto(f"{streamlit_url}/Voice")
+    page.get_by_text("Classify typed text").wait_for(timeout=90_000)
+    page.get_by_role("textbox", name="Text").fill("I am so happy today, this is wonderful!")
+    page.get_by_role("button", name="Classify").click()
+    page.get_by_text("Semantic emotion of the text").wait_for(timeout=30_000)
+    # the bar of "happy" is the tallest: its label carries the largest percentage
+    bars = page.locator(".plot-container").last
+    texts = [t for t in bars.locator("text.bartext").evaluate_all("els => els.map(e => e.textContent)") if t and t.endswith("%")]
+    assert len(texts) == 7
+    values = [int(t.rstrip("%")) for t in texts]
+    assert values.index(max(values)) == 3  # happy, in FER2013 order
+    # empty text: a clear message, no traceback
+    page.get_by_role("textbox", name="Text").fill("   ")
+    page.get_by_role("button", name="Classify").click()
+    page.get_by_text("Could not classify the text: text is empty").wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -90,4 +90,67 @@ def test_home_page_lists_pages_and_the_model():
     assert not at.exception and not at.error
     table = at.table[0].value
     assert "mini_xception" in " ".join(map(str, table["model"]))
-    assert "PrivateTest 65" in " ".join(map(str, table["accuracy"]))
+    measured = " ".join(map(str, table["measured"]))
+    assert "FER2013 PrivateTest accuracy 65" in measured
+    assert "RAVDESS leave-actors-out accuracy" in measured and "MELD test weighted-F1" in measured
+    assert len(at.get("page_link")) == 4
+
+
+def _speech_file(tmp_path, clips, ext="wav", rate=16_000, channels=1):
+    import numpy as np
+    import soxr
+
+    from tests.media import write_audio
+
+    silence = np.zeros(16_000, np.float32)
+    audio = np.concatenate([silence] + [c for clip in clips for c in (clip, silence)])
+    if rate != 16_000:
+        audio = soxr.resample(audio, 16_000, rate).astype(np.float32)
+    return write_audio(tmp_path / f"speech.{ext}", audio, rate, channels).read_bytes()
+
+
+@pytest.fixture
+def audio_page():
+    at = AppTest.from_file(str(ROOT / "pages/4_Audio_file.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _upload_audio(at, name, data, mime="audio/wav"):
+    at.file_uploader(key="audio").set_value((name, data, mime))
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_audio_page_tables_every_utterance(audio_page, tmp_path, kids_clip, dogs_clip):
+    at = _upload_audio(audio_page, "speech.mp3", _speech_file(tmp_path, [kids_clip, dogs_clip], "mp3", 44_100, 2), "audio/mpeg")
+    assert "2 utterances" in _texts(at.success)
+    table = at.dataframe[0].value
+    assert [t.lower().strip(".") for t in table["transcript"]] == ["kids are talking by the door", "dogs are sitting by the door"]
+    from emotion.labels import EMOTIONS
+
+    assert set(table["words (semantic)"]) <= set(EMOTIONS) and set(table["voice (acoustic)"]) <= set(EMOTIONS)
+    assert {d.proto.label for d in at.get("download_button")} == {"Download utterances (CSV)", "Download utterances (JSON)"}
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_audio_page_silent_file(audio_page, tmp_path):
+    import numpy as np
+
+    from tests.media import write_audio
+
+    data = write_audio(tmp_path / "silence.flac", np.zeros(16_000 * 5, np.float32)).read_bytes()
+    at = _upload_audio(audio_page, "silence.flac", data, "audio/flac")
+    assert "No speech found" in _texts(at.warning) and not at.error
+
+
+@pytest.mark.parametrize(
+    "name, data, message", [("notes.wav", b"plain text, not audio" * 20, "not an audio"), ("empty.ogg", b"", "empty")]
+)
+def test_audio_page_bad_files(audio_page, tmp_path, kids_clip, name, data, message):
+    at = _upload_audio(audio_page, name, data)
+    assert message in _texts(at.error) and name in _texts(at.error)
+    at = _upload_audio(at, "speech.wav", _speech_file(tmp_path, [kids_clip]))
+    assert "1 utterance" in _texts(at.success)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from emotion.config import Settings  # noqa: E402
 from emotion.face.classify import FaceExpressionClassifier  # noqa: E402
 from emotion.labels import EMOTIONS  # noqa: E402
+from training.metrics import confusion, format_matrix  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013" / "fer2013_ferplus.npz"
 SPLITS = {"PublicTest": 1, "PrivateTest": 2}
@@ -44,19 +45,6 @@ def load_split(data: Path, split: str, limit: int | None = None, seed: int = 0) 
 def predict(clf: FaceExpressionClassifier, faces: np.ndarray, batch: int = 256) -> np.ndarray:
     """Probabilities [n, 7] for uint8 faces [n, h, w], in batches."""
     return np.concatenate([clf.predict_crops(list(faces[i : i + batch])) for i in range(0, len(faces), batch)])
-
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Confusion matrix int [7, 7]: rows true label, columns predicted, FER2013 order."""
-    m = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
-    np.add.at(m, (y_true, y_pred), 1)
-    return m
-
-
-def format_matrix(m: np.ndarray) -> str:
-    head = "true\\pred " + " ".join(f"{e[:7]:>8}" for e in EMOTIONS)
-    rows = [f"{e:<9} " + " ".join(f"{v:>8d}" for v in row) for e, row in zip(EMOTIONS, m, strict=True)]
-    return "\n".join([head, *rows])
 
 
 def evaluate(clf: FaceExpressionClassifier, data: Path) -> dict:

@@ -15,3 +15,27 @@ def emotion_legend() -> None:
         for e in EMOTIONS
     )
     st.markdown(chips, unsafe_allow_html=True)
+
+
+def utterance_rows(utterances) -> list[dict]:
+    """One table row per utterance: times, transcript, and each modality's label and score."""
+    rows = []
+    for u in utterances:
+        rows.append(
+            {
+                "start (s)": round(u.start_s, 2),
+                "end (s)": round(u.end_s, 2),
+                "transcript": u.text,
+                "words (semantic)": u.semantic_label or "–",
+                "words score": None if u.semantic is None else round(float(u.semantic.max()), 2),
+                "voice (acoustic)": u.acoustic_label or "–",
+                "voice score": None if u.acoustic is None else round(float(u.acoustic.max()), 2),
+            }
+        )
+    return rows
+
+
+def utterance_table(utterances, newest_first: bool = True) -> None:
+    """The utterances as a table (transcripts shown as plain text, never as HTML)."""
+    rows = utterance_rows(utterances)
+    st.dataframe(rows[::-1] if newest_first else rows, hide_index=True)

@@ -1,0 +1,85 @@
+"""Voice: the microphone, cut into utterances, each transcribed with the emotion of its
+words (semantic) and of the voice (acoustic); and a box that classifies typed text."""
+
+from __future__ import annotations
+
+import streamlit as st
+from aiortc.contrib.media import MediaBlackhole
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from emotion.charts import probability_bars, utterance_trend
+from emotion.errors import InputError
+from emotion.stream import SpeechStreamProcessor
+from ui.resources import speech_analyzer_or_stop
+from ui.widgets import emotion_legend, utterance_table
+
+REFRESH_S = 0.5
+
+st.set_page_config(page_title="Voice · Emotion", page_icon="🎙️", layout="wide")
+st.title("Voice")
+st.write(
+    "Press **START** and allow the microphone, then speak. Each sentence (cut by voice-activity "
+    "detection) appears with its transcript, the emotion of the words and the emotion of the voice."
+)
+emotion_legend()
+
+analyzer = speech_analyzer_or_stop()
+if "voice_processor" not in st.session_state:
+    st.session_state.voice_processor = SpeechStreamProcessor(analyzer)
+processor: SpeechStreamProcessor = st.session_state.voice_processor
+
+ctx = webrtc_streamer(
+    key="voice",
+    mode=WebRtcMode.SENDRECV,
+    media_stream_constraints={"video": False, "audio": True},
+    queued_audio_frames_callback=processor.on_audio_frames,  # every frame: audio is never dropped
+    on_audio_ended=processor.on_ended,
+    # No echo of your own voice: nothing is sent back. aiortc tracks are pulled by their
+    # consumer, so the processed track is consumed by a black hole (else no callback runs).
+    sendback_audio=False,
+    out_recorder_factory=MediaBlackhole,
+    async_processing=True,
+)
+playing = bool(ctx.state.playing)
+st.caption(f"Transcription: Whisper {analyzer.transcriber.model_label if analyzer.transcriber else 'off'}")
+
+
+@st.fragment(run_every=REFRESH_S if playing else None)
+def voice_panel() -> None:
+    snap = processor.snapshot()
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Audio received (s)", f"{snap.received_s:.1f}")
+    m2.metric("Utterances", len(snap.utterances))
+    m3.metric("Waiting for analysis", snap.queued)
+    if snap.error:
+        st.warning(f"Speech processing failed: {snap.error}")
+    if not snap.utterances:
+        st.info("Listening… say a sentence, then pause." if playing else "Press START to begin.")
+        return
+    latest = snap.utterances[-1]
+    st.markdown("**Latest utterance**")
+    st.text(latest.text or "(no words recognised)")
+    st.markdown(f"Words: **{latest.semantic_label or '–'}** · Voice: **{latest.acoustic_label or '–'}**")
+    left, right = st.columns(2)
+    for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (right, "acoustic", "Acoustic emotion (voice)")):
+        fig = utterance_trend(snap.utterances, modality, title)
+        if fig is not None:
+            col.plotly_chart(fig, key=f"voice-{modality}")
+    st.markdown("**Transcript**")
+    utterance_table(snap.utterances)
+
+
+voice_panel()
+
+st.divider()
+st.subheader("Classify typed text")
+with st.form("typed-text"):
+    typed = st.text_area("Text", max_chars=2000, placeholder="Type a sentence…")
+    submitted = st.form_submit_button("Classify")
+if submitted:
+    try:
+        probs = analyzer.analyze_text(typed)
+    except InputError as exc:
+        st.error(f"Could not classify the text: {exc}")
+    else:
+        st.plotly_chart(probability_bars(probs, title="Semantic emotion of the text"), key="typed-bars")

@@ -1,0 +1,91 @@
+"""Audio file: upload speech; every utterance is transcribed with its semantic and acoustic emotion."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+
+import streamlit as st
+
+from emotion.charts import utterance_trend
+from emotion.errors import InputError
+from emotion.speech.audio import AUDIO_EXTENSIONS
+from ui.resources import speech_analyzer_or_stop
+from ui.widgets import emotion_legend, utterance_rows, utterance_table
+
+log = logging.getLogger(__name__)
+
+st.set_page_config(page_title="Audio file · Emotion", page_icon="🎧", layout="wide")
+st.title("Audio file")
+st.write(
+    "Upload a recording: it is cut into utterances by voice-activity detection, each one transcribed "
+    "by Whisper and labelled with the emotion of its words and of the voice. Long files are processed in chunks."
+)
+emotion_legend()
+
+analyzer = speech_analyzer_or_stop()
+limit_mb = int(st.get_option("server.maxUploadSize"))
+upload = st.file_uploader(f"Audio ({', '.join(AUDIO_EXTENSIONS)}; up to {limit_mb} MB)", type=list(AUDIO_EXTENSIONS), key="audio")
+if upload is None:
+    st.info("Choose an audio file to analyse.")
+    st.stop()
+
+name = Path(upload.name).name
+results = st.session_state.get("audio_results")
+if results is None or results["file_id"] != upload.file_id:
+    data = upload.getvalue()
+    progress = st.progress(0.0, text="Decoding…")
+
+    def on_progress(done_s: float, total_s: float) -> None:
+        fraction = min(1.0, done_s / total_s) if total_s else 0.0
+        progress.progress(fraction, text=f"Analysed {done_s:.0f} s of {total_s:.0f} s")
+
+    utterances = []
+    try:
+        if len(data) > limit_mb * 1024 * 1024:
+            raise InputError(f"the file is {len(data) / 2**20:.1f} MB, over the {limit_mb} MB upload limit")
+        for utterance in analyzer.analyze_file(data, progress=on_progress):
+            utterances.append(utterance)
+    except InputError as exc:
+        progress.empty()
+        st.error(f"Could not read “{name}”: {exc}")
+        st.stop()
+    except Exception:
+        log.exception("audio analysis failed")
+        progress.empty()
+        st.error(f"Something went wrong while analysing “{name}”. Try another file.")
+        st.stop()
+    progress.empty()
+    results = {"file_id": upload.file_id, "utterances": utterances}
+    st.session_state.audio_results = results
+
+utterances = results["utterances"]
+if not utterances:
+    st.warning(f"No speech found in “{name}”: it is silent, or holds no voice the detector recognises.")
+    st.stop()
+
+st.success(f"{len(utterances)} utterance{'s' if len(utterances) != 1 else ''} in “{name}”.")
+left, right = st.columns(2)
+for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (right, "acoustic", "Acoustic emotion (voice)")):
+    fig = utterance_trend(utterances, modality, title)
+    if fig is not None:
+        col.plotly_chart(fig, key=f"audio-{modality}")
+utterance_table(utterances, newest_first=False)
+
+stem = Path(name).stem or "audio"
+buf = io.StringIO()
+rows = utterance_rows(utterances)
+writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+writer.writeheader()
+writer.writerows(rows)
+c1, c2 = st.columns(2)
+c1.download_button("Download utterances (CSV)", buf.getvalue(), f"{stem}_utterances.csv", "text/csv")
+c2.download_button(
+    "Download utterances (JSON)",
+    json.dumps({"source": name, "utterances": [u.to_dict() for u in utterances]}, indent=2),
+    f"{stem}_utterances.json",
+    "application/json",
+)

