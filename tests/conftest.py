@@ -149,3 +149,12 @@ def transcriber():
     from emotion.speech.transcribe import Transcriber
 
     return Transcriber()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Expose each phase's report on the test item (``item.rep_call``), for fixtures that
+    add diagnostics when a test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -63,9 +63,16 @@ def browser(chromium_path, astronaut_bgr, speech_wav, tmp_path_factory):
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        # what the person would have seen: the page text, the WebRTC component's text, a screenshot
+        shot = tmp_path / "failure.png"
+        page.screenshot(path=str(shot), full_page=True)
+        frames = [f.inner_text("body")[:2000] for f in page.frames[1:] if f.url.startswith("http")]
+        print(f"---- page text ----\n{page.inner_text('body')[:4000]}\n---- iframes ----\n{frames}\nscreenshot: {shot}")
     page.close()
 
 
@@ -76,7 +83,7 @@ def test_live_camera_labels_a_real_face(page, streamlit_url):
     webrtc.get_by_role("button", name="START").click()
 
     caption = page.get_by_text(re.compile(rf"^Largest face: ({LABELS}) \d+%$"))
-    caption.wait_for(timeout=60_000)
+    caption.wait_for(timeout=120_000)
     assert caption.count() == 1
 
     rate = page.locator('[data-testid="stMetric"]', has_text="Processing rate")
