@@ -14,7 +14,7 @@ from emotion.face import draw_faces, faces_report
 from emotion.face.draw import face_caption
 from emotion.images import IMAGE_EXTENSIONS, decode_image, encode_png, fit_within
 from ui.resources import face_analyzer_or_stop
-from ui.widgets import emotion_legend
+from ui.widgets import emotion_legend, uploaded_file
 
 log = logging.getLogger(__name__)
 DISPLAY_MAX_SIDE = 1600  # pixels sent to the browser for display; downloads keep full size
@@ -25,18 +25,10 @@ st.write("Upload a photo: every face is found, boxed and labelled with its emoti
 emotion_legend()
 
 analyzer = face_analyzer_or_stop()
-limit_mb = int(st.get_option("server.maxUploadSize"))
-upload = st.file_uploader(f"Photo ({', '.join(IMAGE_EXTENSIONS)}; up to {limit_mb} MB)", type=list(IMAGE_EXTENSIONS), key="photo")
-if upload is None:
-    st.info("Choose a photo to analyse.")
-    st.stop()
-
-name = Path(upload.name).name
-data = upload.getvalue()
+upload = uploaded_file("Photo", IMAGE_EXTENSIONS, key="photo", prompt="Choose a photo to analyse.")
+name = upload.name
 try:
-    if len(data) > limit_mb * 1024 * 1024:
-        raise InputError(f"the file is {len(data) / 2**20:.1f} MB, over the {limit_mb} MB upload limit")
-    image = decode_image(data, max_pixels=analyzer.settings.max_image_pixels)
+    image = decode_image(upload.data, max_pixels=analyzer.settings.max_image_pixels)
     faces = analyzer.analyze_photo(image)
 except InputError as exc:
     st.error(f"Could not read “{name}”: {exc}")

@@ -14,7 +14,7 @@ from emotion.charts import utterance_trend
 from emotion.errors import InputError
 from emotion.speech.audio import AUDIO_EXTENSIONS
 from ui.resources import speech_analyzer_or_stop
-from ui.widgets import emotion_legend, utterance_rows, utterance_table
+from ui.widgets import emotion_legend, uploaded_file, utterance_rows, utterance_table
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +27,10 @@ st.write(
 emotion_legend()
 
 analyzer = speech_analyzer_or_stop()
-limit_mb = int(st.get_option("server.maxUploadSize"))
-upload = st.file_uploader(f"Audio ({', '.join(AUDIO_EXTENSIONS)}; up to {limit_mb} MB)", type=list(AUDIO_EXTENSIONS), key="audio")
-if upload is None:
-    st.info("Choose an audio file to analyse.")
-    st.stop()
-
-name = Path(upload.name).name
+upload = uploaded_file("Audio", AUDIO_EXTENSIONS, key="audio", prompt="Choose an audio file to analyse.")
+name = upload.name
 results = st.session_state.get("audio_results")
 if results is None or results["file_id"] != upload.file_id:
-    data = upload.getvalue()
     progress = st.progress(0.0, text="Decoding…")
 
     def on_progress(done_s: float, total_s: float) -> None:
@@ -45,9 +39,7 @@ if results is None or results["file_id"] != upload.file_id:
 
     utterances = []
     try:
-        if len(data) > limit_mb * 1024 * 1024:
-            raise InputError(f"the file is {len(data) / 2**20:.1f} MB, over the {limit_mb} MB upload limit")
-        for utterance in analyzer.analyze_file(data, progress=on_progress):
+        for utterance in analyzer.analyze_file(upload.data, progress=on_progress):
             utterances.append(utterance)
     except InputError as exc:
         progress.empty()

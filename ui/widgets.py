@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 import streamlit as st
 
 from emotion.labels import COLORS_HEX, EMOTIONS
@@ -39,3 +43,31 @@ def utterance_table(utterances, newest_first: bool = True) -> None:
     """The utterances as a table (transcripts shown as plain text, never as HTML)."""
     rows = utterance_rows(utterances)
     st.dataframe(rows[::-1] if newest_first else rows, hide_index=True)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file: its base name, bytes and Streamlit's id for this upload."""
+
+    name: str
+    data: bytes
+    file_id: str
+
+
+def uploaded_file(what: str, extensions: Sequence[str], key: str, prompt: str) -> Upload:
+    """A file uploader labelled with the accepted extensions and the server's size limit.
+
+    Stops the page with ``prompt`` until a file is chosen, and with a clear error when the
+    file is over ``server.maxUploadSize`` (the browser enforces it too; this covers other clients).
+    """
+    limit_mb = int(st.get_option("server.maxUploadSize"))
+    upload = st.file_uploader(f"{what} ({', '.join(extensions)}; up to {limit_mb} MB)", type=list(extensions), key=key)
+    if upload is None:
+        st.info(prompt)
+        st.stop()
+    name = Path(upload.name).name
+    data = upload.getvalue()
+    if len(data) > limit_mb * 2**20:
+        st.error(f"Could not read “{name}”: the file is {len(data) / 2**20:.1f} MB, over the {limit_mb} MB upload limit")
+        st.stop()
+    return Upload(name, data, upload.file_id)
