@@ -27,6 +27,7 @@ analyzer = speech_analyzer_or_stop()
 if "voice_processor" not in st.session_state:
     st.session_state.voice_processor = SpeechStreamProcessor(analyzer)
 processor: SpeechStreamProcessor = st.session_state.voice_processor
+processor.analyzer = analyzer  # a Whisper model chosen in the sidebar applies from the next utterance
 
 ctx = webrtc_streamer(
     key="voice",

@@ -30,7 +30,8 @@ analyzer = speech_analyzer_or_stop()
 upload = uploaded_file("Audio", AUDIO_EXTENSIONS, key="audio", prompt="Choose an audio file to analyse.")
 name = upload.name
 results = st.session_state.get("audio_results")
-if results is None or results["file_id"] != upload.file_id:
+run_key = (upload.file_id, analyzer.transcriber.model_label)  # a new file or another Whisper model: analyse again
+if results is None or results["key"] != run_key:
     progress = st.progress(0.0, text="Decoding…")
 
     def on_progress(done_s: float, total_s: float) -> None:
@@ -51,7 +52,7 @@ if results is None or results["file_id"] != upload.file_id:
         st.error(f"Something went wrong while analysing “{name}”. Try another file.")
         st.stop()
     progress.empty()
-    results = {"file_id": upload.file_id, "utterances": utterances}
+    results = {"key": run_key, "utterances": utterances}
     st.session_state.audio_results = results
 
 utterances = results["utterances"]

@@ -154,3 +154,14 @@ def test_audio_page_bad_files(audio_page, tmp_path, kids_clip, name, data, messa
     assert message in _texts(at.error) and name in _texts(at.error)
     at = _upload_audio(at, "speech.wav", _speech_file(tmp_path, [kids_clip]))
     assert "1 utterance" in _texts(at.success)
+
+
+def test_audio_page_unavailable_whisper_model_falls_back_with_a_warning(audio_page, tmp_path, kids_clip, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no download possible, as on a machine without a network
+    at = _upload_audio(audio_page, "speech.wav", _speech_file(tmp_path, [kids_clip]))
+    assert "1 utterance" in _texts(at.success)
+    at.sidebar.selectbox(key="whisper_model").set_value("small").run()
+    assert not at.exception
+    assert "'small' could not be loaded" in _texts(at.warning) and "tiny.en" in _texts(at.warning)
+    assert "1 utterance" in _texts(at.success)  # analysed again with the default model
+    assert "kids are talking by the door" in at.dataframe[0].value["transcript"][0].lower()

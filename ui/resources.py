@@ -9,7 +9,10 @@ import streamlit as st
 from emotion.config import Settings
 from emotion.errors import ModelError
 from emotion.face import FaceEmotionAnalyzer
+from emotion.speech.acoustic import AcousticEmotionClassifier
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
+from emotion.speech.transcribe import Transcriber
+from emotion.text.semantic import TextEmotionClassifier
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +33,48 @@ def face_analyzer_or_stop() -> FaceEmotionAnalyzer:
         st.stop()
 
 
-@st.cache_resource(show_spinner="Loading the speech models (Whisper, acoustic, text)…")
-def speech_analyzer() -> SpeechEmotionAnalyzer:
-    """The shared speech models: Whisper transcriber, acoustic and semantic classifiers."""
-    return SpeechEmotionAnalyzer.from_settings(Settings.from_env())
+WHISPER_MODELS = ("", "tiny.en", "base.en", "small.en", "tiny", "base", "small", "medium", "large-v3")
+"""Whisper models offered in the sidebar; "" is the bundled tiny.en (offline). Others are
+downloaded by faster-whisper on first use when the machine has a network."""
+
+
+@st.cache_resource(show_spinner="Loading the Whisper model…")
+def transcriber(model: str) -> Transcriber:
+    """A Whisper transcriber per model name, loaded once; falls back to the bundled model (with a warning)."""
+    return Transcriber(model, Settings.from_env().whisper_backend)
+
+
+@st.cache_resource(show_spinner="Loading the acoustic and text emotion models…")
+def speech_emotion_models() -> tuple[AcousticEmotionClassifier, TextEmotionClassifier]:
+    """The shared acoustic (voice) and semantic (text) classifiers."""
+    settings = Settings.from_env()
+    return AcousticEmotionClassifier(settings=settings), TextEmotionClassifier(settings=settings)
+
+
+def whisper_model_choice() -> str:
+    """The Whisper model chosen in the sidebar (default: ``EMOTION_WHISPER_MODEL`` or the bundled tiny.en)."""
+    default = Settings.from_env().whisper_model
+    options = list(WHISPER_MODELS) if default in WHISPER_MODELS else [default, *WHISPER_MODELS]
+    return st.sidebar.selectbox(
+        "Whisper model",
+        options,
+        index=options.index(default),
+        format_func=lambda m: "tiny.en (bundled, offline)" if m == "" else m,
+        help="Bigger models transcribe better and slower; they are downloaded on first use and need a network.",
+        key="whisper_model",
+    )
 
 
 def speech_analyzer_or_stop() -> SpeechEmotionAnalyzer:
-    """:func:`speech_analyzer`, or a clear error on the page and ``st.stop()``."""
+    """The speech models with the sidebar's Whisper model, or a clear error on the page and ``st.stop()``."""
+    model = whisper_model_choice()
     try:
-        analyzer = speech_analyzer()
+        acoustic, semantic = speech_emotion_models()
+        whisper = transcriber(model)
     except (ModelError, ValueError) as exc:
         log.error("speech models could not be loaded: %s", exc)
         st.error(f"The speech models could not be loaded: {exc}")
         st.stop()
-    if analyzer.transcriber is not None and analyzer.transcriber.warning:
-        st.warning(analyzer.transcriber.warning)
-    return analyzer
+    if whisper.warning:
+        st.warning(whisper.warning)
+    return SpeechEmotionAnalyzer(whisper, acoustic, semantic)
