@@ -1,0 +1,96 @@
+"""Late fusion: agreement, conflict, absent and uncertain modalities, user weights, time alignment."""
+
+import numpy as np
+import pytest
+
+from emotion.fusion import average_over_span, confidence, fuse
+from emotion.labels import EMOTIONS, index
+
+UNIFORM = np.full(7, 1 / 7)
+
+
+def peaked(label: str, p: float) -> np.ndarray:
+    v = np.full(7, (1 - p) / 6)
+    v[index(label)] = p
+    return v
+
+
+def test_confidence_is_one_when_certain_and_zero_when_uniform():
+    assert confidence(np.eye(7)[3]) == pytest.approx(1.0, abs=1e-6)
+    assert confidence(UNIFORM) == pytest.approx(0.0, abs=1e-9)
+    assert confidence(peaked("sad", 0.9)) > confidence(peaked("sad", 0.5)) > 0
+
+
+@pytest.mark.parametrize("rule", ["log_linear", "linear"])
+def test_output_is_a_distribution_in_label_order(rule):
+    out = fuse({"face": peaked("happy", 0.7), "voice": peaked("sad", 0.6)}, rule=rule)
+    assert out.probabilities.shape == (7,) and out.probabilities.dtype == np.float32
+    assert abs(float(out.probabilities.sum()) - 1) < 1e-6
+    assert out.label in EMOTIONS and out.confidence == pytest.approx(float(out.probabilities.max()))
+
+
+def test_agreeing_modalities_reinforce_each_other():
+    a, b = peaked("happy", 0.6), peaked("happy", 0.6)
+    out = fuse({"face": a, "words": b})
+    assert out.label == "happy" and out.confidence > 0.6
+    # the linear pool never becomes more confident than its inputs
+    assert fuse({"face": a, "words": b}, rule="linear").confidence == pytest.approx(0.6, abs=1e-6)
+
+
+def test_in_a_conflict_the_more_confident_modality_wins():
+    out = fuse({"face": peaked("happy", 0.9), "voice": peaked("angry", 0.35)})
+    assert out.label == "happy"
+    out = fuse({"face": peaked("happy", 0.35), "voice": peaked("angry", 0.9)})
+    assert out.label == "angry"
+    assert out.weights["voice"] > out.weights["face"]
+
+
+def test_an_uncertain_or_absent_modality_does_not_drag_the_result():
+    face = peaked("surprise", 0.55)
+    alone = fuse({"face": face})
+    with_uniform = fuse({"face": face, "voice": UNIFORM, "words": None})
+    np.testing.assert_allclose(with_uniform.probabilities, alone.probabilities, atol=1e-6)
+    assert "voice" not in with_uniform.weights and "words" not in with_uniform.weights
+    np.testing.assert_allclose(alone.probabilities, face, atol=1e-6)  # one modality: itself
+
+
+def test_user_weights_switch_off_and_tip_the_balance():
+    face, voice = peaked("happy", 0.7), peaked("sad", 0.7)
+    assert fuse({"face": face, "voice": voice}, weights={"face": 0}).label == "sad"
+    assert fuse({"face": face, "voice": voice}, weights={"voice": 3}).label == "sad"
+    assert fuse({"face": face, "voice": voice}, weights={"face": 3}).label == "happy"
+    assert fuse({"face": face}, weights={"face": 0}) is None
+    assert fuse({"face": None, "voice": None}) is None
+
+
+def test_a_zero_probability_cannot_veto_a_label():
+    face = np.array([0, 0, 0, 1.0, 0, 0, 0])  # certain happy
+    words = peaked("happy", 0.3)
+    words[index("happy")] = 0.0
+    words /= words.sum()  # says "anything but happy", weakly
+    assert fuse({"face": face, "words": words}).label == "happy"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.ones(6) / 6, -peaked("happy", 0.5), np.full(7, np.nan), np.zeros(7)],
+)
+def test_bad_vectors_are_refused(bad):
+    with pytest.raises(ValueError):
+        fuse({"face": bad})
+
+
+def test_bad_rule_and_weight():
+    with pytest.raises(ValueError, match="rule"):
+        fuse({"face": UNIFORM}, rule="max")
+    with pytest.raises(ValueError, match="weight"):
+        fuse({"face": peaked("happy", 0.5)}, weights={"face": -1})
+
+
+def test_face_probabilities_averaged_over_an_utterance():
+    t = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
+    p = np.stack([peaked("happy", 0.9)] * 3 + [peaked("sad", 0.9)] * 3)
+    mid = average_over_span(t, p, 0.9, 1.6)  # one happy row (1.0), one sad row (1.5)
+    assert mid[index("happy")] == pytest.approx(mid[index("sad")]) and abs(float(mid.sum()) - 1) < 1e-6
+    assert EMOTIONS[int(np.argmax(average_over_span(t, p, 1.9, 3.0)))] == "sad"
+    assert average_over_span(t, p, 5.0, 6.0) is None
