@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from .face.analyzer import FaceEmotion, FaceEmotionAnalyzer
+from .face.analyzer import FaceEmotionAnalyzer
 from .face.draw import draw_faces
+from .face.track import FaceTracker, TrackedFace
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
 from .speech.audio import SAMPLE_RATE
 from .speech.vad import UtteranceSegmenter
@@ -38,16 +39,20 @@ class LiveFaceSnapshot:
     """What the live face pipeline has produced so far.
 
     Attributes:
-        faces: faces of the latest processed frame, largest first.
+        faces: tracked faces of the latest processed frame (stable IDs, smoothed
+            probabilities), largest first.
+        followed_id: ID of the face the trend follows (the largest when it first appeared;
+            the largest again once it is gone), or None.
         fps: processing rate over the last ~30 frames, frames per second (0 when idle > 2 s).
         frames: frames processed since the start.
         trend_t: float64 [n] seconds since the first frame; trend_p: float32 [n, 7]
-            probabilities of the largest face at those times (last ``window_s``).
+            smoothed probabilities of the followed face at those times (last ``window_s``).
         last_frame_age_s: seconds since the latest processed frame (inf before any).
         error: the last processing error as text, or None.
     """
 
-    faces: tuple[FaceEmotion, ...]
+    faces: tuple[TrackedFace, ...]
+    followed_id: int | None
     fps: float
     frames: int
     trend_t: np.ndarray
@@ -55,9 +60,15 @@ class LiveFaceSnapshot:
     last_frame_age_s: float
     error: str | None
 
+    @property
+    def followed(self) -> TrackedFace | None:
+        """The followed face in the latest frame, or None."""
+        return next((f for f in self.faces if f.face_id == self.followed_id), None)
+
 
 class FaceVideoProcessor:
-    """Per-session live face pipeline: analyse a frame, draw on it, record results.
+    """Per-session live face pipeline: analyse a frame, track its faces (stable IDs,
+    ~0.5 s smoothing, :class:`~emotion.face.track.FaceTracker`), draw, record results.
 
     Args:
         analyzer: a shared, already loaded :class:`FaceEmotionAnalyzer`.
@@ -76,7 +87,9 @@ class FaceVideoProcessor:
         self.clock = clock
         self.trend = ProbabilityTrend(window_s)
         self._lock = threading.Lock()
-        self._faces: tuple[FaceEmotion, ...] = ()
+        self.tracker = FaceTracker()
+        self._faces: tuple[TrackedFace, ...] = ()
+        self._followed: int | None = None
         self._stamps: deque[float] = deque(maxlen=self.FPS_WINDOW)
         self._frames = 0
         self._t0: float | None = None
@@ -89,14 +102,19 @@ class FaceVideoProcessor:
         with self._lock:
             if self._t0 is None:
                 self._t0 = now
-            self._faces = tuple(faces)
+            t = now - self._t0
+            tracked = self.tracker.update(faces, t)
+            ids = [f.face_id for f in tracked]
+            if self._followed not in ids:
+                self._followed = ids[0] if ids else None  # the largest face
+            followed = next((f for f in tracked if f.face_id == self._followed), None)
+            self._faces = tuple(tracked)
             self._stamps.append(now)
             self._frames += 1
             self._error = None
-            t = now - self._t0
-        if faces:
-            self.trend.add(t, faces[0].probabilities)
-        return draw_faces(image, faces, copy=False)
+        if followed is not None:
+            self.trend.add(t, followed.probabilities)
+        return draw_faces(image, tracked, copy=False)
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
         image = frame.to_ndarray(format="bgr24")
@@ -117,6 +135,8 @@ class FaceVideoProcessor:
         """Forget all results (a new stream starts its trend and rate from zero)."""
         with self._lock:
             self._faces = ()
+            self._followed = None
+            self.tracker.reset()
             self._stamps.clear()
             self._frames = 0
             self._t0 = None
@@ -127,13 +147,13 @@ class FaceVideoProcessor:
         now = self.clock()
         with self._lock:
             stamps = list(self._stamps)
-            faces, frames, error = self._faces, self._frames, self._error
+            faces, followed, frames, error = self._faces, self._followed, self._frames, self._error
         age = now - stamps[-1] if stamps else float("inf")
         fps = 0.0
         if len(stamps) >= 2 and age <= self.IDLE_S and stamps[-1] > stamps[0]:
             fps = (len(stamps) - 1) / (stamps[-1] - stamps[0])
         t, p = self.trend.snapshot()
-        return LiveFaceSnapshot(faces, fps, frames, t, p, age, error)
+        return LiveFaceSnapshot(faces, followed, fps, frames, t, p, age, error)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,10 @@ REFRESH_S = 1.0
 
 st.set_page_config(page_title="Live camera · Emotion", page_icon="🎥", layout="wide")
 st.title("Live camera")
-st.write("Press **START** and allow the camera: each face comes back boxed and labelled, frame by frame.")
+st.write(
+    "Press **START** and allow the camera: each face comes back boxed and labelled with a stable ID; labels are "
+    "smoothed over about half a second, and the trend follows one person."
+)
 emotion_legend()
 
 analyzer = face_analyzer_or_stop()
@@ -49,17 +52,17 @@ def live_panel() -> None:
     m2.metric("Faces in view", len(snap.faces) if snap.frames else "–")
     if snap.error:
         st.warning(f"Frame processing failed: {snap.error}")
-    if snap.faces:
-        largest = snap.faces[0]
-        st.markdown(f"**Largest face:** {face_caption(largest)}")
-        st.plotly_chart(probability_bars(largest.probabilities, height=260), key="live-bars")
+    followed = snap.followed
+    if followed is not None:
+        st.markdown(f"**Followed face:** {face_caption(followed, followed.face_id)}")
+        st.plotly_chart(probability_bars(followed.probabilities, height=260), key="live-bars")
     elif snap.frames:
         st.info("No face in view.")
     else:
         st.info("Waiting for video…" if playing else "Press START to begin.")
     if len(snap.trend_t):
         st.plotly_chart(
-            probability_trend(snap.trend_t, snap.trend_p, window_s=TREND_WINDOW_S, title="Largest face, last 60 s"),
+            probability_trend(snap.trend_t, snap.trend_p, window_s=TREND_WINDOW_S, title="Followed face, last 60 s"),
             key="live-trend",
         )
 

@@ -82,7 +82,7 @@ def test_live_camera_labels_a_real_face(page, streamlit_url):
     webrtc = page.frame_locator("iframe[title*='webrtc']")
     webrtc.get_by_role("button", name="START").click()
 
-    caption = page.get_by_text(re.compile(rf"^Largest face: ({LABELS}) \d+%$"))
+    caption = page.get_by_text(re.compile(rf"^Followed face: #1 ({LABELS}) \d+%$"))
     caption.wait_for(timeout=120_000)
     assert caption.count() == 1
 
@@ -98,7 +98,7 @@ def test_live_camera_labels_a_real_face(page, streamlit_url):
     webrtc.locator("video").first.wait_for(timeout=10_000)
     assert webrtc.locator("video").first.evaluate("v => v.videoWidth") == 640
     # the trend chart appears once samples arrive
-    page.get_by_text("Largest face, last 60 s").wait_for(timeout=30_000)
+    page.get_by_text("Followed face, last 60 s").wait_for(timeout=30_000)
     webrtc.get_by_role("button", name="STOP").click()
 
 

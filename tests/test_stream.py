@@ -33,6 +33,7 @@ def test_video_callback_annotates_and_records(analyzer, astronaut_bgr):
     assert not np.array_equal(out.to_ndarray(format="bgr24"), astronaut_bgr), "the frame comes back annotated"
     snap = proc.snapshot()
     assert snap.frames == 10 and [f.label for f in snap.faces] == ["happy"]
+    assert [f.face_id for f in snap.faces] == [1] and snap.followed_id == 1 and snap.followed.label == "happy"
     assert 9.0 < snap.fps < 11.5  # 10 frames, 0.1 s apart
     assert snap.trend_p.shape == (10, 7) and np.allclose(snap.trend_t, np.arange(10) * 0.1)
     clock.t += 5  # idle: the rate drops to zero

@@ -12,7 +12,8 @@ from .analyzer import FaceEmotion
 
 
 def face_caption(face: FaceEmotion, number: int | None = None) -> str:
-    """Caption drawn above a face, e.g. ``"#1 happy 87%"``."""
+    """Caption drawn above a face, e.g. ``"#1 happy 87%"``; ``face`` is a :class:`FaceEmotion`
+    or a :class:`~emotion.face.track.TrackedFace` (anything with ``label`` and ``score``)."""
     prefix = f"#{number} " if number is not None else ""
     return f"{prefix}{face.label} {face.score * 100:.0f}%"
 
@@ -22,7 +23,8 @@ def draw_faces(image: np.ndarray, faces: Sequence[FaceEmotion], numbered: bool =
 
     Line width and text size follow the image size, so captions stay readable on
     large photos. ``numbered`` prefixes captions with ``#1, #2, ...`` in the order of
-    ``faces``. Returns the annotated image (a copy unless ``copy=False``).
+    ``faces``, or with each face's ``face_id`` for tracked faces. Returns the annotated image
+    (a copy unless ``copy=False``).
     """
     out = image.copy() if copy else image
     h, w = out.shape[:2]
@@ -33,7 +35,7 @@ def draw_faces(image: np.ndarray, faces: Sequence[FaceEmotion], numbered: bool =
         x, y, bw, bh = face.box
         color = color_bgr(face.label)
         cv2.rectangle(out, (x, y), (x + bw, y + bh), color, thickness, cv2.LINE_AA)
-        text = face_caption(face, i if numbered else None)
+        text = face_caption(face, getattr(face, "face_id", i) if numbered else None)
         (tw, th), base = cv2.getTextSize(text, font, font_scale, max(1, thickness // 2))
         top = y - th - base - 2 * thickness
         if top < 0:  # no room above: put the caption inside the box
