@@ -1,14 +1,17 @@
-"""Time series of emotion probabilities, safe to write from a WebRTC worker
-thread and read from the page."""
+"""Time series of emotion probabilities (safe to write from a WebRTC worker thread and read
+from the page) and the timeline export (CSV/JSON) of a session or a file analysis."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import threading
 from collections import deque
 
 import numpy as np
 
-from .labels import NUM_EMOTIONS
+from .labels import EMOTIONS, NUM_EMOTIONS
 
 
 class ProbabilityTrend:
@@ -49,3 +52,117 @@ class ProbabilityTrend:
     def __len__(self) -> int:
         with self._lock:
             return len(self._samples)
+
+
+TIMELINE_COLUMNS: tuple[str, ...] = (
+    "kind",
+    "source",
+    "start_s",
+    "end_s",
+    "face_id",
+    "x",
+    "y",
+    "w",
+    "h",
+    "text",
+    "label",
+    *(f"face_{e}" for e in EMOTIONS),
+    "semantic_label",
+    *(f"semantic_{e}" for e in EMOTIONS),
+    "acoustic_label",
+    *(f"acoustic_{e}" for e in EMOTIONS),
+)
+"""Columns of a timeline export, one row per face, utterance or fused estimate:
+
+- ``kind``: ``face`` | ``utterance`` | ``fused``; ``source``: the file name or ``live``;
+- ``start_s``, ``end_s``: seconds (a face row has start = end = its frame time);
+- ``face_id``, ``x``, ``y``, ``w``, ``h``: face rows only (pixels);
+- ``text``: utterance rows only (the transcript);
+- ``label``: the face's, or the fused estimate's, emotion;
+- ``face_<emotion>``: a face's probabilities (fused rows: the fused probabilities);
+- ``semantic_label``, ``semantic_<emotion>``, ``acoustic_label``, ``acoustic_<emotion>``: utterance rows.
+"""
+
+
+def _probs(prefix: str, p) -> dict:
+    if p is None:
+        return {}
+    return {f"{prefix}_{e}": round(float(v), 4) for e, v in zip(EMOTIONS, np.asarray(p).reshape(-1), strict=True)}
+
+
+def face_row(face, t: float, source: str) -> dict:
+    """Timeline row of a face (:class:`~emotion.face.analyzer.FaceEmotion` or tracked face) at ``t`` s."""
+    x, y, w, h = face.box
+    return {
+        "kind": "face",
+        "source": source,
+        "start_s": round(t, 3),
+        "end_s": round(t, 3),
+        "face_id": getattr(face, "face_id", None),
+        "x": x,
+        "y": y,
+        "w": w,
+        "h": h,
+        "label": face.label,
+        **_probs("face", face.probabilities),
+    }
+
+
+def utterance_row(u, source: str) -> dict:
+    """Timeline row of an :class:`~emotion.speech.analyzer.Utterance`."""
+    return {
+        "kind": "utterance",
+        "source": source,
+        "start_s": round(u.start_s, 3),
+        "end_s": round(u.end_s, 3),
+        "text": u.text,
+        "semantic_label": u.semantic_label,
+        **_probs("semantic", u.semantic),
+        "acoustic_label": u.acoustic_label,
+        **_probs("acoustic", u.acoustic),
+    }
+
+
+def fused_row(fused, start_s: float, end_s: float, source: str) -> dict:
+    """Timeline row of a :class:`~emotion.fusion.FusedEstimate` over [start_s, end_s]."""
+    return {
+        "kind": "fused",
+        "source": source,
+        "start_s": round(start_s, 3),
+        "end_s": round(end_s, 3),
+        "label": fused.label,
+        **_probs("face", fused.probabilities),
+    }
+
+
+class Timeline:
+    """Rows of a session or a file analysis, exportable as CSV and JSON. Thread-safe."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._rows: list[dict] = []
+
+    def add(self, row: dict) -> None:
+        unknown = set(row) - set(TIMELINE_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown timeline columns: {sorted(unknown)}")
+        with self._lock:
+            self._rows.append(row)
+
+    def rows(self) -> list[dict]:
+        """Every row, ordered by start time (stable)."""
+        with self._lock:
+            rows = list(self._rows)
+        return sorted(rows, key=lambda r: r["start_s"])
+
+    def to_csv(self) -> str:
+        """CSV text with a header of :data:`TIMELINE_COLUMNS` (empty cells where a column does not apply)."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(TIMELINE_COLUMNS), restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows())
+        return buf.getvalue()
+
+    def to_json(self) -> str:
+        """JSON text: ``{"columns": [...], "labels": [...], "rows": [...]}``."""
+        return json.dumps({"columns": list(TIMELINE_COLUMNS), "labels": list(EMOTIONS), "rows": self.rows()}, indent=2)

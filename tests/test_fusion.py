@@ -94,3 +94,28 @@ def test_face_probabilities_averaged_over_an_utterance():
     assert mid[index("happy")] == pytest.approx(mid[index("sad")]) and abs(float(mid.sum()) - 1) < 1e-6
     assert EMOTIONS[int(np.argmax(average_over_span(t, p, 1.9, 3.0)))] == "sad"
     assert average_over_span(t, p, 5.0, 6.0) is None
+
+
+def test_timeline_rows_export_as_csv_and_json():
+    import csv
+    import io
+    import json
+
+    from emotion.face.analyzer import FaceEmotion
+    from emotion.speech.analyzer import Utterance
+    from emotion.timeline import TIMELINE_COLUMNS, Timeline, face_row, fused_row, utterance_row
+
+    tl = Timeline()
+    u = Utterance(1.0, 2.5, 'He said "hi", then <b>left</b>', peaked("sad", 0.8), peaked("angry", 0.6))
+    tl.add(utterance_row(u, "live"))
+    tl.add(face_row(FaceEmotion((10, 20, 30, 40), peaked("happy", 0.9)), 0.5, "live"))
+    tl.add(fused_row(fuse({"words": u.semantic, "voice": u.acoustic}), 1.0, 2.5, "live"))
+    rows = list(csv.DictReader(io.StringIO(tl.to_csv())))
+    assert [r["kind"] for r in rows] == ["face", "utterance", "fused"]  # ordered by start time
+    assert list(rows[0]) == list(TIMELINE_COLUMNS)
+    assert rows[1]["text"] == 'He said "hi", then <b>left</b>' and rows[1]["semantic_label"] == "sad"
+    assert rows[0]["face_happy"] == "0.9" and rows[0]["x"] == "10" and rows[1]["x"] == ""
+    data = json.loads(tl.to_json())
+    assert data["labels"] == list(EMOTIONS) and data["rows"][2]["label"] == "sad"
+    with pytest.raises(ValueError, match="unknown timeline columns"):
+        tl.add({"kind": "face", "start_s": 0, "mood": "ok"})
