@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .labels import EMOTIONS, NUM_EMOTIONS
+from .labels import NUM_EMOTIONS, LabelledProbabilities
 
 RULES = ("log_linear", "linear")
 _FLOOR = 1e-4  # probabilities are floored before logs so a single 0 cannot veto a label
@@ -42,7 +42,7 @@ def confidence(probabilities: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class FusedEstimate:
+class FusedEstimate(LabelledProbabilities):
     """The fused emotion.
 
     Attributes:
@@ -54,13 +54,9 @@ class FusedEstimate:
     weights: dict[str, float]
 
     @property
-    def label(self) -> str:
-        return EMOTIONS[int(np.argmax(self.probabilities))]
-
-    @property
     def confidence(self) -> float:
-        """Probability of :attr:`label`, in 0..1."""
-        return float(np.max(self.probabilities))
+        """Probability of :attr:`label`, in 0..1 (the same as :attr:`score`)."""
+        return self.score
 
 
 def fuse(

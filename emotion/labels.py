@@ -6,6 +6,8 @@ package is a float array of shape ``(7,)`` in this order.
 
 from __future__ import annotations
 
+import numpy as np
+
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 """Label names, index-aligned with every probability vector."""
 
@@ -83,3 +85,20 @@ def from_ekman(name: str) -> str:
         KeyError: not one of the seven Ekman names.
     """
     return EKMAN_TO_EMOTION[name.strip().lower()]
+
+
+class LabelledProbabilities:
+    """Mixin for results holding ``probabilities`` (float (7,), :data:`EMOTIONS` order):
+    the most probable label and its probability."""
+
+    probabilities: object
+
+    @property
+    def label(self) -> str:
+        """The most probable emotion."""
+        return EMOTIONS[int(np.argmax(self.probabilities))]
+
+    @property
+    def score(self) -> float:
+        """Probability of :attr:`label`, in 0..1."""
+        return float(np.max(self.probabilities))

@@ -17,13 +17,13 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import InputError
-from ..labels import EMOTIONS
+from ..labels import EMOTIONS, LabelledProbabilities
 from .classify import FaceExpressionClassifier, crop_faces
 from .detect import HaarFaceDetector, to_gray
 
 
 @dataclass(frozen=True)
-class FaceEmotion:
+class FaceEmotion(LabelledProbabilities):
     """One face and its emotion.
 
     Attributes:
@@ -33,16 +33,6 @@ class FaceEmotion:
 
     box: tuple[int, int, int, int]
     probabilities: np.ndarray
-
-    @property
-    def label(self) -> str:
-        """The most probable emotion."""
-        return EMOTIONS[int(np.argmax(self.probabilities))]
-
-    @property
-    def score(self) -> float:
-        """Probability of :attr:`label`, in 0..1."""
-        return float(np.max(self.probabilities))
 
     @property
     def area(self) -> int:

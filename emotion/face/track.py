@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..labels import EMOTIONS
+from ..labels import LabelledProbabilities
 from .analyzer import FaceEmotion
 
 
 @dataclass(frozen=True)
-class TrackedFace:
+class TrackedFace(LabelledProbabilities):
     """A face with its track.
 
     Attributes:
@@ -39,14 +39,6 @@ class TrackedFace:
     box: tuple[int, int, int, int]
     probabilities: np.ndarray
     raw: FaceEmotion
-
-    @property
-    def label(self) -> str:
-        return EMOTIONS[int(np.argmax(self.probabilities))]
-
-    @property
-    def score(self) -> float:
-        return float(np.max(self.probabilities))
 
     @property
     def area(self) -> int:
