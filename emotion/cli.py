@@ -1,4 +1,4 @@
-"""Command line: ``python -m emotion image|audio|text PATH... [--json|--csv] [--out FILE]``.
+"""Command line: ``python -m emotion image|video|audio|text PATH... [--json|--csv] [--out FILE]``.
 
 Batch analysis of files and folders with the same library calls the pages use. A folder is
 searched recursively for files of the command's kind. Output is a readable table, or the
@@ -17,10 +17,11 @@ from pathlib import Path
 from .errors import EmotionError
 from .images import IMAGE_EXTENSIONS
 from .speech.audio import AUDIO_EXTENSIONS
-from .timeline import Timeline, face_row, utterance_row
+from .timeline import Timeline, face_row, fused_row, utterance_row
 
 TEXT_EXTENSIONS = ("txt",)
-KINDS = {"image": IMAGE_EXTENSIONS, "audio": AUDIO_EXTENSIONS, "text": TEXT_EXTENSIONS}
+VIDEO_EXTENSIONS = ("mp4", "mov", "webm", "avi", "mkv")
+KINDS = {"image": IMAGE_EXTENSIONS, "video": VIDEO_EXTENSIONS, "audio": AUDIO_EXTENSIONS, "text": TEXT_EXTENSIONS}
 
 
 def expand(paths: list[str], extensions: tuple[str, ...]) -> Iterator[Path]:
@@ -68,6 +69,30 @@ def _audio(path: Path, timeline: Timeline, ctx: dict) -> None:
         print(f"{path}: no speech found", file=sys.stderr)
 
 
+def _video(path: Path, timeline: Timeline, ctx: dict) -> None:
+    from .face import FaceEmotionAnalyzer
+    from .speech.analyzer import SpeechEmotionAnalyzer
+    from .video import VideoEmotionAnalyzer
+
+    analyzer = _cached(
+        ctx,
+        "video",
+        lambda: VideoEmotionAnalyzer(
+            _cached(ctx, "faces", FaceEmotionAnalyzer), _cached(ctx, "speech", SpeechEmotionAnalyzer.from_settings)
+        ),
+    )
+    result = analyzer.analyze(path, sample_fps=ctx.get("sample_fps", 2.0))
+    for t, faces in result.faces:
+        for face in faces:
+            timeline.add(face_row(face, t, path.name))
+    for u in result.utterances:
+        timeline.add(utterance_row(u, path.name))
+    for u, fused in result.fused:
+        timeline.add(fused_row(fused, u.start_s, u.end_s, path.name))
+    for note in result.notes:
+        print(f"{path}: {note}", file=sys.stderr)
+
+
 def _text(path: Path, timeline: Timeline, ctx: dict) -> None:
     from .speech.analyzer import Utterance
     from .text.semantic import TextEmotionClassifier
@@ -84,14 +109,18 @@ def _text(path: Path, timeline: Timeline, ctx: dict) -> None:
             timeline.add(utterance_row(Utterance(line_no, line_no, line, classifier.predict(line), None), path.name))
 
 
-HANDLERS = {"image": _image, "audio": _audio, "text": _text}
+HANDLERS = {"image": _image, "video": _video, "audio": _audio, "text": _text}
 
 
 def _table(timeline: Timeline) -> str:
     out = []
     for r in timeline.rows():
         if r["kind"] == "face":
-            out.append(f"{r['source']}\tface #{r['face_id']}\t({r['x']}, {r['y']}, {r['w']}, {r['h']})\t{r['label']}")
+            out.append(
+                f"{r['source']}\t{r['start_s']:.2f} s\tface #{r['face_id']}\t({r['x']}, {r['y']}, {r['w']}, {r['h']})\t{r['label']}"
+            )
+        elif r["kind"] == "fused":
+            out.append(f"{r['source']}\t{r['start_s']:.2f}-{r['end_s']:.2f} s\tfused\t{r['label']}")
         else:
             time = f"{r['start_s']:.2f}-{r['end_s']:.2f} s" if r["source"].lower().split(".")[-1] not in TEXT_EXTENSIONS else ""
             out.append(
@@ -110,13 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     fmt.add_argument("--json", action="store_true", help="print the timeline as JSON")
     fmt.add_argument("--csv", action="store_true", help="print the timeline as CSV")
     ap.add_argument("--out", type=Path, help="write the output to this file instead of stdout")
+    ap.add_argument("--fps", type=float, default=2.0, help="video: frames analysed per second (default 2)")
     args = ap.parse_args(argv)
 
     files = list(expand(args.paths, KINDS[args.kind]))
     if not files:
         print(f"error: no {args.kind} files found in {', '.join(args.paths)}", file=sys.stderr)
         return 1
-    timeline, ctx, failed = Timeline(), {}, 0
+    if args.fps <= 0:
+        ap.error("--fps must be positive")
+    timeline, ctx, failed = Timeline(), {"sample_fps": args.fps}, 0
     for path in files:
         try:
             HANDLERS[args.kind](path, timeline, ctx)

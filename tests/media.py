@@ -82,3 +82,30 @@ def webrtc_frames(samples: np.ndarray, rate: int = 16_000, out_rate: int = 48_00
         f.pts = k * n
         frames.append(f)
     return frames
+
+
+def write_video(path: Path, image_bgr: np.ndarray, seconds: float, fps: int = 10, audio: np.ndarray | None = None) -> Path:
+    """An mp4 (MPEG-4 video, AAC audio) showing ``image_bgr`` for ``seconds``, with mono 16 kHz
+    ``audio`` as its soundtrack when given (PyAV)."""
+    import av
+
+    h, w = image_bgr.shape[:2]
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("mpeg4", rate=fps)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        a = out.add_stream("aac", rate=16_000, layout="mono") if audio is not None else None
+        for _ in range(int(seconds * fps)):
+            for packet in v.encode(av.VideoFrame.from_ndarray(image_bgr, format="bgr24")):
+                out.mux(packet)
+        for packet in v.encode(None):
+            out.mux(packet)
+        if a is not None:
+            x = np.asarray(audio, np.float32)
+            for i in range(0, len(x), 1024):
+                frame = av.AudioFrame.from_ndarray(x[i : i + 1024][None].copy(), format="fltp", layout="mono")
+                frame.sample_rate = 16_000
+                for packet in a.encode(frame):
+                    out.mux(packet)
+            for packet in a.encode(None):
+                out.mux(packet)
+    return Path(path)

@@ -83,3 +83,34 @@ def test_errors_are_messages_with_exit_code_1(argv, message, capsys):
 def test_usage_error_exit_code_2():
     run = subprocess.run([sys.executable, "-m", "emotion", "painting", "x"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 2 and "invalid choice" in run.stderr
+
+
+def test_video_faces_utterances_and_fused_rows(tmp_path, astronaut_bgr, kids_clip, capsys):
+    from tests.media import face_scene, write_video
+
+    silence = np.zeros(16_000, np.float32)
+    audio = np.concatenate([silence, kids_clip, silence])
+    clip = write_video(tmp_path / "talk.mp4", face_scene(astronaut_bgr), len(audio) / 16_000, audio=audio)
+    assert main(["video", str(clip), "--json", "--fps", "2"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    faces = [r for r in rows if r["kind"] == "face"]
+    (utt,) = [r for r in rows if r["kind"] == "utterance"]
+    (fused,) = [r for r in rows if r["kind"] == "fused"]
+    assert len(faces) >= 9 and {r["face_id"] for r in faces} == {1} and {r["label"] for r in faces} == {"happy"}
+    times = [r["start_s"] for r in faces]
+    assert times == sorted(times) and all(0.4 < b - a < 0.6 for a, b in zip(times, times[1:], strict=False))
+    assert "kids are talking by the door" in utt["text"].lower()
+    assert fused["label"] in EMOTIONS and (fused["start_s"], fused["end_s"]) == (utt["start_s"], utt["end_s"])
+
+
+def test_video_without_audio_and_a_corrupt_video(tmp_path, astronaut_bgr, capsys):
+    from tests.media import face_scene, write_video
+
+    write_video(tmp_path / "silent.mp4", face_scene(astronaut_bgr), 2.0)
+    (tmp_path / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500)
+    assert main(["video", str(tmp_path), "--csv"]) == 1  # the corrupt one fails, the silent one is analysed
+    captured = capsys.readouterr()
+    assert "silent.mp4: soundtrack: the file has no audio track" in captured.err
+    assert "corrupt.mp4" in captured.err and "Traceback" not in captured.err
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    assert rows and {r["kind"] for r in rows} == {"face"} and {r["source"] for r in rows} == {"silent.mp4"}
