@@ -29,6 +29,9 @@ st.page_link("pages/1_Photo.py", label="Photo: upload a picture, see each face b
 st.page_link("pages/2_Live_camera.py", label="Live camera: your webcam, labelled frame by frame, with a trend", icon="🎥")
 st.page_link("pages/3_Voice.py", label="Voice: speak; each sentence transcribed with the emotion of words and voice", icon="🎙️")
 st.page_link("pages/4_Audio_file.py", label="Audio file: upload a recording, get every utterance with its emotions", icon="🎧")
+st.page_link(
+    "pages/5_Video_file.py", label="Video file: tracked faces, the soundtrack and a fused emotion per utterance", icon="🎬"
+)
 
 st.subheader("Colour legend")
 emotion_legend()

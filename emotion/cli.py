@@ -17,10 +17,10 @@ from pathlib import Path
 from .errors import EmotionError
 from .images import IMAGE_EXTENSIONS
 from .speech.audio import AUDIO_EXTENSIONS
-from .timeline import Timeline, face_row, fused_row, utterance_row
+from .timeline import Timeline, face_row, utterance_row
+from .video import VIDEO_EXTENSIONS
 
 TEXT_EXTENSIONS = ("txt",)
-VIDEO_EXTENSIONS = ("mp4", "mov", "webm", "avi", "mkv")
 KINDS = {"image": IMAGE_EXTENSIONS, "video": VIDEO_EXTENSIONS, "audio": AUDIO_EXTENSIONS, "text": TEXT_EXTENSIONS}
 
 
@@ -82,13 +82,8 @@ def _video(path: Path, timeline: Timeline, ctx: dict) -> None:
         ),
     )
     result = analyzer.analyze(path, sample_fps=ctx.get("sample_fps", 2.0))
-    for t, faces in result.faces:
-        for face in faces:
-            timeline.add(face_row(face, t, path.name))
-    for u in result.utterances:
-        timeline.add(utterance_row(u, path.name))
-    for u, fused in result.fused:
-        timeline.add(fused_row(fused, u.start_s, u.end_s, path.name))
+    for row in result.timeline(path.name).rows():
+        timeline.add(row)
     for note in result.notes:
         print(f"{path}: {note}", file=sys.stderr)
 

@@ -19,6 +19,9 @@ from .face.track import FaceTracker, TrackedFace
 from .fusion import FusedEstimate, average_over_span, fuse
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
 from .speech.audio import AudioSource
+from .timeline import Timeline, face_row, fused_row, utterance_row
+
+VIDEO_EXTENSIONS = ("mp4", "mov", "webm", "avi", "mkv")
 
 
 def _open(source: AudioSource) -> av.container.InputContainer:
@@ -34,6 +37,21 @@ def _open(source: AudioSource) -> av.container.InputContainer:
         return av.open(source, mode="r")
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         raise InputError(f"not a video file this app can read ({exc})") from None
+
+
+def video_duration(source: AudioSource) -> float | None:
+    """Duration in seconds that the container states, or None.
+
+    Raises:
+        InputError: not a video, or no video track.
+    """
+    with _open(source) as container:
+        if not container.streams.video:
+            raise InputError("the file has no video track")
+        stream = container.streams.video[0]
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        return container.duration / 1_000_000 if container.duration else None
 
 
 def iter_sampled_frames(source: AudioSource, sample_fps: float = 2.0) -> Iterator[tuple[float, np.ndarray]]:
@@ -78,6 +96,18 @@ class VideoAnalysis:
     utterances: list[Utterance] = field(default_factory=list)
     fused: list[tuple[Utterance, FusedEstimate]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def timeline(self, source: str) -> Timeline:
+        """Every face, utterance and fused row, as a :class:`~emotion.timeline.Timeline` from ``source``."""
+        tl = Timeline()
+        for t, faces in self.faces:
+            for face in faces:
+                tl.add(face_row(face, t, source))
+        for u in self.utterances:
+            tl.add(utterance_row(u, source))
+        for u, fused in self.fused:
+            tl.add(fused_row(fused, u.start_s, u.end_s, source))
+        return tl
 
 
 class VideoEmotionAnalyzer:

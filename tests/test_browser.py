@@ -117,7 +117,13 @@ def test_photo_upload_in_the_browser(page, streamlit_url, astronaut_bgr, tmp_pat
 def test_home_page_links_every_page(page, streamlit_url):
     page.goto(streamlit_url)
     page.get_by_text("Multimodal emotion recognition").first.wait_for(timeout=60_000)
-    for label in ("Photo: upload a picture", "Live camera: your webcam", "Voice: speak", "Audio file: upload a recording"):
+    for label in (
+        "Photo: upload a picture",
+        "Live camera: your webcam",
+        "Voice: speak",
+        "Audio file: upload a recording",
+        "Video file: tracked faces",
+    ):
         page.get_by_text(label).wait_for(timeout=30_000)
     page.get_by_text("FER2013 PrivateTest accuracy 65").wait_for(timeout=30_000)
     page.get_by_text("RAVDESS leave-actors-out accuracy 73").wait_for(timeout=30_000)

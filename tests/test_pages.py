@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from emotion.labels import EMOTIONS
+
 TIMEOUT = 60
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +95,7 @@ def test_home_page_lists_pages_and_the_model():
     measured = " ".join(map(str, table["measured"]))
     assert "FER2013 PrivateTest accuracy 65" in measured
     assert "RAVDESS leave-actors-out accuracy" in measured and "MELD test weighted-F1" in measured
-    assert len(at.get("page_link")) == 4
+    assert len(at.get("page_link")) == 5
 
 
 def _speech_file(tmp_path, clips, ext="wav", rate=16_000, channels=1):
@@ -165,3 +167,42 @@ def test_audio_page_unavailable_whisper_model_falls_back_with_a_warning(audio_pa
     assert "'small' could not be loaded" in _texts(at.warning) and "tiny.en" in _texts(at.warning)
     assert "1 utterance" in _texts(at.success)  # analysed again with the default model
     assert "kids are talking by the door" in at.dataframe[0].value["transcript"][0].lower()
+
+
+@pytest.fixture
+def video_page():
+    at = AppTest.from_file(str(ROOT / "pages/5_Video_file.py"), default_timeout=180)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_video_page_timeline_with_faces_speech_and_fusion(video_page, tmp_path, astronaut_bgr, kids_clip):
+    import numpy as np
+
+    from tests.media import face_scene, write_video
+
+    silence = np.zeros(16_000, np.float32)
+    audio = np.concatenate([silence, kids_clip, silence])
+    data = write_video(tmp_path / "talk.mp4", face_scene(astronaut_bgr), len(audio) / 16_000, audio=audio).read_bytes()
+    video_page.file_uploader(key="video").set_value(("talk.mp4", data, "video/mp4"))
+    at = video_page.run()
+    assert not at.exception and not at.error
+    summary = _texts(at.success)
+    assert "1 face tracked" in summary and "1 utterance" in summary
+    assert len(at.dataframe) == 2  # utterances + fused
+    assert "kids are talking by the door" in at.dataframe[0].value["transcript"][0].lower()
+    assert at.dataframe[1].value["fused"][0] in EMOTIONS
+    assert {d.proto.label for d in at.get("download_button")} == {"Download timeline (CSV)", "Download timeline (JSON)"}
+
+
+def test_video_page_without_audio_and_corrupt(video_page, tmp_path, astronaut_bgr):
+    from tests.media import face_scene, write_video
+
+    data = write_video(tmp_path / "silent.mp4", face_scene(astronaut_bgr), 2.0).read_bytes()
+    video_page.file_uploader(key="video").set_value(("silent.mp4", data, "video/mp4"))
+    at = video_page.run()
+    assert "no audio track" in _texts(at.info) and "1 face tracked" in _texts(at.success)
+    at.file_uploader(key="video").set_value(("corrupt.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500, "video/mp4"))
+    at = at.run()
+    assert not at.exception and "Could not read “corrupt.mp4”" in _texts(at.error)

@@ -1,0 +1,112 @@
+"""Video file: tracked faces on sampled frames, the soundtrack's utterances, and a fused
+emotion per utterance; the timeline to download."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import streamlit as st
+
+from emotion.charts import probability_trend, utterance_trend
+from emotion.errors import InputError
+from emotion.video import VIDEO_EXTENSIONS, VideoEmotionAnalyzer, video_duration
+from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
+from ui.widgets import emotion_legend, uploaded_file, utterance_table
+
+log = logging.getLogger(__name__)
+
+st.set_page_config(page_title="Video file · Emotion", page_icon="🎬", layout="wide")
+st.title("Video file")
+st.write(
+    "Upload a video: faces are found and tracked on frames sampled at the rate you choose, the soundtrack "
+    "is transcribed with the emotion of the words and of the voice, and each utterance gets a fused emotion."
+)
+emotion_legend()
+
+faces = face_analyzer_or_stop()
+speech = speech_analyzer_or_stop()
+sample_fps = st.sidebar.slider("Frames analysed per second", 0.5, 10.0, 2.0, 0.5, key="video_fps")
+upload = uploaded_file("Video", VIDEO_EXTENSIONS, key="video", prompt="Choose a video to analyse.")
+name = upload.name
+
+results = st.session_state.get("video_results")
+run_key = (upload.file_id, sample_fps, speech.transcriber.model_label)
+if results is None or results["key"] != run_key:
+    progress = st.progress(0.0, text="Decoding…")
+    try:
+        duration = video_duration(upload.data) or 0.0
+
+        def on_progress(stage: str, done_s: float) -> None:
+            part = min(1.0, done_s / duration) if duration else 0.0
+            fraction = part / 2 if stage == "faces" else 0.5 + part / 2
+            progress.progress(
+                fraction, text=f"{'Faces' if stage == 'faces' else 'Soundtrack'}: {done_s:.0f} s of {duration:.0f} s"
+            )
+
+        analysis = VideoEmotionAnalyzer(faces, speech).analyze(upload.data, sample_fps=sample_fps, progress=on_progress)
+    except InputError as exc:
+        progress.empty()
+        st.error(f"Could not read “{name}”: {exc}")
+        st.stop()
+    except Exception:
+        log.exception("video analysis failed")
+        progress.empty()
+        st.error(f"Something went wrong while analysing “{name}”. Try another file.")
+        st.stop()
+    progress.empty()
+    results = {"key": run_key, "analysis": analysis}
+    st.session_state.video_results = results
+
+analysis = results["analysis"]
+for note in analysis.notes:
+    st.info(note[0].upper() + note[1:])
+detections = sum(len(f) for _, f in analysis.faces)
+ids = sorted({f.face_id for _, fs in analysis.faces for f in fs})
+st.success(
+    f"“{name}”: {len(analysis.faces)} frames analysed, {detections} face detections "
+    f"({len(ids)} face{'s' if len(ids) != 1 else ''} tracked), {len(analysis.utterances)} "
+    f"utterance{'s' if len(analysis.utterances) != 1 else ''}."
+)
+
+frames = [(t, fs[0]) for t, fs in analysis.faces if fs]
+if frames:
+    st.plotly_chart(
+        probability_trend(
+            np.array([t for t, _ in frames]),
+            np.stack([f.probabilities for _, f in frames]),
+            window_s=None,
+            title="Largest face per frame (tracked, smoothed)",
+        ),
+        key="video-faces",
+    )
+else:
+    st.warning("No face found on the sampled frames.")
+left, right = st.columns(2)
+for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (right, "acoustic", "Acoustic emotion (voice)")):
+    fig = utterance_trend(analysis.utterances, modality, title)
+    if fig is not None:
+        col.plotly_chart(fig, key=f"video-{modality}")
+if analysis.utterances:
+    utterance_table(analysis.utterances, newest_first=False)
+if analysis.fused:
+    st.markdown("**Fused emotion per utterance** (faces during the utterance + words + voice)")
+    st.dataframe(
+        [
+            {
+                "start (s)": round(u.start_s, 2),
+                "end (s)": round(u.end_s, 2),
+                "transcript": u.text,
+                "fused": f.label,
+                "confidence": round(f.confidence, 2),
+            }
+            for u, f in analysis.fused
+        ],
+        hide_index=True,
+    )
+
+timeline = analysis.timeline(name)
+stem = name.rsplit(".", 1)[0] or "video"
+c1, c2 = st.columns(2)
+c1.download_button("Download timeline (CSV)", timeline.to_csv(), f"{stem}_timeline.csv", "text/csv")
+c2.download_button("Download timeline (JSON)", timeline.to_json(), f"{stem}_timeline.json", "application/json")
