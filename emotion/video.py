@@ -5,10 +5,8 @@ utterance. Decoded by PyAV as a stream, so memory stays bounded for any length.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import av
 import numpy as np
@@ -18,25 +16,10 @@ from .face.analyzer import FaceEmotionAnalyzer
 from .face.track import FaceTracker, TrackedFace
 from .fusion import FusedEstimate, average_over_span, fuse
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
-from .speech.audio import AudioSource
+from .speech.audio import AudioSource, open_media
 from .timeline import Timeline, face_row, fused_row, utterance_row
 
 VIDEO_EXTENSIONS = ("mp4", "mov", "webm", "avi", "mkv")
-
-
-def _open(source: AudioSource) -> av.container.InputContainer:
-    if isinstance(source, bytes):
-        if not source:
-            raise InputError("the file is empty (0 bytes)")
-        source = io.BytesIO(source)
-    elif isinstance(source, (str, Path)):
-        if not Path(source).is_file():
-            raise InputError(f"no such file: {source}")
-        source = str(source)
-    try:
-        return av.open(source, mode="r")
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
-        raise InputError(f"not a video file this app can read ({exc})") from None
 
 
 def video_duration(source: AudioSource) -> float | None:
@@ -45,7 +28,7 @@ def video_duration(source: AudioSource) -> float | None:
     Raises:
         InputError: not a video, or no video track.
     """
-    with _open(source) as container:
+    with open_media(source) as container:
         if not container.streams.video:
             raise InputError("the file has no video track")
         stream = container.streams.video[0]
@@ -63,7 +46,7 @@ def iter_sampled_frames(source: AudioSource, sample_fps: float = 2.0) -> Iterato
     if sample_fps <= 0:
         raise ValueError(f"sample_fps must be positive, got {sample_fps}")
     step = 1.0 / sample_fps
-    with _open(source) as container:
+    with open_media(source) as container:
         if not container.streams.video:
             raise InputError("the file has no video track")
         stream = container.streams.video[0]

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import streamlit as st
 
 from emotion.charts import faces_probability_bars
-from emotion.errors import InputError
 from emotion.face import draw_faces, faces_report
 from emotion.face.draw import face_caption
 from emotion.images import IMAGE_EXTENSIONS, decode_image, encode_png, fit_within
 from ui.resources import face_analyzer_or_stop
-from ui.widgets import emotion_legend, uploaded_file
+from ui.widgets import analyse_or_stop, emotion_legend, uploaded_file
 
-log = logging.getLogger(__name__)
 DISPLAY_MAX_SIDE = 1600  # pixels sent to the browser for display; downloads keep full size
 
 st.set_page_config(page_title="Photo · Emotion", page_icon="📷", layout="wide")
@@ -27,17 +24,15 @@ emotion_legend()
 analyzer = face_analyzer_or_stop()
 upload = uploaded_file("Photo", IMAGE_EXTENSIONS, key="photo", prompt="Choose a photo to analyse.")
 name = upload.name
-try:
-    image = decode_image(upload.data, max_pixels=analyzer.settings.max_image_pixels)
-    faces = analyzer.analyze_photo(image)
-except InputError as exc:
-    st.error(f"Could not read “{name}”: {exc}")
-    st.stop()
-except Exception:
-    log.exception("photo analysis failed")
-    st.error(f"Something went wrong while analysing “{name}”. Try another photo.")
-    st.stop()
 
+
+def analyse(progress) -> tuple:
+    image = decode_image(upload.data, max_pixels=analyzer.settings.max_image_pixels)
+    progress.progress(0.5, text="Finding faces…")
+    return image, analyzer.analyze_photo(image)
+
+
+image, faces = analyse_or_stop(name, analyse)
 height, width = image.shape[:2]
 annotated = draw_faces(image, faces)
 st.caption(f"{name} · {width}×{height} px · model {analyzer.classifier.name}")

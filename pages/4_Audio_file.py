@@ -5,18 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 from pathlib import Path
 
 import streamlit as st
 
 from emotion.charts import utterance_trend
-from emotion.errors import InputError
 from emotion.speech.audio import AUDIO_EXTENSIONS
 from ui.resources import speech_analyzer_or_stop
-from ui.widgets import emotion_legend, uploaded_file, utterance_rows, utterance_table
-
-log = logging.getLogger(__name__)
+from ui.widgets import analyse_or_stop, emotion_legend, uploaded_file, utterance_rows, utterance_table
 
 st.set_page_config(page_title="Audio file · Emotion", page_icon="🎧", layout="wide")
 st.title("Audio file")
@@ -32,27 +28,15 @@ name = upload.name
 results = st.session_state.get("audio_results")
 run_key = (upload.file_id, analyzer.transcriber.model_label)  # a new file or another Whisper model: analyse again
 if results is None or results["key"] != run_key:
-    progress = st.progress(0.0, text="Decoding…")
 
-    def on_progress(done_s: float, total_s: float) -> None:
-        fraction = min(1.0, done_s / total_s) if total_s else 0.0
-        progress.progress(fraction, text=f"Analysed {done_s:.0f} s of {total_s:.0f} s")
+    def analyse(progress) -> list:
+        def on_progress(done_s: float, total_s: float) -> None:
+            fraction = min(1.0, done_s / total_s) if total_s else 0.0
+            progress.progress(fraction, text=f"Analysed {done_s:.0f} s of {total_s:.0f} s")
 
-    utterances = []
-    try:
-        for utterance in analyzer.analyze_file(upload.data, progress=on_progress):
-            utterances.append(utterance)
-    except InputError as exc:
-        progress.empty()
-        st.error(f"Could not read “{name}”: {exc}")
-        st.stop()
-    except Exception:
-        log.exception("audio analysis failed")
-        progress.empty()
-        st.error(f"Something went wrong while analysing “{name}”. Try another file.")
-        st.stop()
-    progress.empty()
-    results = {"key": run_key, "utterances": utterances}
+        return list(analyzer.analyze_file(upload.data, progress=on_progress))
+
+    results = {"key": run_key, "utterances": analyse_or_stop(name, analyse)}
     st.session_state.audio_results = results
 
 utterances = results["utterances"]

@@ -3,18 +3,13 @@ emotion per utterance; the timeline to download."""
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import streamlit as st
 
 from emotion.charts import probability_trend, utterance_trend
-from emotion.errors import InputError
-from emotion.video import VIDEO_EXTENSIONS, VideoEmotionAnalyzer, video_duration
+from emotion.video import VIDEO_EXTENSIONS, VideoAnalysis, VideoEmotionAnalyzer, video_duration
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
-from ui.widgets import emotion_legend, uploaded_file, utterance_table
-
-log = logging.getLogger(__name__)
+from ui.widgets import analyse_or_stop, emotion_legend, uploaded_file, utterance_table
 
 st.set_page_config(page_title="Video file · Emotion", page_icon="🎬", layout="wide")
 st.title("Video file")
@@ -33,8 +28,8 @@ name = upload.name
 results = st.session_state.get("video_results")
 run_key = (upload.file_id, sample_fps, speech.transcriber.model_label)
 if results is None or results["key"] != run_key:
-    progress = st.progress(0.0, text="Decoding…")
-    try:
+
+    def analyse(progress) -> VideoAnalysis:
         duration = video_duration(upload.data) or 0.0
 
         def on_progress(stage: str, done_s: float) -> None:
@@ -44,18 +39,9 @@ if results is None or results["key"] != run_key:
                 fraction, text=f"{'Faces' if stage == 'faces' else 'Soundtrack'}: {done_s:.0f} s of {duration:.0f} s"
             )
 
-        analysis = VideoEmotionAnalyzer(faces, speech).analyze(upload.data, sample_fps=sample_fps, progress=on_progress)
-    except InputError as exc:
-        progress.empty()
-        st.error(f"Could not read “{name}”: {exc}")
-        st.stop()
-    except Exception:
-        log.exception("video analysis failed")
-        progress.empty()
-        st.error(f"Something went wrong while analysing “{name}”. Try another file.")
-        st.stop()
-    progress.empty()
-    results = {"key": run_key, "analysis": analysis}
+        return VideoEmotionAnalyzer(faces, speech).analyze(upload.data, sample_fps=sample_fps, progress=on_progress)
+
+    results = {"key": run_key, "analysis": analyse_or_stop(name, analyse)}
     st.session_state.video_results = results
 
 analysis = results["analysis"]

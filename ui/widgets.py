@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import streamlit as st
 
+from emotion.errors import InputError
 from emotion.labels import COLORS_HEX, EMOTIONS
+
+T = TypeVar("T")
 
 
 def emotion_legend() -> None:
@@ -71,3 +76,22 @@ def uploaded_file(what: str, extensions: Sequence[str], key: str, prompt: str) -
         st.error(f"Could not read “{name}”: the file is {len(data) / 2**20:.1f} MB, over the {limit_mb} MB upload limit")
         st.stop()
     return Upload(name, data, upload.file_id)
+
+
+def analyse_or_stop(name: str, work: Callable[[Any], T]) -> T:
+    """Run ``work(progress)`` (``progress``: an ``st.progress`` bar it may update) on the file
+    ``name``. Bad input (:class:`~emotion.errors.InputError`) shows its message; any other
+    failure is logged and shown as a short apology; either way the page stops there and the
+    app keeps running. The bar is removed when done."""
+    progress = st.progress(0.0, text="Decoding…")
+    try:
+        return work(progress)
+    except InputError as exc:
+        st.error(f"Could not read “{name}”: {exc}")
+        st.stop()
+    except Exception:
+        logging.getLogger(__name__).exception("analysis of %s failed", name)
+        st.error(f"Something went wrong while analysing “{name}”. Try another file.")
+        st.stop()
+    finally:
+        progress.empty()

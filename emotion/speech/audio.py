@@ -41,7 +41,12 @@ class AudioInfo:
     codec: str
 
 
-def _open(source: AudioSource) -> av.container.InputContainer:
+def open_media(source: AudioSource) -> av.container.InputContainer:
+    """Open a media file (path or bytes) with PyAV for reading.
+
+    Raises:
+        InputError: no such file, empty, or not a media file FFmpeg can read.
+    """
     if isinstance(source, bytes):
         if not source:
             raise InputError("the file is empty (0 bytes)")
@@ -71,7 +76,7 @@ def probe_audio(source: AudioSource) -> AudioInfo:
     Raises:
         InputError: not a media file, or no audio track.
     """
-    with _open(source) as container:
+    with open_media(source) as container:
         stream = _audio_stream(container)
         duration = None
         if stream.duration is not None and stream.time_base is not None:
@@ -93,7 +98,7 @@ def iter_audio_chunks(source: AudioSource, chunk_s: float = 30.0, sample_rate: i
         InputError: not a media file, no audio track, or corrupt before any audio decoded.
     """
     chunk_len = max(1, int(round(chunk_s * sample_rate)))
-    with _open(source) as container:
+    with open_media(source) as container:
         stream = _audio_stream(container)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         pending: list[np.ndarray] = []
