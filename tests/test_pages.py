@@ -20,19 +20,24 @@ def _png(bgr) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def photo_page():
-    at = AppTest.from_file(str(ROOT / "pages/1_Photo.py"), default_timeout=TIMEOUT)
+def _open_page(script: str, timeout: float = TIMEOUT) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / script), default_timeout=timeout)
     at.run()
     assert not at.exception
     return at
 
 
-def _upload(at, name, data, mime="image/png"):
-    at.file_uploader(key="photo").set_value((name, data, mime))
+def _upload(at, key, name, data, mime):
+    """Give the file uploader ``key`` one file and rerun the page; no traceback allowed."""
+    at.file_uploader(key=key).set_value((name, data, mime))
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+@pytest.fixture
+def photo_page():
+    return _open_page("1_Photo.py")
 
 
 def _texts(elements):
@@ -40,7 +45,7 @@ def _texts(elements):
 
 
 def test_photo_page_labels_the_astronaut_happy(photo_page, astronaut_bgr):
-    at = _upload(photo_page, "astronaut.png", _png(astronaut_bgr))
+    at = _upload(photo_page, "photo", "astronaut.png", _png(astronaut_bgr), "image/png")
     assert "1 face found: #1 happy" in _texts(at.success)
     assert not at.error
     assert at.get("plotly_chart"), "a probability chart is shown"
@@ -50,7 +55,7 @@ def test_photo_page_labels_the_astronaut_happy(photo_page, astronaut_bgr):
 
 
 def test_photo_page_no_face(photo_page, faceless_photos):
-    at = _upload(photo_page, "coffee.png", _png(faceless_photos["coffee"]))
+    at = _upload(photo_page, "photo", "coffee.png", _png(faceless_photos["coffee"]), "image/png")
     assert "No face found" in _texts(at.warning)
     assert not at.error and not at.success
 
@@ -68,10 +73,10 @@ def test_photo_page_bad_files_show_a_message_and_keep_working(photo_page, astron
         buf = io.BytesIO()
         Image.fromarray(cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2RGB)).save(buf, "JPEG")
         data = buf.getvalue()[:5000]
-    at = _upload(photo_page, name, data, "image/jpeg")
+    at = _upload(photo_page, "photo", name, data, "image/jpeg")
     assert message in _texts(at.error) and name in _texts(at.error)
     # the app keeps working: a good photo right after is analysed
-    at = _upload(at, "astronaut.png", _png(astronaut_bgr))
+    at = _upload(at, "photo", "astronaut.png", _png(astronaut_bgr), "image/png")
     assert "#1 happy" in _texts(at.success) and not at.error
 
 
@@ -80,9 +85,8 @@ def test_photo_page_over_the_upload_limit(photo_page, monkeypatch):
 
     real = st.get_option
     monkeypatch.setattr(st, "get_option", lambda k: 1 if k == "server.maxUploadSize" else real(k))
-    at = AppTest.from_file(str(ROOT / "pages/1_Photo.py"), default_timeout=TIMEOUT)
-    at.run()
-    at = _upload(at, "big.png", b"\x89PNG" + b"\x00" * (2 * 1024 * 1024))
+    at = _open_page("1_Photo.py")
+    at = _upload(at, "photo", "big.png", b"\x89PNG" + b"\x00" * (2 * 1024 * 1024), "image/png")
     assert "over the 1 MB upload limit" in _texts(at.error)
 
 
@@ -113,21 +117,13 @@ def _speech_file(tmp_path, clips, ext="wav", rate=16_000, channels=1):
 
 @pytest.fixture
 def audio_page():
-    at = AppTest.from_file(str(ROOT / "pages/4_Audio_file.py"), default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def _upload_audio(at, name, data, mime="audio/wav"):
-    at.file_uploader(key="audio").set_value((name, data, mime))
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return _open_page("4_Audio_file.py", timeout=120)
 
 
 def test_audio_page_tables_every_utterance(audio_page, tmp_path, kids_clip, dogs_clip):
-    at = _upload_audio(audio_page, "speech.mp3", _speech_file(tmp_path, [kids_clip, dogs_clip], "mp3", 44_100, 2), "audio/mpeg")
+    at = _upload(
+        audio_page, "audio", "speech.mp3", _speech_file(tmp_path, [kids_clip, dogs_clip], "mp3", 44_100, 2), "audio/mpeg"
+    )
     assert "2 utterances" in _texts(at.success)
     table = at.dataframe[0].value
     assert [t.lower().strip(".") for t in table["transcript"]] == ["kids are talking by the door", "dogs are sitting by the door"]
@@ -144,7 +140,7 @@ def test_audio_page_silent_file(audio_page, tmp_path):
     from tests.media import write_audio
 
     data = write_audio(tmp_path / "silence.flac", np.zeros(16_000 * 5, np.float32)).read_bytes()
-    at = _upload_audio(audio_page, "silence.flac", data, "audio/flac")
+    at = _upload(audio_page, "audio", "silence.flac", data, "audio/flac")
     assert "No speech found" in _texts(at.warning) and not at.error
 
 
@@ -152,15 +148,15 @@ def test_audio_page_silent_file(audio_page, tmp_path):
     "name, data, message", [("notes.wav", b"plain text, not audio" * 20, "not an audio"), ("empty.ogg", b"", "empty")]
 )
 def test_audio_page_bad_files(audio_page, tmp_path, kids_clip, name, data, message):
-    at = _upload_audio(audio_page, name, data)
+    at = _upload(audio_page, "audio", name, data, "audio/wav")
     assert message in _texts(at.error) and name in _texts(at.error)
-    at = _upload_audio(at, "speech.wav", _speech_file(tmp_path, [kids_clip]))
+    at = _upload(at, "audio", "speech.wav", _speech_file(tmp_path, [kids_clip]), "audio/wav")
     assert "1 utterance" in _texts(at.success)
 
 
 def test_audio_page_unavailable_whisper_model_falls_back_with_a_warning(audio_page, tmp_path, kids_clip, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no download possible, as on a machine without a network
-    at = _upload_audio(audio_page, "speech.wav", _speech_file(tmp_path, [kids_clip]))
+    at = _upload(audio_page, "audio", "speech.wav", _speech_file(tmp_path, [kids_clip]), "audio/wav")
     assert "1 utterance" in _texts(at.success)
     at.sidebar.selectbox(key="whisper_model").set_value("small").run()
     assert not at.exception
@@ -171,10 +167,7 @@ def test_audio_page_unavailable_whisper_model_falls_back_with_a_warning(audio_pa
 
 @pytest.fixture
 def video_page():
-    at = AppTest.from_file(str(ROOT / "pages/5_Video_file.py"), default_timeout=180)
-    at.run()
-    assert not at.exception
-    return at
+    return _open_page("5_Video_file.py", timeout=180)
 
 
 def test_video_page_timeline_with_faces_speech_and_fusion(video_page, tmp_path, astronaut_bgr, kids_clip):
@@ -185,8 +178,7 @@ def test_video_page_timeline_with_faces_speech_and_fusion(video_page, tmp_path, 
     silence = np.zeros(16_000, np.float32)
     audio = np.concatenate([silence, kids_clip, silence])
     data = write_video(tmp_path / "talk.mp4", face_scene(astronaut_bgr), len(audio) / 16_000, audio=audio).read_bytes()
-    video_page.file_uploader(key="video").set_value(("talk.mp4", data, "video/mp4"))
-    at = video_page.run()
+    at = _upload(video_page, "video", "talk.mp4", data, "video/mp4")
     assert not at.exception and not at.error
     summary = _texts(at.success)
     assert "1 face tracked" in summary and "1 utterance" in summary
@@ -200,9 +192,7 @@ def test_video_page_without_audio_and_corrupt(video_page, tmp_path, astronaut_bg
     from tests.media import face_scene, write_video
 
     data = write_video(tmp_path / "silent.mp4", face_scene(astronaut_bgr), 2.0).read_bytes()
-    video_page.file_uploader(key="video").set_value(("silent.mp4", data, "video/mp4"))
-    at = video_page.run()
+    at = _upload(video_page, "video", "silent.mp4", data, "video/mp4")
     assert "no audio track" in _texts(at.info) and "1 face tracked" in _texts(at.success)
-    at.file_uploader(key="video").set_value(("corrupt.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500, "video/mp4"))
-    at = at.run()
-    assert not at.exception and "Could not read “corrupt.mp4”" in _texts(at.error)
+    at = _upload(at, "video", "corrupt.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500, "video/mp4")
+    assert "Could not read “corrupt.mp4”" in _texts(at.error)
