@@ -15,6 +15,7 @@ from .errors import InputError
 from .face.analyzer import FaceEmotionAnalyzer
 from .face.track import FaceTracker, TrackedFace
 from .fusion import FusedEstimate, average_over_span, fuse
+from .labels import NUM_EMOTIONS
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
 from .speech.audio import AudioSource, open_media
 from .timeline import Timeline, face_row, fused_row, utterance_row
@@ -130,7 +131,7 @@ class VideoEmotionAnalyzer:
             except InputError as exc:
                 result.notes.append(f"soundtrack: {exc}")
         times = np.array([t for t, fs in result.faces if fs])
-        probs = np.array([fs[0].probabilities for _, fs in result.faces if fs]).reshape(-1, 7)
+        probs = np.array([fs[0].probabilities for _, fs in result.faces if fs]).reshape(-1, NUM_EMOTIONS)
         for u in result.utterances:
             face = average_over_span(times, probs, u.start_s, u.end_s) if len(times) else None
             fused = fuse({"face": face, "words": u.semantic, "voice": u.acoustic}, weights)
