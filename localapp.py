@@ -19,12 +19,18 @@ st.set_page_config(page_title="Emotion recognition", page_icon="🙂", layout="w
 st.title("Multimodal emotion recognition")
 st.write(
     "Faces, voice and words: find every face in a photo or a live webcam stream and label its emotion; "
-    "transcribe speech and label the emotion of the words and of the voice. Seven labels everywhere, in "
+    "transcribe speech and label the emotion of the words and of the voice; fuse them into one estimate, "
+    "live. Seven labels everywhere, in "
     "the FER2013 order: angry, disgust, fear, happy, sad, surprise, neutral. Everything runs on this "
     "machine with ONNX models; nothing is sent anywhere."
 )
 
 st.subheader("Pages")
+st.page_link(
+    "pages/0_Live_dashboard.py",
+    label="Live dashboard: webcam and microphone together, face + words + voice fused, with trends",
+    icon="🧭",
+)
 st.page_link("pages/1_Photo.py", label="Photo: upload a picture, see each face boxed and labelled", icon="📷")
 st.page_link("pages/2_Live_camera.py", label="Live camera: your webcam, labelled frame by frame, with a trend", icon="🎥")
 st.page_link("pages/3_Voice.py", label="Voice: speak; each sentence transcribed with the emotion of words and voice", icon="🎙️")

@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
@@ -74,6 +75,9 @@ class FaceVideoProcessor:
         analyzer: a shared, already loaded :class:`FaceEmotionAnalyzer`.
         window_s: length of the probability trend, seconds.
         clock: monotonic clock in seconds (injectable for tests).
+        on_faces: optional ``on_faces(t, tracked)`` called from the worker thread after each
+            frame with its time (seconds since the first frame) and tracked faces (e.g. to
+            record a timeline); it must be quick and thread-safe.
 
     Call it as a streamlit-webrtc ``video_frame_callback``
     (``av.VideoFrame -> av.VideoFrame``); call :meth:`snapshot` from the page.
@@ -82,9 +86,16 @@ class FaceVideoProcessor:
     FPS_WINDOW = 30
     IDLE_S = 2.0
 
-    def __init__(self, analyzer: FaceEmotionAnalyzer, window_s: float = 60.0, clock=time.monotonic):
+    def __init__(
+        self,
+        analyzer: FaceEmotionAnalyzer,
+        window_s: float = 60.0,
+        clock=time.monotonic,
+        on_faces: Callable[[float, list[TrackedFace]], None] | None = None,
+    ):
         self.analyzer = analyzer
         self.clock = clock
+        self.on_faces = on_faces
         self.trend = ProbabilityTrend(window_s)
         self._lock = threading.Lock()
         self.tracker = FaceTracker()
@@ -114,6 +125,8 @@ class FaceVideoProcessor:
             self._error = None
         if followed is not None:
             self.trend.add(t, followed.probabilities)
+        if self.on_faces is not None:
+            self.on_faces(t, tracked)
         return draw_faces(image, tracked, copy=False)
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -130,6 +143,12 @@ class FaceVideoProcessor:
         if frame.time_base is not None:
             new.time_base = frame.time_base
         return new
+
+    @property
+    def started_at(self) -> float | None:
+        """Clock time (s) of the first processed frame of this stream, or None before it."""
+        with self._lock:
+            return self._t0
 
     def reset(self) -> None:
         """Forget all results (a new stream starts its trend and rate from zero)."""
@@ -167,6 +186,10 @@ class SpeechSnapshot:
         queued: utterances waiting for transcription and classification.
         running: whether the worker threads are alive.
         error: the last processing error as text, or None.
+        started_at: clock time (s) at which this stream's first audio arrived, or None.
+        end_arrived_at: per utterance, the clock time (s) at which the end of its audio
+            arrived (None when no longer known); with ``ready_at``, the clock time its
+            analysis finished, this gives the end-of-utterance -> result latency.
     """
 
     utterances: tuple[Utterance, ...]
@@ -175,20 +198,34 @@ class SpeechSnapshot:
     queued: int
     running: bool
     error: str | None
+    started_at: float | None = None
+    end_arrived_at: tuple[float | None, ...] = ()
+    ready_at: tuple[float, ...] = ()
 
 
 class _SpeechRun:
     """The queues, resampler and threads of one stream (one START..STOP)."""
 
-    def __init__(self, max_queued: int):
+    ARRIVALS = 8192  # (samples received, clock) marks kept: minutes of callbacks
+
+    def __init__(self, max_queued: int, started_at: float):
         self.inbox: queue.Queue = queue.Queue()  # unbounded: audio is never dropped
         self.segments: queue.Queue = queue.Queue(maxsize=max_queued)
         self.stop = threading.Event()
         self.ended = False
         self.resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        self.started_at = started_at
         self.received = 0
         self.segmented = 0
+        self.arrivals: deque[tuple[int, float]] = deque(maxlen=self.ARRIVALS)
         self.threads: list[threading.Thread] = []
+
+    def arrival_of(self, sample: int) -> float | None:
+        """Clock time at which audio sample number ``sample`` had arrived (call under the lock)."""
+        for received, at in self.arrivals:
+            if received >= sample:
+                return at
+        return None
 
 
 class SpeechStreamProcessor:
@@ -208,17 +245,26 @@ class SpeechStreamProcessor:
         analyzer: shared, loaded speech models.
         max_queued_utterances: size of the queue between the two threads.
         segmenter_factory: makes the segmenter (injectable for tests).
+        clock: monotonic clock in seconds (injectable for tests).
     """
 
     _END = object()
 
-    def __init__(self, analyzer: SpeechEmotionAnalyzer, max_queued_utterances: int = 16, segmenter_factory=UtteranceSegmenter):
+    def __init__(
+        self,
+        analyzer: SpeechEmotionAnalyzer,
+        max_queued_utterances: int = 16,
+        segmenter_factory=UtteranceSegmenter,
+        clock=time.monotonic,
+    ):
         self.analyzer = analyzer
+        self.clock = clock
         self.max_queued = max_queued_utterances
         self.segmenter_factory = segmenter_factory
         self._lock = threading.Lock()
         self._run: _SpeechRun | None = None
         self._results: list[Utterance] = []
+        self._timing: list[tuple[float | None, float]] = []  # (end arrived at, ready at) per result
         self._error: str | None = None
 
     # -- callbacks (streamlit-webrtc threads) ------------------------------------------
@@ -237,6 +283,9 @@ class SpeechStreamProcessor:
                 with self._lock:
                     run.received += len(samples)
                 run.inbox.put(samples)
+        now = self.clock()
+        with self._lock:
+            run.arrivals.append((run.received, now))
 
     def on_ended(self) -> None:
         """``on_audio_ended``: the stream ended; finish the last utterance, then stop."""
@@ -255,8 +304,9 @@ class SpeechStreamProcessor:
                 return self._run
             if self._run is not None:  # the previous stream's threads finish on their own
                 self._run.stop.set()
-            run = self._run = _SpeechRun(self.max_queued)
+            run = self._run = _SpeechRun(self.max_queued, self.clock())
             self._results = []
+            self._timing = []
             self._error = None
             run.threads = [
                 threading.Thread(target=self._vad_loop, args=(run,), name="speech-vad", daemon=True),
@@ -318,9 +368,11 @@ class SpeechStreamProcessor:
                 log.exception("utterance analysis failed")
                 self._report(run, exc)
                 continue
+            ready = self.clock()
             with self._lock:
                 if run is self._run:
                     self._results.append(utterance)
+                    self._timing.append((run.arrival_of(round(utterance.end_s * SAMPLE_RATE)), ready))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the current stream's threads now (pending audio is discarded); wait up to ``timeout`` s."""
@@ -343,10 +395,19 @@ class SpeechStreamProcessor:
         with self._lock:
             run = self._run
             results, error = tuple(self._results), self._error
+            arrived, ready = tuple(a for a, _ in self._timing), tuple(r for _, r in self._timing)
             if run is None:
-                return SpeechSnapshot(results, 0.0, 0.0, 0, False, error)
+                return SpeechSnapshot(results, 0.0, 0.0, 0, False, error, None, arrived, ready)
             received, segmented = run.received, run.segmented
             running = any(t.is_alive() for t in run.threads)
         return SpeechSnapshot(
-            results, received / SAMPLE_RATE, max(0, received - segmented) / SAMPLE_RATE, run.segments.qsize(), running, error
+            results,
+            received / SAMPLE_RATE,
+            max(0, received - segmented) / SAMPLE_RATE,
+            run.segments.qsize(),
+            running,
+            error,
+            run.started_at,
+            arrived,
+            ready,
         )

@@ -118,6 +118,7 @@ def test_home_page_links_every_page(page, streamlit_url):
     page.goto(streamlit_url)
     page.get_by_text("Multimodal emotion recognition").first.wait_for(timeout=60_000)
     for label in (
+        "Live dashboard: webcam and microphone together",
         "Photo: upload a picture",
         "Live camera: your webcam",
         "Voice: speak",
@@ -164,3 +165,36 @@ def test_voice_page_classifies_typed_text(page, streamlit_url):
     page.get_by_role("button", name="Classify").click()
     page.get_by_text("Could not classify the text: text is empty").wait_for(timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_wav):
+    if speech_wav is None:
+        pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphone")
+    page.goto(f"{streamlit_url}/Live_dashboard")
+    page.get_by_text("Press START to begin.").wait_for(timeout=90_000)
+    webrtc = page.frame_locator("iframe[title*='webrtc']")
+    webrtc.get_by_role("button", name="START").click()
+
+    # a transcript line of the fake microphone's real speech, with its times on the session clock
+    line = page.get_by_text(re.compile(r"^\[\d+\.\d–\d+\.\d s\] (kids are talking|dogs are sitting) by the door", re.I)).first
+    line.wait_for(timeout=120_000)
+    page.get_by_text(re.compile(rf"^words: ({LABELS}) · voice: ({LABELS}) · fused: ({LABELS}) \d+%$")).first.wait_for(
+        timeout=30_000
+    )
+    # the four charts: current face, face trend, words and voice of the latest utterances
+    for title in (
+        re.compile(rf"^Current face: #\d+ ({LABELS}) \d+%$"),
+        "Face emotion trend, last 60 s",
+        "Semantic emotion (words) of the latest utterances",
+        "Acoustic emotion (voice) of the latest utterances",
+    ):
+        page.get_by_text(title).first.wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 4", timeout=30_000)
+    # the fused estimate: a label and its confidence, from the face, the words and the voice
+    fused = page.locator('[data-testid="stMetric"]', has_text="Fused emotion")
+    assert fused.locator('[data-testid="stMetricValue"]').inner_text() in EMOTIONS
+    assert re.fullmatch(r"confidence \d+%", fused.locator('[data-testid="stMetricDelta"]').inner_text().strip())
+    # the annotated camera view comes back
+    assert webrtc.locator("video").first.evaluate("v => v.videoWidth") == 640
+    assert page.locator('[data-testid="stException"]').count() == 0
+    webrtc.get_by_role("button", name="STOP").click()

@@ -1,0 +1,189 @@
+"""Live dashboard: webcam and microphone together. Faces boxed and labelled, what was said,
+the emotion of the words and of the voice, a fused emotion, and the trends of all of it."""
+
+from __future__ import annotations
+
+import statistics
+
+import streamlit as st
+from aiortc.contrib.media import MediaBlackhole
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from emotion.charts import probability_bars, probability_trend, utterance_trend
+from emotion.face.draw import face_caption
+from emotion.live import LiveSession
+from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
+from ui.widgets import emotion_legend
+
+TREND_WINDOW_S = 60.0
+STATUS_REFRESH_S = 0.5  # fused label, transcript, metrics
+CHART_REFRESH_S = 1.0  # the four charts
+TRANSCRIPT_LINES = 5
+CHART_UTTERANCES = 20
+
+st.set_page_config(page_title="Live dashboard · Emotion", page_icon="🧭", layout="wide")
+st.title("Live dashboard")
+st.write(
+    "Press **START** and allow the camera and the microphone, then talk to the camera. Faces come back boxed "
+    "and labelled; each sentence is transcribed with the emotion of its words and of the voice; the fused "
+    "emotion combines the face, the words and the voice, each weighted by its confidence and by your weights."
+)
+emotion_legend()
+
+faces = face_analyzer_or_stop()
+speech = speech_analyzer_or_stop()  # also puts the Whisper model choice in the sidebar
+if "live_session" not in st.session_state:
+    st.session_state.live_session = LiveSession(faces, speech, window_s=TREND_WINDOW_S)
+session: LiveSession = st.session_state.live_session
+session.speech.analyzer = speech  # another Whisper model applies from the next utterance
+
+# Devices are fixed for a stream (the browser asks for them on START): changes apply at the next START.
+was_playing = st.session_state.get("dashboard_playing", False)
+st.sidebar.subheader("Devices")
+camera = st.sidebar.toggle("Camera", value=True, key="dash_camera", disabled=was_playing)
+microphone = st.sidebar.toggle("Microphone", value=True, key="dash_microphone", disabled=was_playing)
+st.sidebar.subheader("Fusion")
+st.sidebar.caption("Switch a modality off, or set how much it counts (its confidence counts too).")
+weights: dict[str, float] = {}
+for name, label in (("face", "Face"), ("words", "Words (semantic)"), ("voice", "Voice (acoustic)")):
+    on = st.sidebar.toggle(label, value=True, key=f"dash_use_{name}")
+    weights[name] = st.sidebar.slider(f"{label} weight", 0.0, 2.0, 1.0, 0.1, key=f"dash_w_{name}", disabled=not on) if on else 0.0
+
+if not (camera or microphone):
+    st.warning("Switch on the camera, the microphone or both (sidebar) to start.")
+    st.stop()
+
+video_col, status_col = st.columns([3, 2])
+with video_col:
+    # One streamer carries both: the video callback runs in streamlit-webrtc's worker on the newest
+    # frame only (latest-frame-wins), the queued audio callback gets every frame (never dropped) and
+    # only buffers it; VAD and Whisper run in their own threads (emotion.stream).
+    ctx = webrtc_streamer(
+        key="live-dashboard",
+        mode=WebRtcMode.SENDRECV,
+        media_stream_constraints={"video": camera, "audio": microphone},
+        video_frame_callback=session.video,
+        queued_audio_frames_callback=session.speech.on_audio_frames,
+        on_audio_ended=session.speech.on_ended,
+        async_processing=True,
+        # The annotated video is sent back; the voice is not (no echo). aiortc tracks run only when
+        # pulled, so the processed audio track is consumed by a black hole.
+        sendback_audio=False,
+        out_recorder_factory=MediaBlackhole,
+    )
+playing = bool(ctx.state.playing)
+if playing and not was_playing:
+    session.reset()  # a new stream: trends, timeline and latencies start from zero
+st.session_state.dashboard_playing = playing
+
+
+def _modality_line(weights_used: dict[str, float]) -> str:
+    names = {"face": "face", "words": "words", "voice": "voice"}
+    return " · ".join(f"{names[k]} {v:.2f}" for k, v in weights_used.items()) or "–"
+
+
+@st.fragment(run_every=STATUS_REFRESH_S if playing else None)
+def status_panel() -> None:
+    snap = session.snapshot(weights)
+    latencies = session.mark_shown(snap)
+    fused = snap.fused_now
+    if fused is not None:
+        st.metric(
+            "Fused emotion",
+            fused.label,
+            f"confidence {fused.confidence:.0%}",
+            delta_color="off",
+            delta_arrow="off",
+            border=True,
+        )
+        st.caption(f"Effective weights (yours × confidence): {_modality_line(fused.weights)}")
+    else:
+        st.metric("Fused emotion", "–", border=True)
+        st.caption("Waiting for a face or an utterance." if playing else "Press START to begin.")
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Processing rate (fps)", f"{snap.face.fps:.1f}")
+    m2.metric("Faces in view", len(snap.face.faces) if snap.face.frames else "–")
+    m3.metric("Utterances", len(snap.utterances))
+    m4.metric(
+        "Speech latency (s)",
+        f"{statistics.median(latencies):.1f}" if latencies else "–",
+        help="Median time from the end of an utterance to its result on this page.",
+    )
+    for what, error in (("Frame", snap.face.error), ("Speech", snap.speech.error)):
+        if error:
+            st.warning(f"{what} processing failed: {error}")
+    st.markdown("**Latest transcript**")
+    if not snap.utterances:
+        st.caption("Say a sentence, then pause." if playing and microphone else "No utterance yet.")
+    recent = list(zip(snap.utterances, snap.fused_utterances, strict=True))[-TRANSCRIPT_LINES:]
+    for u, f in reversed(recent):
+        st.text(f"[{u.start_s:.1f}–{u.end_s:.1f} s] {u.text or '(no words recognised)'}")  # plain text, never HTML
+        parts = [f"words: {u.semantic_label or '–'}", f"voice: {u.acoustic_label or '–'}"]
+        if f is not None:
+            parts.append(f"fused: {f.label} {f.confidence:.0%}")
+        st.caption(" · ".join(parts))
+
+
+with status_col:
+    status_panel()
+
+
+@st.fragment(run_every=CHART_REFRESH_S if playing else None)
+def charts_panel() -> None:
+    snap = session.snapshot(weights)
+    top_left, top_right = st.columns(2)
+    with top_left:
+        followed = snap.face.followed
+        if weights["face"] == 0:
+            st.info("Face switched off.")
+        elif followed is not None:
+            title = f"Current face: {face_caption(followed, followed.face_id)}"
+            st.plotly_chart(probability_bars(followed.probabilities, title=title, height=300), key="dash-face-bars")
+        else:
+            st.info("Current face: no face in view." if snap.face.frames else "Current face: waiting for video.")
+    with top_right:
+        if len(snap.face.trend_t):
+            fig = probability_trend(
+                snap.face.trend_t, snap.face.trend_p, window_s=TREND_WINDOW_S, height=300, title="Face emotion trend, last 60 s"
+            )
+            st.plotly_chart(fig, key="dash-face-trend")
+        else:
+            st.info("Face emotion trend: no face yet.")
+    recent = snap.utterances[-CHART_UTTERANCES:]
+    bottom_left, bottom_right = st.columns(2)
+    for col, modality, name, title in (
+        (bottom_left, "semantic", "words", "Semantic emotion (words) of the latest utterances"),
+        (bottom_right, "acoustic", "voice", "Acoustic emotion (voice) of the latest utterances"),
+    ):
+        with col:
+            fig = utterance_trend(recent, modality, title)
+            if weights[name] == 0:
+                st.info(f"{name.capitalize()} switched off.")
+            elif fig is not None:
+                st.plotly_chart(fig, key=f"dash-{modality}")
+            else:
+                st.info(f"{title}: no utterance yet.")
+
+
+charts_panel()
+
+st.subheader("Export this session")
+st.caption(
+    "Face rows (every 0.5 s per face), utterances and the fused emotion of each utterance, on the session clock; "
+    "the columns are documented in the README."
+)
+e1, e2 = st.columns(2)
+e1.download_button(
+    "Download timeline (CSV)",
+    data=lambda: session.timeline(weights).to_csv(),  # built when clicked, with everything so far
+    file_name="live_session_timeline.csv",
+    mime="text/csv",
+    on_click="ignore",
+)
+e2.download_button(
+    "Download timeline (JSON)",
+    data=lambda: session.timeline(weights).to_json(),
+    file_name="live_session_timeline.json",
+    mime="application/json",
+    on_click="ignore",
+)

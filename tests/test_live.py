@@ -1,0 +1,181 @@
+"""The live session (camera + microphone on one clock, fusion, timeline) fed with a real face
+photo as video frames and real speech as WebRTC-like audio frames, on a controlled clock."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from emotion.labels import EMOTIONS
+from emotion.live import LiveSession
+from emotion.speech.analyzer import SpeechEmotionAnalyzer
+from emotion.timeline import TIMELINE_COLUMNS
+from tests.media import face_scene, webrtc_frames
+
+HAPPY = EMOTIONS.index("happy")
+SILENCE = np.zeros(16_000, np.float32)
+
+
+class Clock:
+    """A settable monotonic clock, seconds."""
+
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture(scope="module")
+def speech_analyzer():
+    return SpeechEmotionAnalyzer.from_settings()
+
+
+def _run(session, clock, scene, audio=None, audio_delay_s=0.0, video=True):
+    """Play ``audio`` (mono 16 kHz) in real time on ``clock`` starting ``audio_delay_s`` after
+    the first video frame, with a video frame of ``scene`` every 0.1 s; then end the audio."""
+    frames = webrtc_frames(audio) if audio is not None else []
+    seconds = audio_delay_s + len(frames) * 0.02 + 0.2
+    sent = 0
+    for step in range(round(seconds / 0.1)):
+        if video:
+            session.video.process(scene.copy())
+        t = step * 0.1
+        if t >= audio_delay_s and sent < len(frames):
+            batch = frames[sent : sent + 5]  # 5 x 20 ms: what arrives in 0.1 s
+            session.speech.feed(batch)
+            sent += len(batch)
+        clock.t += 0.1
+    if frames:
+        session.speech.on_ended()
+        session.speech.join(timeout=120)
+
+
+@pytest.fixture(scope="module")
+def played(analyzer, speech_analyzer, astronaut_bgr, kids_clip):
+    clock = Clock()
+    session = LiveSession(analyzer, speech_analyzer, clock=clock)
+    audio = np.concatenate([SILENCE, kids_clip, SILENCE])
+    _run(session, clock, face_scene(astronaut_bgr), audio, audio_delay_s=2.0)
+    return session, clock
+
+
+def test_utterances_land_on_the_session_clock_with_the_face_seen_while_spoken(played):
+    session, clock = played
+    snap = session.snapshot()
+    assert snap.speech.error is None and snap.face.error is None
+    raw = snap.speech.utterances
+    assert [u.text.lower().strip(". ") for u in raw] == ["kids are talking by the door"]
+    (u,) = snap.utterances
+    # the audio started 2 s after the first video frame: the utterance is shifted by 2 s
+    assert u.start_s == pytest.approx(raw[0].start_s + 2.0, abs=0.11)
+    assert u.end_s == pytest.approx(raw[0].end_s + 2.0, abs=0.11)
+    assert snap.face.trend_t[0] == pytest.approx(0.0, abs=1e-6)
+    assert snap.now_s == pytest.approx(clock.t - 1000.0, abs=1e-6)
+    # all three modalities took part in the utterance's fusion; the happy astronaut shows
+    (fused,) = snap.fused_utterances
+    assert set(fused.weights) == {"face", "words", "voice"}
+    assert abs(float(fused.probabilities.sum()) - 1) < 1e-5
+    assert fused.probabilities.shape == (7,)
+
+
+def test_current_fused_estimate_follows_fresh_modalities(played):
+    session, clock = played
+    snap = session.snapshot()
+    # the utterance ended moments ago and the face was seen in the last 2 s: all three count
+    assert snap.fused_now is not None and set(snap.fused_now.weights) == {"face", "words", "voice"}
+    # switching the face off (weight 0) removes it, and changes the result
+    no_face = session.snapshot({"face": 0.0}).fused_now
+    assert set(no_face.weights) == {"words", "voice"}
+    assert not np.allclose(no_face.probabilities, snap.fused_now.probabilities)
+
+
+def test_stale_modalities_drop_out_of_the_current_estimate(analyzer, speech_analyzer, astronaut_bgr):
+    clock = Clock()
+    session = LiveSession(analyzer, speech_analyzer, clock=clock)
+    session.video.process(face_scene(astronaut_bgr))
+    assert set(session.snapshot().fused_now.weights) == {"face"}
+    # 30 s later with no frame and no speech, nothing is current
+    clock.t += 30.0
+    assert session.snapshot().fused_now is None
+    # a new frame: the face alone, which is the happy astronaut
+    session.video.process(face_scene(astronaut_bgr))
+    now = session.snapshot().fused_now
+    assert set(now.weights) == {"face"} and now.label == "happy"
+
+
+def test_latency_from_end_of_utterance_is_measured(played):
+    session, _ = played
+    snap = session.snapshot()
+    (latency,) = snap.latency_s
+    # the clock only moves with the audio: the end arrived before the result, which came at or after
+    assert latency is not None and latency >= 0.0
+    shown = session.mark_shown(snap)
+    assert len(shown) == 1 and shown[0] >= latency
+    assert session.mark_shown(session.snapshot()) == shown  # an utterance is timed once
+
+
+def test_live_timeline_has_faces_utterances_and_fusion(played):
+    session, _ = played
+    tl = session.timeline()
+    rows = list(csv.DictReader(io.StringIO(tl.to_csv())))
+    assert tuple(rows[0].keys()) == TIMELINE_COLUMNS
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count("utterance") == 1 and kinds.count("fused") == 1
+    faces = [r for r in rows if r["kind"] == "face"]
+    duration = session.snapshot().face.trend_t[-1]
+    # one row per 0.5 s for the one face seen all along (not one per frame)
+    assert abs(len(faces) - (duration / 0.5 + 1)) <= 2
+    assert {r["face_id"] for r in faces} == {"1"} and {r["source"] for r in rows} == {"live"}
+    assert all(r["label"] == "happy" for r in faces)
+    times = [float(r["start_s"]) for r in rows]
+    assert times == sorted(times)
+    data = json.loads(tl.to_json())
+    assert data["labels"] == list(EMOTIONS) and len(data["rows"]) == len(rows)
+
+
+def test_face_rows_are_bounded(analyzer, speech_analyzer, astronaut_bgr):
+    clock = Clock()
+    session = LiveSession(analyzer, speech_analyzer, max_face_rows=5, timeline_interval_s=0.0, clock=clock)
+    _run(session, clock, face_scene(astronaut_bgr), audio=None, audio_delay_s=1.5)
+    rows = session.timeline().rows()
+    assert len(rows) == 5 and all(r["kind"] == "face" for r in rows)
+    # 17 frames at 0.1 s (0.0 .. 1.6 s): the newest five are kept
+    assert [r["start_s"] for r in rows] == pytest.approx([1.2, 1.3, 1.4, 1.5, 1.6], abs=1e-6)
+    session.reset()
+    assert session.timeline().rows() == [] and session.snapshot().face.frames == 0
+
+
+def test_microphone_alone(analyzer, speech_analyzer, kids_clip):
+    clock = Clock()
+    session = LiveSession(analyzer, speech_analyzer, clock=clock)
+    _run(session, clock, None, np.concatenate([SILENCE, kids_clip, SILENCE]), video=False)
+    snap = session.snapshot()
+    assert snap.face.frames == 0 and len(snap.utterances) == 1
+    assert snap.utterances[0].start_s == pytest.approx(snap.speech.utterances[0].start_s, abs=1e-6)
+    assert set(snap.fused_utterances[0].weights) == {"words", "voice"}
+    assert set(snap.fused_now.weights) == {"words", "voice"}
+
+
+def test_dashboard_page_without_devices_and_modality_switches():
+    """AppTest cannot run the WebRTC component (it needs the server runtime; the browser test
+    covers the stream): with both devices off the page stops before it, with a clear message."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    page = Path(__file__).resolve().parents[1] / "pages" / "0_Live_dashboard.py"
+    at = AppTest.from_file(str(page), default_timeout=60)
+    at.session_state["dash_camera"] = False
+    at.session_state["dash_microphone"] = False
+    at.run()
+    assert not at.exception and not at.error
+    assert [w.value for w in at.warning] == ["Switch on the camera, the microphone or both (sidebar) to start."]
+    assert [t.label for t in at.sidebar.toggle] == ["Camera", "Microphone", "Face", "Words (semantic)", "Voice (acoustic)"]
+    assert [s.label for s in at.sidebar.slider] == ["Face weight", "Words (semantic) weight", "Voice (acoustic) weight"]
+    # a modality switched off: its weight slider goes away
+    at.sidebar.toggle(key="dash_use_voice").set_value(False).run()
+    assert not at.exception
+    assert [s.label for s in at.sidebar.slider] == ["Face weight", "Words (semantic) weight"]
