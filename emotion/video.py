@@ -1,18 +1,28 @@
 """Video files: faces on frames sampled at a chosen rate (tracked, with stable IDs), the
-soundtrack's utterances (transcript, semantic and acoustic emotion), and a fused estimate per
-utterance. Decoded by PyAV as a stream, so memory stays bounded for any length.
+soundtrack's utterances (transcript, semantic and acoustic emotion), a fused estimate per
+utterance, and optionally an annotated copy of the video (H.264 MP4, in memory).
+
+Decoded by PyAV as a stream, in one pass, so memory stays bounded for any length: no list of
+frames is kept, and the annotated copy's size is bounded by its bitrate (see
+:func:`annotated_bitrate`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import dataclasses
+import io
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from .errors import InputError
 from .face.analyzer import FaceEmotionAnalyzer
+from .face.draw import draw_faces
 from .face.track import FaceTracker, TrackedFace
 from .fusion import FusedEstimate, average_over_span, fuse
 from .labels import NUM_EMOTIONS
@@ -22,6 +32,18 @@ from .timeline import Timeline, face_row, fused_row, utterance_row
 
 VIDEO_EXTENSIONS = ("mp4", "mov", "webm", "avi", "mkv")
 
+ANNOTATED_MAX_SIDE = 640
+"""Longest side (px) of the annotated video; smaller sources keep their size (rounded down to even)."""
+ANNOTATED_MAX_BITRATE = 1_500_000
+"""Highest video bitrate (bit/s) of the annotated video."""
+ANNOTATED_MIN_BITRATE = 200_000
+"""Lowest video bitrate (bit/s) of the annotated video, whatever the input's."""
+ANNOTATED_AUDIO_BITRATE = 96_000
+"""AAC bitrate (bit/s) of the annotated video's soundtrack."""
+
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+_DEFAULT_FPS = Fraction(25)
+
 
 def video_duration(source: AudioSource) -> float | None:
     """Duration in seconds that the container states, or None.
@@ -30,39 +52,274 @@ def video_duration(source: AudioSource) -> float | None:
         InputError: not a video, or no video track.
     """
     with open_media(source) as container:
-        if not container.streams.video:
-            raise InputError("the file has no video track")
-        stream = container.streams.video[0]
-        if stream.duration is not None and stream.time_base is not None:
-            return float(stream.duration * stream.time_base)
-        return container.duration / 1_000_000 if container.duration else None
+        return _duration(container, _video_stream(container))
+
+
+def annotated_size(width: int, height: int, max_side: int = ANNOTATED_MAX_SIDE) -> tuple[int, int]:
+    """(width, height) in pixels of the annotated copy of a ``width`` x ``height`` video:
+    scaled down (never up) so the longer side is at most ``max_side``, aspect kept, both even
+    (H.264 in yuv420p needs even sides) and at least 2.
+
+    Raises:
+        ValueError: a size or ``max_side`` below 1.
+    """
+    if width < 1 or height < 1 or max_side < 2:
+        raise ValueError(f"bad size {width}x{height} or max_side {max_side}")
+    scale = min(1.0, max_side / max(width, height))
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def annotated_bitrate(input_bytes: int | None, duration_s: float | None, audio: bool = False) -> int:
+    """Video bitrate (bit/s) of the annotated copy, chosen so it is not larger than about the input.
+
+    ``min(ANNOTATED_MAX_BITRATE, input bits / duration − ANNOTATED_AUDIO_BITRATE if audio)``,
+    and at least :data:`ANNOTATED_MIN_BITRATE`; :data:`ANNOTATED_MAX_BITRATE` when the size or
+    the duration is unknown. The encoder treats it as a cap (x264 constant quality, CRF 23, with
+    a VBV ``maxrate`` of this value and a 2 s buffer): simple content comes out smaller, and the
+    output is at most about ``(bitrate + audio) × duration + 2 s × bitrate`` plus the container.
+    So an upload within the 200 MB limit gives an annotated copy of about its size or less
+    (larger only for inputs below the floor of 200 kbit/s).
+    """
+    if not input_bytes or not duration_s or duration_s <= 0:
+        return ANNOTATED_MAX_BITRATE
+    rate = input_bytes * 8 / duration_s - (ANNOTATED_AUDIO_BITRATE if audio else 0)
+    return int(max(ANNOTATED_MIN_BITRATE, min(ANNOTATED_MAX_BITRATE, rate)))
+
+
+def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        raise InputError("the file has no video track")
+    return container.streams.video[0]
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1_000_000 if container.duration else None
+
+
+def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and 1 <= rate <= 240:
+            return Fraction(rate).limit_denominator(1001)
+    return _DEFAULT_FPS
+
+
+def _source_size(source: AudioSource) -> int | None:
+    if isinstance(source, bytes):
+        return len(source)
+    if isinstance(source, (str, Path)):
+        return Path(source).stat().st_size
+    try:
+        pos = source.tell()
+        size = source.seek(0, io.SEEK_END)
+        source.seek(pos)
+        return size
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _decode(
+    container: av.container.InputContainer,
+    video: av.video.stream.VideoStream,
+    audio: av.audio.stream.AudioStream | None = None,
+    on_audio_error: Callable[[str], None] | None = None,
+) -> Iterator[av.VideoFrame | av.AudioFrame]:
+    """Every decoded frame of ``video`` (and of ``audio`` when given), in demuxing order.
+
+    A video error before any frame raises InputError; after, the rest is dropped (a truncated
+    file keeps what decoded). An audio error stops the audio only (``on_audio_error(message)``).
+    """
+    video.thread_type = "AUTO"
+    streams = [video] if audio is None else [video, audio]
+    decoded, audio_ok = False, audio is not None
+    try:
+        for packet in container.demux(*streams):
+            if packet.stream.index != video.index:
+                if not audio_ok:
+                    continue
+                try:
+                    frames = packet.decode()
+                except (av.error.FFmpegError, ValueError) as exc:
+                    audio_ok, frames = False, []
+                    if on_audio_error:
+                        on_audio_error(f"the soundtrack could not be decoded ({exc})")
+                yield from frames
+                continue
+            for frame in packet.decode():
+                decoded = True
+                yield frame
+    except (av.error.FFmpegError, ValueError) as exc:
+        if not decoded:
+            raise InputError(f"the video could not be decoded: corrupt or unsupported ({exc})") from None
+
+
+class _FrameClock:
+    """Time (s) of each video frame, and whether it is one of the ~``sample_fps``/s sampled."""
+
+    def __init__(self, sample_fps: float, frame_rate: Fraction):
+        if not sample_fps > 0:
+            raise ValueError(f"sample_fps must be positive, got {sample_fps}")
+        self.step = 1.0 / sample_fps
+        self.frame_rate = frame_rate
+        self.next_t = 0.0
+        self.index = 0
+
+    def tick(self, frame: av.VideoFrame) -> tuple[float, bool]:
+        t = float(frame.time) if frame.time is not None else float(self.index / self.frame_rate)
+        self.index += 1
+        if t + 1e-6 >= self.next_t:
+            self.next_t = t + self.step
+            return t, True
+        return t, False
 
 
 def iter_sampled_frames(source: AudioSource, sample_fps: float = 2.0) -> Iterator[tuple[float, np.ndarray]]:
     """(time in seconds, uint8 BGR [H, W, 3]) of frames sampled about ``sample_fps`` times a second.
 
     Raises:
+        ValueError: ``sample_fps`` is not positive.
         InputError: not a video, no video track, or corrupt before any frame decoded.
     """
-    if sample_fps <= 0:
-        raise ValueError(f"sample_fps must be positive, got {sample_fps}")
-    step = 1.0 / sample_fps
     with open_media(source) as container:
-        if not container.streams.video:
-            raise InputError("the file has no video track")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        next_t, decoded = 0.0, False
+        stream = _video_stream(container)
+        clock = _FrameClock(sample_fps, _frame_rate(stream))
+        for frame in _decode(container, stream):
+            t, sampled = clock.tick(frame)
+            if sampled:
+                yield t, frame.to_ndarray(format="bgr24")
+
+
+class _AnnotatedVideoWriter:
+    """Encodes frames with faces drawn into an in-memory MP4 (H.264 yuv420p + AAC)."""
+
+    def __init__(
+        self,
+        video: av.video.stream.VideoStream,
+        audio: av.audio.stream.AudioStream | None,
+        input_bytes: int | None,
+        duration_s: float | None,
+        max_side: int,
+    ):
+        width, height = video.codec_context.width, video.codec_context.height
+        if not width or not height:
+            raise InputError("the video's frame size is unknown")
+        self.width, self.height = annotated_size(width, height, max_side)
+        self.rate = _frame_rate(video)
+        self.notes: list[str] = []
+        self._buf = io.BytesIO()
+        # faststart (the index before the data, so browsers play at once) re-reads the file at
+        # the end; io_open hands FFmpeg a read-only copy of what was written: nothing on disk.
+        self._out = av.open(
+            self._buf,
+            "w",
+            format="mp4",
+            container_options={"movflags": "+faststart"},
+            io_open=lambda _url, _flags, _options: io.BytesIO(self._buf.getvalue()),
+        )
+        bitrate = annotated_bitrate(input_bytes, duration_s, audio=audio is not None)
+        self._video = self._out.add_stream("libx264", rate=self.rate)
+        self._video.width, self._video.height, self._video.pix_fmt = self.width, self.height, "yuv420p"
+        self._video.codec_context.options = {
+            "preset": "veryfast",
+            "crf": "23",
+            "maxrate": str(bitrate),
+            "bufsize": str(2 * bitrate),
+        }
+        self._last_pts = -1
+        self._audio: av.audio.stream.AudioStream | None = None
+        self._audio_pts: int | None = None
+        if audio is not None and audio.codec_context.sample_rate:
+            in_rate = audio.codec_context.sample_rate
+            self._audio_rate = in_rate if in_rate in _AAC_RATES else 48_000
+            layout = "mono" if audio.codec_context.channels == 1 else "stereo"
+            self._audio = self._out.add_stream("aac", rate=self._audio_rate, layout=layout)
+            self._audio.codec_context.bit_rate = ANNOTATED_AUDIO_BITRATE
+            self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=self._audio_rate)
+
+    def add_video(self, frame: av.VideoFrame, t: float | None, faces: Sequence[TrackedFace]) -> None:
+        """Write ``frame`` (shown at ``t`` s, or right after the previous one) with ``faces``
+        (boxes in the frame's pixels) drawn."""
+        out = frame.reformat(self.width, self.height, format="yuv420p")
+        if faces:
+            sx, sy = self.width / frame.width, self.height / frame.height
+            scaled = [
+                dataclasses.replace(
+                    f,
+                    box=(
+                        round(f.box[0] * sx),
+                        round(f.box[1] * sy),
+                        max(1, round(f.box[2] * sx)),
+                        max(1, round(f.box[3] * sy)),
+                    ),
+                )
+                for f in faces
+            ]
+            image = cv2.cvtColor(out.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+            draw_faces(image, scaled, copy=False)
+            out = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        pts = round(t * self.rate) if t is not None else self._last_pts + 1
+        self._last_pts = pts = max(pts, self._last_pts + 1)
+        out.pts, out.time_base = pts, 1 / self.rate
+        self._out.mux(self._video.encode(out))
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the annotated copy (still) takes a soundtrack."""
+        return self._audio is not None
+
+    def add_audio(self, frame: av.AudioFrame) -> None:
+        """Write a decoded audio frame, resampled for AAC and laid end to end from the first
+        frame's time (gaps in the source close up)."""
+        if self._audio is None:
+            return
         try:
-            for frame in container.decode(stream):
-                decoded = True
-                t = float(frame.time) if frame.time is not None else next_t
-                if t + 1e-6 >= next_t:
-                    next_t = t + step
-                    yield t, frame.to_ndarray(format="bgr24")
+            if self._audio_pts is None:
+                self._audio_pts = max(0, round((frame.time or 0.0) * self._audio_rate))
+            frame.pts = None
+            for f in self._resampler.resample(frame):
+                self._encode_audio(f)
         except (av.error.FFmpegError, ValueError) as exc:
-            if not decoded:
-                raise InputError(f"the video could not be decoded: corrupt or unsupported ({exc})") from None
+            self.audio_failed(f"the soundtrack could not be converted ({exc})")
+
+    def _encode_audio(self, f: av.AudioFrame | None) -> None:
+        if f is not None:
+            f.pts, f.time_base = self._audio_pts, Fraction(1, self._audio_rate)
+            self._audio_pts += f.samples
+        self._out.mux(self._audio.encode(f))
+
+    def audio_failed(self, message: str) -> None:
+        """End the soundtrack here (what was written stays) and record ``message`` in :attr:`notes`."""
+        if self._audio is not None:
+            self.notes.append(f"annotated video: {message}; the rest is silent")
+            self._end_audio()
+
+    def _end_audio(self) -> None:
+        if self._audio is None:
+            return
+        try:
+            if self._audio_pts is not None:
+                for f in self._resampler.resample(None):
+                    self._encode_audio(f)
+            self._encode_audio(None)
+        except (av.error.FFmpegError, ValueError):
+            pass  # keep what was written
+        self._audio = None
+
+    def close(self) -> bytes:
+        """Flush the encoders and return the MP4 file's bytes."""
+        self._end_audio()
+        self._out.mux(self._video.encode(None))
+        self._out.close()
+        return self._buf.getvalue()
+
+    def abort(self) -> None:
+        """Drop everything (after an error)."""
+        try:
+            self._out.close()
+        except (av.error.FFmpegError, ValueError):
+            pass
+        self._buf = io.BytesIO()
 
 
 @dataclass
@@ -74,12 +331,16 @@ class VideoAnalysis:
         utterances: the soundtrack's utterances (empty without audio).
         fused: (utterance, fused estimate) for each utterance with at least one modality.
         notes: messages for the user (e.g. "the file has no audio track").
+        annotated_video: with ``analyze(..., annotate=True)``: the annotated copy, an MP4 file's
+            bytes (H.264 yuv420p at the source's frame rate, longest side at most
+            :data:`ANNOTATED_MAX_SIDE` px, the soundtrack in AAC when the source has one); else None.
     """
 
     faces: list[tuple[float, list[TrackedFace]]] = field(default_factory=list)
     utterances: list[Utterance] = field(default_factory=list)
     fused: list[tuple[Utterance, FusedEstimate]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    annotated_video: bytes | None = None
 
     def timeline(self, source: str) -> Timeline:
         """Every face, utterance and fused row, as a :class:`~emotion.timeline.Timeline` from ``source``."""
@@ -111,19 +372,74 @@ class VideoEmotionAnalyzer:
         sample_fps: float = 2.0,
         progress: Callable[[str, float], None] | None = None,
         weights: dict[str, float] | None = None,
+        annotate: bool = False,
+        annotate_max_side: int = ANNOTATED_MAX_SIDE,
     ) -> VideoAnalysis:
-        """Analyse ``source`` (path or bytes). ``progress(stage, seconds_done)`` is called as
-        frames (stage ``"faces"``) and the soundtrack (``"speech"``) are processed.
+        """Analyse ``source`` (path or bytes).
+
+        Faces are detected on frames sampled about ``sample_fps`` times a second and tracked
+        (:class:`~emotion.face.track.FaceTracker`); the soundtrack (when there is a speech
+        analyzer) is cut into utterances, each fused with the faces during it (``weights`` per
+        modality, see :func:`~emotion.fusion.fuse`). ``progress(stage, seconds_done)`` is
+        called as frames (stage ``"faces"``) and the soundtrack (``"speech"``) are processed.
+
+        ``annotate=True`` also makes :attr:`VideoAnalysis.annotated_video`: every decoded frame
+        (not only the sampled ones) with the latest sampled frame's tracked faces drawn (boxes,
+        IDs, labels; :func:`~emotion.face.draw.draw_faces`), scaled so its longest side is at
+        most ``annotate_max_side`` px, at the source's frame rate, H.264 (libx264, yuv420p,
+        even sides) with the soundtrack re-encoded as AAC, in an MP4 built in memory (nothing
+        is written to disk). Its size is bounded by :func:`annotated_bitrate` (about the
+        input's size or less). Frames are decoded once for both the faces and the annotated
+        copy; the soundtrack is decoded again by the speech analyzer.
 
         Raises:
-            InputError: not a video, no video track, or corrupt.
+            ValueError: ``sample_fps`` is not positive, or ``annotate_max_side`` is below 2.
+            InputError: not a video, no video track, or corrupt before any frame decoded.
         """
+        if not sample_fps > 0:
+            raise ValueError(f"sample_fps must be positive, got {sample_fps}")
+        if annotate:
+            annotated_size(2, 2, annotate_max_side)  # ValueError now rather than after decoding
+        input_bytes = _source_size(source) if annotate else None
         result = VideoAnalysis()
         tracker = FaceTracker(smoothing_s=max(0.5, 1.0 / sample_fps))
-        for t, image in iter_sampled_frames(source, sample_fps):
-            result.faces.append((t, tracker.update(self.faces.analyze(image), t)))
-            if progress:
-                progress("faces", t)
+        with open_media(source) as container:
+            stream = _video_stream(container)
+            clock = _FrameClock(sample_fps, _frame_rate(stream))
+            writer = None
+            audio = container.streams.audio[0] if container.streams.audio else None
+            if annotate:
+                try:
+                    writer = _AnnotatedVideoWriter(stream, audio, input_bytes, _duration(container, stream), annotate_max_side)
+                except InputError as exc:
+                    result.notes.append(f"annotated video: {exc}")
+            latest: list[TrackedFace] = []
+            done = False
+            try:
+                for frame in _decode(
+                    container,
+                    stream,
+                    audio=audio if writer is not None and writer.has_audio else None,
+                    on_audio_error=writer.audio_failed if writer is not None else None,
+                ):
+                    if isinstance(frame, av.AudioFrame):
+                        writer.add_audio(frame)
+                        continue
+                    t, sampled = clock.tick(frame)
+                    if sampled:
+                        latest = tracker.update(self.faces.analyze(frame.to_ndarray(format="bgr24")), t)
+                        result.faces.append((t, latest))
+                        if progress:
+                            progress("faces", t)
+                    if writer is not None:
+                        writer.add_video(frame, t, latest)
+                if writer is not None:
+                    result.annotated_video = writer.close()
+                    result.notes.extend(writer.notes)
+                done = True
+            finally:
+                if writer is not None and not done:
+                    writer.abort()
         if self.speech is not None:
             try:
                 for u in self.speech.analyze_file(source, progress=(lambda d, _t: progress("speech", d)) if progress else None):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from pathlib import Path
 
 import streamlit as st
 
 from emotion.charts import utterance_trend
 from emotion.speech.audio import AUDIO_EXTENSIONS
+from emotion.timeline import Timeline, utterance_row
 from ui.resources import speech_analyzer_or_stop
-from ui.widgets import analyse_or_stop, emotion_legend, uploaded_file, utterance_rows, utterance_table
+from ui.widgets import analyse_or_stop, emotion_legend, uploaded_file, utterance_table
 
 st.set_page_config(page_title="Audio file · Emotion", page_icon="🎧", layout="wide")
 st.title("Audio file")
@@ -52,17 +50,10 @@ for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (ri
         col.plotly_chart(fig, key=f"audio-{modality}")
 utterance_table(utterances, newest_first=False)
 
+timeline = Timeline()
+for u in utterances:
+    timeline.add(utterance_row(u, name))
 stem = Path(name).stem or "audio"
-buf = io.StringIO()
-rows = utterance_rows(utterances)
-writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-writer.writeheader()
-writer.writerows(rows)
 c1, c2 = st.columns(2)
-c1.download_button("Download utterances (CSV)", buf.getvalue(), f"{stem}_utterances.csv", "text/csv")
-c2.download_button(
-    "Download utterances (JSON)",
-    json.dumps({"source": name, "utterances": [u.to_dict() for u in utterances]}, indent=2),
-    f"{stem}_utterances.json",
-    "application/json",
-)
+c1.download_button("Download timeline (CSV)", timeline.to_csv(), f"{stem}_timeline.csv", "text/csv")
+c2.download_button("Download timeline (JSON)", timeline.to_json(), f"{stem}_timeline.json", "application/json")

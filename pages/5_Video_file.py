@@ -1,5 +1,5 @@
 """Video file: tracked faces on sampled frames, the soundtrack's utterances, and a fused
-emotion per utterance; the timeline to download."""
+emotion per utterance; the annotated video and the timeline to download."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ st.set_page_config(page_title="Video file · Emotion", page_icon="🎬", layout=
 st.title("Video file")
 st.write(
     "Upload a video: faces are found and tracked on frames sampled at the rate you choose, the soundtrack "
-    "is transcribed with the emotion of the words and of the voice, and each utterance gets a fused emotion."
+    "is transcribed with the emotion of the words and of the voice, and each utterance gets a fused emotion. "
+    "Every frame comes back in an annotated copy of the video, with the faces boxed and labelled."
 )
 emotion_legend()
 
@@ -39,7 +40,9 @@ if results is None or results["key"] != run_key:
                 fraction, text=f"{'Faces' if stage == 'faces' else 'Soundtrack'}: {done_s:.0f} s of {duration:.0f} s"
             )
 
-        return VideoEmotionAnalyzer(faces, speech).analyze(upload.data, sample_fps=sample_fps, progress=on_progress)
+        return VideoEmotionAnalyzer(faces, speech).analyze(
+            upload.data, sample_fps=sample_fps, progress=on_progress, annotate=True
+        )
 
     results = {"key": run_key, "analysis": analyse_or_stop(name, analyse)}
     st.session_state.video_results = results
@@ -54,6 +57,9 @@ st.success(
     f"({len(ids)} face{'s' if len(ids) != 1 else ''} tracked), {len(analysis.utterances)} "
     f"utterance{'s' if len(analysis.utterances) != 1 else ''}."
 )
+
+if analysis.annotated_video:
+    st.video(analysis.annotated_video, format="video/mp4")
 
 frames = [(t, fs[0]) for t, fs in analysis.faces if fs]
 if frames:
@@ -93,6 +99,8 @@ if analysis.fused:
 
 timeline = analysis.timeline(name)
 stem = name.rsplit(".", 1)[0] or "video"
-c1, c2 = st.columns(2)
+c1, c2, c3 = st.columns(3)
 c1.download_button("Download timeline (CSV)", timeline.to_csv(), f"{stem}_timeline.csv", "text/csv")
 c2.download_button("Download timeline (JSON)", timeline.to_json(), f"{stem}_timeline.json", "application/json")
+if analysis.annotated_video:
+    c3.download_button("Download annotated video (MP4)", analysis.annotated_video, f"{stem}_annotated.mp4", "video/mp4")

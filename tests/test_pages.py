@@ -1,14 +1,18 @@
 """The pages through Streamlit's AppTest (no browser): upload, no-face and bad-file paths."""
 
+import csv
 import io
+import json
 from pathlib import Path
 
+import av
 import cv2
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from emotion.labels import EMOTIONS
+from emotion.timeline import TIMELINE_COLUMNS
 
 TIMEOUT = 60
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +46,22 @@ def photo_page():
 
 def _texts(elements):
     return " ".join(str(e.value) for e in elements)
+
+
+@pytest.fixture
+def served(monkeypatch) -> dict[str, bytes]:
+    """What the pages hand to Streamlit's media storage (downloads, videos): {file name or mimetype: bytes}."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    files: dict[str, bytes] = {}
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        files[filename or mimetype] = path_or_data
+        return real(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return files
 
 
 def test_photo_page_labels_the_astronaut_happy(photo_page, astronaut_bgr):
@@ -120,7 +140,7 @@ def audio_page():
     return _open_page("4_Audio_file.py", timeout=120)
 
 
-def test_audio_page_tables_every_utterance(audio_page, tmp_path, kids_clip, dogs_clip):
+def test_audio_page_tables_every_utterance(audio_page, tmp_path, kids_clip, dogs_clip, served):
     at = _upload(
         audio_page, "audio", "speech.mp3", _speech_file(tmp_path, [kids_clip, dogs_clip], "mp3", 44_100, 2), "audio/mpeg"
     )
@@ -130,8 +150,18 @@ def test_audio_page_tables_every_utterance(audio_page, tmp_path, kids_clip, dogs
     from emotion.labels import EMOTIONS
 
     assert set(table["words (semantic)"]) <= set(EMOTIONS) and set(table["voice (acoustic)"]) <= set(EMOTIONS)
-    assert {d.proto.label for d in at.get("download_button")} == {"Download utterances (CSV)", "Download utterances (JSON)"}
+    assert {d.proto.label for d in at.get("download_button")} == {"Download timeline (CSV)", "Download timeline (JSON)"}
     assert len(at.get("plotly_chart")) == 2
+    # the downloads are the documented timeline: TIMELINE_COLUMNS, one utterance row each
+    reader = csv.DictReader(io.StringIO(served["speech_timeline.csv"].decode()))
+    assert reader.fieldnames == list(TIMELINE_COLUMNS)
+    rows = list(reader)
+    assert [(r["kind"], r["source"]) for r in rows] == [("utterance", "speech.mp3")] * 2
+    assert [r["text"] for r in rows] == list(table["transcript"])
+    assert [r["semantic_label"] for r in rows] == list(table["words (semantic)"])
+    assert float(rows[0]["start_s"]) < float(rows[0]["end_s"]) < float(rows[1]["start_s"])
+    data = json.loads(served["speech_timeline.json"])
+    assert data["columns"] == list(TIMELINE_COLUMNS) and [r["text"] for r in data["rows"]] == [r["text"] for r in rows]
 
 
 def test_audio_page_silent_file(audio_page, tmp_path):
@@ -170,7 +200,7 @@ def video_page():
     return _open_page("5_Video_file.py", timeout=180)
 
 
-def test_video_page_timeline_with_faces_speech_and_fusion(video_page, tmp_path, astronaut_bgr, kids_clip):
+def test_video_page_timeline_with_faces_speech_and_fusion(video_page, tmp_path, astronaut_bgr, kids_clip, served):
     import numpy as np
 
     from tests.media import face_scene, write_video
@@ -185,7 +215,18 @@ def test_video_page_timeline_with_faces_speech_and_fusion(video_page, tmp_path, 
     assert len(at.dataframe) == 2  # utterances + fused
     assert "kids are talking by the door" in at.dataframe[0].value["transcript"][0].lower()
     assert at.dataframe[1].value["fused"][0] in EMOTIONS
-    assert {d.proto.label for d in at.get("download_button")} == {"Download timeline (CSV)", "Download timeline (JSON)"}
+    assert {d.proto.label for d in at.get("download_button")} == {
+        "Download timeline (CSV)",
+        "Download timeline (JSON)",
+        "Download annotated video (MP4)",
+    }
+    # the annotated video is shown and downloadable: an H.264 MP4 with every frame and the soundtrack
+    (video,) = at.get("video")
+    annotated = served["talk_annotated.mp4"]
+    assert served["video/mp4"] == annotated and video.proto.url
+    with av.open(io.BytesIO(annotated)) as c:
+        assert c.streams.video[0].codec_context.name == "h264" and len(c.streams.audio) == 1
+        assert sum(1 for _ in c.decode(video=0)) == int(len(audio) / 16_000 * 10)
 
 
 def test_video_page_without_audio_and_corrupt(video_page, tmp_path, astronaut_bgr):
@@ -194,5 +235,7 @@ def test_video_page_without_audio_and_corrupt(video_page, tmp_path, astronaut_bg
     data = write_video(tmp_path / "silent.mp4", face_scene(astronaut_bgr), 2.0).read_bytes()
     at = _upload(video_page, "video", "silent.mp4", data, "video/mp4")
     assert "no audio track" in _texts(at.info) and "1 face tracked" in _texts(at.success)
+    assert "Download annotated video (MP4)" in {d.proto.label for d in at.get("download_button")}
+    assert len(at.get("video")) == 1
     at = _upload(at, "video", "corrupt.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500, "video/mp4")
     assert "Could not read “corrupt.mp4”" in _texts(at.error)
