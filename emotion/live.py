@@ -186,17 +186,22 @@ class LiveSession:
         )
         return DashboardSnapshot(now_s, face, speech, utterances, tuple(fused_utterances), fused_now, latency)
 
-    def mark_shown(self, snap: DashboardSnapshot) -> list[float]:
-        """Record that the page has just shown ``snap``'s utterances; returns, for every utterance
-        shown so far, the seconds from the arrival of the end of its audio to the moment the
-        page first showed its result (the end-of-utterance -> on-page latency)."""
+    def mark_shown(self, snap: DashboardSnapshot) -> tuple[float | None, ...]:
+        """Record that the page has just shown ``snap``'s utterances.
+
+        Returns, per utterance of ``snap`` (same order), the seconds from the arrival of the end
+        of its audio to the moment the page first showed its result (the end-of-utterance ->
+        on-page latency), or None when unknown. An utterance is timed the first time only.
+        """
         now = self.clock()
+        out = []
         with self._lock:
             for i, arrived in enumerate(snap.speech.end_arrived_at):
                 key = (snap.speech.started_at, i)
                 if key not in self._shown:
                     self._shown[key] = None if arrived is None else now - arrived
-            return [v for v in self._shown.values() if v is not None]
+                out.append(self._shown[key])
+        return tuple(out)
 
     def timeline(self, weights: Mapping[str, float] | None = None) -> Timeline:
         """The session's timeline (source ``"live"``): a face row per face ID at most every

@@ -53,7 +53,9 @@ if not (camera or microphone):
     st.warning("Switch on the camera, the microphone or both (sidebar) to start.")
     st.stop()
 
-video_col, status_col = st.columns([3, 2])
+# The camera in the middle: the current face's chart on its left, the fused emotion and the
+# transcript on its right, the three trends below.
+face_col, video_col, status_col = st.columns([1, 2, 1.3])
 with video_col:
     # One streamer carries both: the video callback runs in streamlit-webrtc's worker on the newest
     # frame only (latest-frame-wins), the queued audio callback gets every frame (never dropped) and
@@ -85,7 +87,8 @@ def _modality_line(weights_used: dict[str, float]) -> str:
 @st.fragment(run_every=STATUS_REFRESH_S if playing else None)
 def status_panel() -> None:
     snap = session.snapshot(weights)
-    latencies = session.mark_shown(snap)
+    shown_after = session.mark_shown(snap)  # seconds from the end of each utterance to this page
+    latencies = [v for v in shown_after if v is not None]
     fused = snap.fused_now
     if fused is not None:
         st.metric(
@@ -115,12 +118,14 @@ def status_panel() -> None:
     st.markdown("**Latest transcript**")
     if not snap.utterances:
         st.caption("Say a sentence, then pause." if playing and microphone else "No utterance yet.")
-    recent = list(zip(snap.utterances, snap.fused_utterances, strict=True))[-TRANSCRIPT_LINES:]
-    for u, f in reversed(recent):
+    recent = list(zip(snap.utterances, snap.fused_utterances, shown_after, strict=True))[-TRANSCRIPT_LINES:]
+    for u, f, after in reversed(recent):
         st.text(f"[{u.start_s:.1f}–{u.end_s:.1f} s] {u.text or '(no words recognised)'}")  # plain text, never HTML
         parts = [f"words: {u.semantic_label or '–'}", f"voice: {u.acoustic_label or '–'}"]
         if f is not None:
             parts.append(f"fused: {f.label} {f.confidence:.0%}")
+        if after is not None:
+            parts.append(f"shown {after:.1f} s after it ended")
         st.caption(" · ".join(parts))
 
 
@@ -129,34 +134,43 @@ with status_col:
 
 
 @st.fragment(run_every=CHART_REFRESH_S if playing else None)
-def charts_panel() -> None:
+def current_face_panel() -> None:
     snap = session.snapshot(weights)
-    top_left, top_right = st.columns(2)
-    with top_left:
-        followed = snap.face.followed
+    followed = snap.face.followed
+    if weights["face"] == 0:
+        st.info("Face switched off.")
+    elif followed is not None:
+        title = f"Current face: {face_caption(followed, followed.face_id)}"
+        st.plotly_chart(probability_bars(followed.probabilities, title=title, height=340), key="dash-face-bars")
+    else:
+        st.info("Current face: no face in view." if snap.face.frames else "Current face: waiting for video.")
+
+
+with face_col:
+    current_face_panel()
+
+
+@st.fragment(run_every=CHART_REFRESH_S if playing else None)
+def trends_panel() -> None:
+    snap = session.snapshot(weights)
+    trend_col, words_col, voice_col = st.columns([1.2, 1, 1])
+    with trend_col:
         if weights["face"] == 0:
             st.info("Face switched off.")
-        elif followed is not None:
-            title = f"Current face: {face_caption(followed, followed.face_id)}"
-            st.plotly_chart(probability_bars(followed.probabilities, title=title, height=300), key="dash-face-bars")
-        else:
-            st.info("Current face: no face in view." if snap.face.frames else "Current face: waiting for video.")
-    with top_right:
-        if len(snap.face.trend_t):
+        elif len(snap.face.trend_t):
             fig = probability_trend(
-                snap.face.trend_t, snap.face.trend_p, window_s=TREND_WINDOW_S, height=300, title="Face emotion trend, last 60 s"
+                snap.face.trend_t, snap.face.trend_p, window_s=TREND_WINDOW_S, height=320, title="Face emotion trend, last 60 s"
             )
             st.plotly_chart(fig, key="dash-face-trend")
         else:
             st.info("Face emotion trend: no face yet.")
     recent = snap.utterances[-CHART_UTTERANCES:]
-    bottom_left, bottom_right = st.columns(2)
     for col, modality, name, title in (
-        (bottom_left, "semantic", "words", "Semantic emotion (words) of the latest utterances"),
-        (bottom_right, "acoustic", "voice", "Acoustic emotion (voice) of the latest utterances"),
+        (words_col, "semantic", "words", "Words (semantic), latest utterances"),
+        (voice_col, "acoustic", "voice", "Voice (acoustic), latest utterances"),
     ):
         with col:
-            fig = utterance_trend(recent, modality, title)
+            fig = utterance_trend(recent, modality, title, height=320)
             if weights[name] == 0:
                 st.info(f"{name.capitalize()} switched off.")
             elif fig is not None:
@@ -165,7 +179,7 @@ def charts_panel() -> None:
                 st.info(f"{title}: no utterance yet.")
 
 
-charts_panel()
+trends_panel()
 
 st.subheader("Export this session")
 st.caption(

@@ -178,15 +178,15 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     # a transcript line of the fake microphone's real speech, with its times on the session clock
     line = page.get_by_text(re.compile(r"^\[\d+\.\d–\d+\.\d s\] (kids are talking|dogs are sitting) by the door", re.I)).first
     line.wait_for(timeout=120_000)
-    page.get_by_text(re.compile(rf"^words: ({LABELS}) · voice: ({LABELS}) · fused: ({LABELS}) \d+%$")).first.wait_for(
-        timeout=30_000
-    )
+    page.get_by_text(
+        re.compile(rf"^words: ({LABELS}) · voice: ({LABELS}) · fused: ({LABELS}) \d+% · shown \d+\.\d s after it ended$")
+    ).first.wait_for(timeout=30_000)
     # the four charts: current face, face trend, words and voice of the latest utterances
     for title in (
         re.compile(rf"^Current face: #\d+ ({LABELS}) \d+%$"),
         "Face emotion trend, last 60 s",
-        "Semantic emotion (words) of the latest utterances",
-        "Acoustic emotion (voice) of the latest utterances",
+        "Words (semantic), latest utterances",
+        "Voice (acoustic), latest utterances",
     ):
         page.get_by_text(title).first.wait_for(timeout=30_000)
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 4", timeout=30_000)
