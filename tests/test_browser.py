@@ -6,12 +6,16 @@ fake microphone plays real speech (two RAVDESS clips with pauses), looped by Chr
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from pathlib import Path
 
 import cv2
 import pytest
 
 from emotion.labels import EMOTIONS
+from emotion.timeline import TIMELINE_COLUMNS
 from tests.media import face_scene, write_audio, write_y4m
 
 pytestmark = pytest.mark.browser
@@ -196,5 +200,13 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     assert re.fullmatch(r"confidence \d+%", fused.locator('[data-testid="stMetricDelta"]').inner_text().strip())
     # the annotated camera view comes back
     assert webrtc.locator("video").first.evaluate("v => v.videoWidth") == 640
+    # the session's timeline downloads with the documented columns, faces and utterances in it
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Download timeline (CSV)").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert tuple(rows[0]) == TIMELINE_COLUMNS
+    kinds = {r["kind"] for r in rows}
+    assert {"face", "utterance", "fused"} <= kinds and {r["source"] for r in rows} == {"live"}
+    assert any(re.search(r"(kids are talking|dogs are sitting) by the door", r["text"], re.I) for r in rows)
     assert page.locator('[data-testid="stException"]').count() == 0
     webrtc.get_by_role("button", name="STOP").click()
