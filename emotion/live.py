@@ -108,8 +108,10 @@ class LiveSession:
         self._lock = threading.Lock()
         self._face_rows: deque[tuple[float, TrackedFace]] = deque(maxlen=max_face_rows)
         self._last_row: dict[int, float] = {}
-        self._span_face: dict[tuple[float | None, int], np.ndarray | None] = {}
-        self._shown: dict[tuple[float | None, int], float | None] = {}
+        # per utterance, keyed (stream start, utterance start): pruned with the utterances
+        self._span_face: dict[tuple[float | None, float], np.ndarray | None] = {}
+        self._fused: dict[tuple[float | None, float], tuple[tuple, FusedEstimate | None]] = {}
+        self._shown: dict[tuple[float | None, float], float | None] = {}
 
     # -- worker threads --------------------------------------------------------------
 
@@ -124,14 +126,22 @@ class LiveSession:
     # -- page ------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget the face results and the recorded timeline (call when a new stream starts;
-        the speech pipeline starts afresh by itself with the first audio of a stream)."""
+        """Forget the previous stream: face results, utterances of an ended stream, the recorded
+        timeline and latencies (call when a new stream starts)."""
         self.video.reset()
+        self.speech.discard_finished()
         with self._lock:
             self._face_rows.clear()
             self._last_row.clear()
             self._span_face.clear()
+            self._fused.clear()
             self._shown.clear()
+
+    @staticmethod
+    def _prune(cache: dict, keys: set) -> None:
+        if len(cache) > 2 * len(keys) + 100:  # utterances dropped from the speech history
+            for k in [k for k in cache if k not in keys]:
+                del cache[k]
 
     def _origin(self, face_start: float | None, speech_start: float | None) -> float | None:
         starts = [s for s in (face_start, speech_start) if s is not None]
@@ -159,13 +169,29 @@ class LiveSession:
         face = replace(face, trend_t=trend_t)
 
         utterances = tuple(replace(u, start_s=u.start_s + speech_shift, end_s=u.end_s + speech_shift) for u in speech.utterances)
-        fused_utterances: list[FusedEstimate | None] = []
+        keys = [(speech.started_at, u.start_s) for u in speech.utterances]
         with self._lock:
-            for i, u in enumerate(utterances):
-                key = (speech.started_at, i)
-                if key not in self._span_face:  # once, while the span is still in the face trend
-                    self._span_face[key] = average_over_span(trend_t, face.trend_p, u.start_s, u.end_s) if len(trend_t) else None
-                fused_utterances.append(fuse({"face": self._span_face[key], "words": u.semantic, "voice": u.acoustic}, weights))
+            cached = [self._span_face.get(k, ...) for k in keys]
+            fused_cache = [self._fused.get(k) for k in keys]
+        weights_key = tuple(sorted((weights or {}).items()))
+        span_new, fused_new = {}, {}
+        fused_utterances: list[FusedEstimate | None] = []
+        for key, u, span, hit in zip(keys, utterances, cached, fused_cache, strict=True):
+            if span is ...:  # once, while the span is still in the face trend
+                span = span_new[key] = average_over_span(trend_t, face.trend_p, u.start_s, u.end_s) if len(trend_t) else None
+            if hit is not None and hit[0] == weights_key:
+                fused_utterances.append(hit[1])
+                continue
+            fused = fuse({"face": span, "words": u.semantic, "voice": u.acoustic}, weights)
+            fused_new[key] = (weights_key, fused)
+            fused_utterances.append(fused)
+        if span_new or fused_new:
+            with self._lock:
+                self._span_face.update(span_new)
+                self._fused.update(fused_new)
+                current = set(keys)
+                self._prune(self._span_face, current)
+                self._prune(self._fused, current)
 
         recent_face = None
         if len(trend_t) and now_s - trend_t[-1] <= self.face_span_s:
@@ -196,11 +222,12 @@ class LiveSession:
         now = self.clock()
         out = []
         with self._lock:
-            for i, arrived in enumerate(snap.speech.end_arrived_at):
-                key = (snap.speech.started_at, i)
+            for u, arrived in zip(snap.speech.utterances, snap.speech.end_arrived_at, strict=True):
+                key = (snap.speech.started_at, u.start_s)
                 if key not in self._shown:
                     self._shown[key] = None if arrived is None else now - arrived
                 out.append(self._shown[key])
+            self._prune(self._shown, {(snap.speech.started_at, u.start_s) for u in snap.speech.utterances})
         return tuple(out)
 
     def timeline(self, weights: Mapping[str, float] | None = None) -> Timeline:

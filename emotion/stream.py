@@ -77,7 +77,8 @@ class FaceVideoProcessor:
         clock: monotonic clock in seconds (injectable for tests).
         on_faces: optional ``on_faces(t, tracked)`` called from the worker thread after each
             frame with its time (seconds since the first frame) and tracked faces (e.g. to
-            record a timeline); it must be quick and thread-safe.
+            record a timeline); it runs under this processor's lock, so it must be quick and
+            must not call back into the processor.
 
     Call it as a streamlit-webrtc ``video_frame_callback``
     (``av.VideoFrame -> av.VideoFrame``); call :meth:`snapshot` from the page.
@@ -123,10 +124,11 @@ class FaceVideoProcessor:
             self._stamps.append(now)
             self._frames += 1
             self._error = None
-        if followed is not None:
-            self.trend.add(t, followed.probabilities)
-        if self.on_faces is not None:
-            self.on_faces(t, tracked)
+            # under the lock, so a reset() cannot interleave and leave a sample of the old stream
+            if followed is not None:
+                self.trend.add(t, followed.probabilities)
+            if self.on_faces is not None:
+                self.on_faces(t, tracked)
         return draw_faces(image, tracked, copy=False)
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -218,10 +220,20 @@ class _SpeechRun:
         self.received = 0
         self.segmented = 0
         self.arrivals: deque[tuple[int, float]] = deque(maxlen=self.ARRIVALS)
+        self.forgotten = 0  # samples received up to the oldest mark dropped from ``arrivals``
         self.threads: list[threading.Thread] = []
 
+    def mark_arrival(self, at: float) -> None:
+        """Note that ``received`` samples had arrived at clock time ``at`` (call under the lock)."""
+        if len(self.arrivals) == self.arrivals.maxlen:
+            self.forgotten = self.arrivals[0][0]
+        self.arrivals.append((self.received, at))
+
     def arrival_of(self, sample: int) -> float | None:
-        """Clock time at which audio sample number ``sample`` had arrived (call under the lock)."""
+        """Clock time at which audio sample number ``sample`` had arrived, or None when that is no
+        longer known (call under the lock)."""
+        if sample <= self.forgotten:
+            return None
         for received, at in self.arrivals:
             if received >= sample:
                 return at
@@ -246,6 +258,8 @@ class SpeechStreamProcessor:
         max_queued_utterances: size of the queue between the two threads.
         segmenter_factory: makes the segmenter (injectable for tests).
         clock: monotonic clock in seconds (injectable for tests).
+        max_results: the newest this many utterances of a stream are kept (bounded memory in
+            a long session; about four hours of steady talk at the default).
     """
 
     _END = object()
@@ -256,6 +270,7 @@ class SpeechStreamProcessor:
         max_queued_utterances: int = 16,
         segmenter_factory=UtteranceSegmenter,
         clock=time.monotonic,
+        max_results: int = 5000,
     ):
         self.analyzer = analyzer
         self.clock = clock
@@ -263,8 +278,9 @@ class SpeechStreamProcessor:
         self.segmenter_factory = segmenter_factory
         self._lock = threading.Lock()
         self._run: _SpeechRun | None = None
-        self._results: list[Utterance] = []
-        self._timing: list[tuple[float | None, float]] = []  # (end arrived at, ready at) per result
+        self.max_results = max_results
+        self._results: deque[Utterance] = deque(maxlen=max_results)
+        self._timing: deque[tuple[float | None, float]] = deque(maxlen=max_results)  # (end arrived at, ready at)
         self._error: str | None = None
 
     # -- callbacks (streamlit-webrtc threads) ------------------------------------------
@@ -285,7 +301,7 @@ class SpeechStreamProcessor:
                 run.inbox.put(samples)
         now = self.clock()
         with self._lock:
-            run.arrivals.append((run.received, now))
+            run.mark_arrival(now)
 
     def on_ended(self) -> None:
         """``on_audio_ended``: the stream ended; finish the last utterance, then stop."""
@@ -305,8 +321,8 @@ class SpeechStreamProcessor:
             if self._run is not None:  # the previous stream's threads finish on their own
                 self._run.stop.set()
             run = self._run = _SpeechRun(self.max_queued, self.clock())
-            self._results = []
-            self._timing = []
+            self._results = deque(maxlen=self.max_results)
+            self._timing = deque(maxlen=self.max_results)
             self._error = None
             run.threads = [
                 threading.Thread(target=self._vad_loop, args=(run,), name="speech-vad", daemon=True),
@@ -333,25 +349,26 @@ class SpeechStreamProcessor:
 
     def _vad_loop(self, run: _SpeechRun) -> None:
         segmenter = self.segmenter_factory()
-        try:
-            while not run.stop.is_set():
-                try:
-                    item = run.inbox.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                final = item is self._END
+        while not run.stop.is_set():
+            try:
+                item = run.inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            final = item is self._END
+            try:
                 segments = segmenter.flush() if final else segmenter.push(item)
-                if not final:
-                    with self._lock:
-                        run.segmented += len(item)
-                for seg in segments:
-                    if not self._put_segment(run, seg):
-                        return
-                if final:
-                    break
-        except Exception as exc:
-            log.exception("speech VAD failed")
-            self._report(run, exc)
+            except Exception as exc:  # keep draining the inbox: audio must not pile up behind a failure
+                log.exception("speech VAD failed")
+                self._report(run, exc)
+                segments = []
+            if not final:
+                with self._lock:
+                    run.segmented += len(item)
+            for seg in segments:
+                if not self._put_segment(run, seg):
+                    return
+            if final:
+                break
         self._put_segment(run, self._END)
 
     def _analysis_loop(self, run: _SpeechRun) -> None:
@@ -373,6 +390,20 @@ class SpeechStreamProcessor:
                 if run is self._run:
                     self._results.append(utterance)
                     self._timing.append((run.arrival_of(round(utterance.end_s * SAMPLE_RATE)), ready))
+
+    def discard_finished(self) -> None:
+        """Forget the results of a stream that has ended or stopped (a new stream starts from
+        empty even before its first audio, or when it has no audio at all); a stream still
+        receiving audio is left alone."""
+        with self._lock:
+            run = self._run
+            if run is None or run.ended or run.stop.is_set():
+                if run is not None:
+                    run.stop.set()  # its threads finish on their own; their results are dropped
+                self._run = None
+                self._results = deque(maxlen=self.max_results)
+                self._timing = deque(maxlen=self.max_results)
+                self._error = None
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the current stream's threads now (pending audio is discarded); wait up to ``timeout`` s."""

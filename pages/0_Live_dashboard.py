@@ -4,6 +4,7 @@ the emotion of the words and of the voice, a fused emotion, and the trends of al
 from __future__ import annotations
 
 import statistics
+import time
 
 import streamlit as st
 from aiortc.contrib.media import MediaBlackhole
@@ -18,6 +19,8 @@ from ui.widgets import emotion_legend
 TREND_WINDOW_S = 60.0
 STATUS_REFRESH_S = 0.5  # fused label, transcript, metrics
 CHART_REFRESH_S = 1.0  # the four charts
+FINISH_S = 15.0  # after STOP, keep refreshing this long at most while the last utterance is analysed
+BACKLOG_WARN_S = 10.0
 TRANSCRIPT_LINES = 5
 CHART_UTTERANCES = 20
 
@@ -37,19 +40,32 @@ if "live_session" not in st.session_state:
 session: LiveSession = st.session_state.live_session
 session.speech.analyzer = speech  # another Whisper model applies from the next utterance
 
-# Devices are fixed for a stream (the browser asks for them on START): changes apply at the next START.
+# Devices are fixed for a stream (the browser asks for them on START): their switches are drawn
+# after the streamer, greyed out while it plays.
 was_playing = st.session_state.get("dashboard_playing", False)
-st.sidebar.subheader("Devices")
-camera = st.sidebar.toggle("Camera", value=True, key="dash_camera", disabled=was_playing)
-microphone = st.sidebar.toggle("Microphone", value=True, key="dash_microphone", disabled=was_playing)
+devices = st.sidebar.container()
+camera = st.session_state.setdefault("dash_camera", True)
+microphone = st.session_state.setdefault("dash_microphone", True)
+
+
+def device_switches(disabled: bool) -> None:
+    with devices:
+        st.subheader("Devices")
+        st.toggle("Camera", key="dash_camera", disabled=disabled)
+        st.toggle("Microphone", key="dash_microphone", disabled=disabled)
+        if disabled:
+            st.caption("Press STOP to change devices.")
+
+
 st.sidebar.subheader("Fusion")
 st.sidebar.caption("Switch a modality off, or set how much it counts (its confidence counts too).")
 weights: dict[str, float] = {}
 for name, label in (("face", "Face"), ("words", "Words (semantic)"), ("voice", "Voice (acoustic)")):
     on = st.sidebar.toggle(label, value=True, key=f"dash_use_{name}")
-    weights[name] = st.sidebar.slider(f"{label} weight", 0.0, 2.0, 1.0, 0.1, key=f"dash_w_{name}", disabled=not on) if on else 0.0
+    weights[name] = st.sidebar.slider(f"{label} weight", 0.0, 2.0, 1.0, 0.1, key=f"dash_w_{name}") if on else 0.0
 
 if not (camera or microphone):
+    device_switches(disabled=False)
     st.warning("Switch on the camera, the microphone or both (sidebar) to start.")
     st.stop()
 
@@ -74,9 +90,23 @@ with video_col:
         out_recorder_factory=MediaBlackhole,
     )
 playing = bool(ctx.state.playing)
+device_switches(disabled=playing)
 if playing and not was_playing:
     session.reset()  # a new stream: trends, timeline and latencies start from zero
+if was_playing and not playing:
+    st.session_state.dashboard_stopped_at = time.monotonic()
 st.session_state.dashboard_playing = playing
+
+
+def finishing() -> bool:
+    """After STOP, the last utterance is still being analysed (for up to FINISH_S seconds)."""
+    stopped_at = st.session_state.get("dashboard_stopped_at", float("-inf"))
+    return not playing and session.speech.snapshot().running and time.monotonic() - stopped_at < FINISH_S
+
+
+# The panels refresh while the stream plays, and after STOP until the last utterance is shown.
+refreshing = playing or finishing()
+st.session_state.dashboard_refreshing = refreshing
 
 
 def _modality_line(weights_used: dict[str, float]) -> str:
@@ -84,7 +114,7 @@ def _modality_line(weights_used: dict[str, float]) -> str:
     return " · ".join(f"{names[k]} {v:.2f}" for k, v in weights_used.items()) or "–"
 
 
-@st.fragment(run_every=STATUS_REFRESH_S if playing else None)
+@st.fragment(run_every=STATUS_REFRESH_S if refreshing else None)
 def status_panel() -> None:
     snap = session.snapshot(weights)
     shown_after = session.mark_shown(snap)  # seconds from the end of each utterance to this page
@@ -115,6 +145,11 @@ def status_panel() -> None:
     for what, error in (("Frame", snap.face.error), ("Speech", snap.speech.error)):
         if error:
             st.warning(f"{what} processing failed: {error}")
+    if snap.speech.backlog_s > BACKLOG_WARN_S or snap.speech.queued > 3:
+        st.warning(
+            f"Speech analysis is falling behind: {snap.speech.backlog_s:.0f} s of audio and {snap.speech.queued} "
+            "utterances are waiting. A smaller Whisper model (sidebar) keeps up."
+        )
     st.markdown("**Latest transcript**")
     if not snap.utterances:
         st.caption("Say a sentence, then pause." if playing and microphone else "No utterance yet.")
@@ -127,13 +162,15 @@ def status_panel() -> None:
         if after is not None:
             parts.append(f"shown {after:.1f} s after it ended")
         st.caption(" · ".join(parts))
+    if refreshing and not playing and not finishing():
+        st.rerun()  # the last utterance is in: one full rerun stops the timers
 
 
 with status_col:
     status_panel()
 
 
-@st.fragment(run_every=CHART_REFRESH_S if playing else None)
+@st.fragment(run_every=CHART_REFRESH_S if refreshing else None)
 def current_face_panel() -> None:
     snap = session.snapshot(weights)
     followed = snap.face.followed
@@ -150,7 +187,7 @@ with face_col:
     current_face_panel()
 
 
-@st.fragment(run_every=CHART_REFRESH_S if playing else None)
+@st.fragment(run_every=CHART_REFRESH_S if refreshing else None)
 def trends_panel() -> None:
     snap = session.snapshot(weights)
     trend_col, words_col, voice_col = st.columns([1.2, 1, 1])

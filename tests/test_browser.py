@@ -208,5 +208,9 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     kinds = {r["kind"] for r in rows}
     assert {"face", "utterance", "fused"} <= kinds and {r["source"] for r in rows} == {"live"}
     assert any(re.search(r"(kids are talking|dogs are sitting) by the door", r["text"], re.I) for r in rows)
+    # devices cannot change mid-stream; after STOP they can again
+    page.get_by_text("Press STOP to change devices.").wait_for(timeout=10_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     webrtc.get_by_role("button", name="STOP").click()
+    page.get_by_text("Press STOP to change devices.").wait_for(state="detached", timeout=30_000)
+    assert page.locator('[data-testid="stException"]').count() == 0

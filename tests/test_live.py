@@ -181,3 +181,19 @@ def test_dashboard_page_without_devices_and_modality_switches():
     at.sidebar.toggle(key="dash_use_voice").set_value(False).run()
     assert not at.exception
     assert [s.label for s in at.sidebar.slider] == ["Face weight", "Words (semantic) weight"]
+
+
+def test_a_new_camera_only_stream_forgets_the_previous_speech(analyzer, speech_analyzer, astronaut_bgr, kids_clip):
+    clock = Clock()
+    session = LiveSession(analyzer, speech_analyzer, clock=clock)
+    _run(session, clock, face_scene(astronaut_bgr), np.concatenate([SILENCE, kids_clip, SILENCE]))
+    assert len(session.snapshot().utterances) == 1
+    clock.t += 100.0  # STOP, then START with the microphone off
+    session.reset()
+    _run(session, clock, face_scene(astronaut_bgr), audio=None, audio_delay_s=1.0)
+    snap = session.snapshot()
+    assert snap.utterances == () and snap.fused_utterances == () and snap.latency_s == ()
+    # the session clock starts at the new stream's first frame, not at the old audio
+    assert snap.face.trend_t[0] == pytest.approx(0.0, abs=1e-6) and snap.now_s == pytest.approx(1.2, abs=1e-6)
+    assert {r["kind"] for r in session.timeline().rows()} == {"face"}
+    assert set(snap.fused_now.weights) == {"face"}

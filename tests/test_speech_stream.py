@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections import deque
 
 import numpy as np
 import pytest
@@ -108,3 +109,53 @@ def test_start_again_while_the_last_stream_is_still_finishing(kids_clip):
     snap = proc.snapshot()
     # the new stream loses nothing and does not inherit the old stream's result
     assert len(snap.utterances) == 2 and abs(snap.received_s - 2 * len(clip) / 16_000) < 0.1
+
+
+def test_a_failing_vad_step_is_reported_and_audio_keeps_draining(speech_analyzer, kids_clip):
+    from emotion.speech.vad import UtteranceSegmenter
+
+    class Flaky(UtteranceSegmenter):
+        calls = 0
+
+        def push(self, samples):
+            Flaky.calls += 1
+            if Flaky.calls == 3:
+                raise RuntimeError("VAD broke")
+            return super().push(samples)
+
+    proc = SpeechStreamProcessor(speech_analyzer, segmenter_factory=Flaky)
+    _stream(proc, webrtc_frames(np.concatenate([SILENCE, kids_clip, SILENCE])))
+    proc.on_ended()
+    proc.join(timeout=60)
+    snap = proc.snapshot()
+    assert not snap.running and snap.backlog_s == 0.0  # nothing left waiting in the inbox
+    assert snap.error == "RuntimeError: VAD broke"
+    assert [u.text.lower().strip(". ") for u in snap.utterances] == ["kids are talking by the door"]
+
+
+def test_the_utterance_history_is_bounded_and_an_ended_stream_can_be_discarded(speech_analyzer, kids_clip, dogs_clip):
+    proc = SpeechStreamProcessor(speech_analyzer, max_results=1)
+    _stream(proc, webrtc_frames(np.concatenate([SILENCE, kids_clip, SILENCE, dogs_clip, SILENCE])))
+    proc.discard_finished()  # still streaming: nothing is discarded
+    proc.on_ended()
+    proc.join(timeout=60)
+    snap = proc.snapshot()
+    assert [u.text.lower().strip(". ") for u in snap.utterances] == ["dogs are sitting by the door"]
+    assert len(snap.end_arrived_at) == len(snap.ready_at) == 1
+    proc.discard_finished()
+    snap = proc.snapshot()
+    assert snap.utterances == () and snap.started_at is None and snap.received_s == 0.0
+
+
+def test_arrival_times_are_forgotten_not_guessed():
+    from emotion.stream import _SpeechRun
+
+    run = _SpeechRun(1, started_at=0.0)
+    run.arrivals = deque(maxlen=2)
+    for i, at in enumerate((10.0, 11.0, 12.0), start=1):
+        run.received = i * 100
+        run.mark_arrival(at)
+    assert run.arrival_of(100) is None  # its mark (100 @ 10.0) was dropped: unknown, not 11.0
+    assert run.arrival_of(150) == 11.0  # arrived in the batch that completed at 11.0
+    assert run.arrival_of(201) == 12.0
+    assert run.arrival_of(300) == 12.0 and run.arrival_of(301) is None
