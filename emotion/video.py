@@ -317,7 +317,7 @@ class _AnnotatedVideoWriter:
         """Drop everything (after an error)."""
         try:
             self._out.close()
-        except (av.error.FFmpegError, ValueError):
+        except (av.error.FFmpegError, ValueError, OSError):
             pass
         self._buf = io.BytesIO()
 
@@ -411,8 +411,16 @@ class VideoEmotionAnalyzer:
             if annotate:
                 try:
                     writer = _AnnotatedVideoWriter(stream, audio, input_bytes, _duration(container, stream), annotate_max_side)
-                except InputError as exc:
+                except (InputError, av.error.FFmpegError, ValueError, OSError) as exc:
                     result.notes.append(f"annotated video: {exc}")
+
+            def drop_writer(exc: Exception) -> None:
+                # the annotated copy failed: say so, keep the analysis
+                nonlocal writer
+                writer.abort()
+                writer = None
+                result.notes.append(f"annotated video: it could not be made ({exc})")
+
             latest: list[TrackedFace] = []
             done = False
             try:
@@ -423,7 +431,11 @@ class VideoEmotionAnalyzer:
                     on_audio_error=writer.audio_failed if writer is not None else None,
                 ):
                     if isinstance(frame, av.AudioFrame):
-                        writer.add_audio(frame)
+                        if writer is not None:
+                            try:
+                                writer.add_audio(frame)
+                            except (av.error.FFmpegError, ValueError, OSError) as exc:
+                                drop_writer(exc)
                         continue
                     t, sampled = clock.tick(frame)
                     if sampled:
@@ -432,10 +444,16 @@ class VideoEmotionAnalyzer:
                         if progress:
                             progress("faces", t)
                     if writer is not None:
-                        writer.add_video(frame, t, latest)
+                        try:
+                            writer.add_video(frame, t, latest)
+                        except (av.error.FFmpegError, ValueError, OSError) as exc:
+                            drop_writer(exc)
                 if writer is not None:
-                    result.annotated_video = writer.close()
-                    result.notes.extend(writer.notes)
+                    try:
+                        result.annotated_video = writer.close()
+                        result.notes.extend(writer.notes)
+                    except (av.error.FFmpegError, ValueError, OSError) as exc:
+                        drop_writer(exc)
                 done = True
             finally:
                 if writer is not None and not done:

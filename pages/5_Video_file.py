@@ -44,6 +44,7 @@ if results is None or results["key"] != run_key:
             upload.data, sample_fps=sample_fps, progress=on_progress, annotate=True
         )
 
+    st.session_state.pop("video_results", None)  # free the previous video (and its annotated copy) first
     results = {"key": run_key, "analysis": analyse_or_stop(name, analyse)}
     st.session_state.video_results = results
 

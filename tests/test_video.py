@@ -144,3 +144,16 @@ def test_annotated_video_of_bad_input(analyzer, astronaut_bgr, tmp_path):
         faces.analyze(write_audio(tmp_path / "a.wav", np.zeros(16_000, np.float32)), annotate=True)
     with pytest.raises(ValueError, match="sample_fps"):
         faces.analyze(write_video(tmp_path / "v.mp4", face_scene(astronaut_bgr), 1.0), sample_fps=0, annotate=True)
+
+
+def test_a_failing_annotated_copy_keeps_the_analysis(analyzer, annotated, hd_clip, monkeypatch):
+    from emotion import video
+
+    def broken(self, frame, t, faces):
+        raise ValueError("encoder broke")
+
+    monkeypatch.setattr(video._AnnotatedVideoWriter, "add_video", broken)
+    result = VideoEmotionAnalyzer(analyzer).analyze(hd_clip, sample_fps=2.0, annotate=True)
+    assert result.annotated_video is None
+    assert result.notes == ["annotated video: it could not be made (encoder broke)"]
+    assert [(t, [f.label for f in fs]) for t, fs in result.faces] == [(t, [f.label for f in fs]) for t, fs in annotated.faces]
