@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import RAVDESS  # noqa: E402
-from tests.media import face_scene, write_audio, write_y4m  # noqa: E402
+from tests.media import chromium_media_args, face_scene, write_audio, write_y4m  # noqa: E402
 
 LINE = re.compile(r"\[(\d+\.\d)–(\d+\.\d) s\][^\n]*\n+words: [^\n]*· shown (\d+\.\d) s after it ended")
 CLIPS = ("Actor_01/03-01-01-01-01-01-01.flac", "Actor_02/03-01-03-02-02-01-02.flac", "Actor_03/03-01-04-01-01-01-03.flac")
@@ -97,17 +97,7 @@ def main() -> None:
         fps: list[float] = []
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path=chromium,
-                    args=[
-                        "--use-fake-ui-for-media-stream",
-                        "--use-fake-device-for-media-stream",
-                        f"--use-file-for-fake-video-capture={y4m}",
-                        f"--use-file-for-fake-audio-capture={wav}",
-                        "--disable-background-networking",
-                        "--no-sandbox",
-                    ],
-                )
+                browser = p.chromium.launch(executable_path=chromium, args=chromium_media_args(y4m, wav))
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"{url}/Live_dashboard")
                 page.get_by_text("Press START to begin.").wait_for(timeout=120_000)

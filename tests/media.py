@@ -109,3 +109,16 @@ def write_video(path: Path, image_bgr: np.ndarray, seconds: float, fps: int = 10
             for packet in a.encode(None):
                 out.mux(packet)
     return Path(path)
+
+
+def chromium_media_args(y4m: Path, wav: Path | None = None) -> list[str]:
+    """Chromium flags for a fake camera playing ``y4m`` and, when given, a fake microphone
+    playing ``wav`` (absolute paths without ``..``), granted without a prompt."""
+    args = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+        "--disable-background-networking",
+        "--no-sandbox",
+    ]
+    return args + ([f"--use-file-for-fake-audio-capture={wav}"] if wav else [])

@@ -16,7 +16,7 @@ import pytest
 
 from emotion.labels import EMOTIONS
 from emotion.timeline import TIMELINE_COLUMNS
-from tests.media import face_scene, write_audio, write_y4m
+from tests.media import chromium_media_args, face_scene, write_audio, write_y4m
 
 pytestmark = pytest.mark.browser
 LABELS = "|".join(EMOTIONS)
@@ -49,19 +49,8 @@ def browser(chromium_path, astronaut_bgr, speech_wav, tmp_path_factory):
 
     media = tmp_path_factory.mktemp("media")
     y4m = write_y4m(media / "face.y4m", [face_scene(astronaut_bgr)] * 10).resolve()
-    audio_flag = [f"--use-file-for-fake-audio-capture={speech_wav}"] if speech_wav else []
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=chromium_path,
-            args=[
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={y4m}",
-                "--disable-background-networking",
-                "--no-sandbox",
-                *audio_flag,
-            ],
-        )
+        b = p.chromium.launch(executable_path=chromium_path, args=chromium_media_args(y4m, speech_wav))
         yield b
         b.close()
 
@@ -80,11 +69,26 @@ def page(browser, request, tmp_path):
     page.close()
 
 
+def _start(webrtc) -> None:
+    """Press the streamer's START until it turns into STOP: a click that lands while the
+    component is still loading is lost (seen once on a loaded machine)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(3):
+        webrtc.get_by_role("button", name="START").click()
+        try:
+            webrtc.get_by_role("button", name="STOP").wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError("the WebRTC streamer did not start after three presses of START")
+
+
 def test_live_camera_labels_a_real_face(page, streamlit_url):
     page.goto(f"{streamlit_url}/Live_camera")
     page.get_by_text("Press START to begin.").wait_for(timeout=60_000)
     webrtc = page.frame_locator("iframe[title*='webrtc']")
-    webrtc.get_by_role("button", name="START").click()
+    _start(webrtc)
 
     caption = page.get_by_text(re.compile(rf"^Followed face: #1 ({LABELS}) \d+%$"))
     caption.wait_for(timeout=120_000)
@@ -140,7 +144,7 @@ def test_voice_page_transcribes_real_speech_with_both_emotions(page, streamlit_u
         pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphone")
     page.goto(f"{streamlit_url}/Voice")
     page.get_by_text("Press START to begin.").wait_for(timeout=90_000)
-    page.frame_locator("iframe[title*='webrtc']").get_by_role("button", name="START").click()
+    _start(page.frame_locator("iframe[title*='webrtc']"))
     line = page.get_by_text(re.compile(r"(kids are talking|dogs are sitting) by the door", re.I)).first
     line.wait_for(timeout=90_000)
     emotions = page.get_by_text(re.compile(rf"^Words: ({LABELS}) · Voice: ({LABELS})$"))
@@ -177,7 +181,7 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     page.goto(f"{streamlit_url}/Live_dashboard")
     page.get_by_text("Press START to begin.").wait_for(timeout=90_000)
     webrtc = page.frame_locator("iframe[title*='webrtc']")
-    webrtc.get_by_role("button", name="START").click()
+    _start(webrtc)
 
     # a transcript line of the fake microphone's real speech, with its times on the session clock
     line = page.get_by_text(re.compile(r"^\[\d+\.\d–\d+\.\d s\] (kids are talking|dogs are sitting) by the door", re.I)).first
