@@ -20,12 +20,9 @@ import os
 import platform
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -34,50 +31,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import RAVDESS  # noqa: E402
-from tests.media import chromium_media_args, face_scene, write_audio, write_y4m  # noqa: E402
+from tests.media import chromium_media_args, face_scene, fake_microphone_wav, write_y4m  # noqa: E402
+from tests.server import start_app, stop_app  # noqa: E402
 
 LINE = re.compile(r"\[(\d+\.\d)–(\d+\.\d) s\][^\n]*\n+words: [^\n]*· shown (\d+\.\d) s after it ended")
 CLIPS = ("Actor_01/03-01-01-01-01-01-01.flac", "Actor_02/03-01-03-02-02-01-02.flac", "Actor_03/03-01-04-01-01-01-03.flac")
 
 
 def _media(tmp: Path) -> tuple[Path, Path]:
-    import soxr
     from skimage.data import astronaut
 
     from emotion.speech.audio import load_audio
 
     y4m = write_y4m(tmp / "face.y4m", [face_scene(astronaut()[:, :, ::-1].copy())] * 10)
-    pause = np.zeros(24_000, np.float32)
-    parts = [pause]
-    for clip in CLIPS:
-        parts += [load_audio(RAVDESS / clip) * 3.0, pause]  # RAVDESS is quiet
-    audio = soxr.resample(np.concatenate(parts), 16_000, 48_000).astype(np.float32)
-    return y4m.resolve(), write_audio(tmp / "speech.wav", audio, 48_000).resolve()
-
-
-def _serve(tmp: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 (kept open for the server's lifetime)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "localapp.py", "--server.port", str(port)]
-        + ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT,
-        env=dict(os.environ, HF_HUB_OFFLINE="1"),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("streamlit did not start:\n" + (tmp / "server.log").read_text())
+    wav = fake_microphone_wav(tmp / "speech.wav", [load_audio(RAVDESS / clip) for clip in CLIPS], pause_s=1.5)
+    return y4m.resolve(), wav
 
 
 def main() -> None:
@@ -92,7 +60,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         y4m, wav = _media(tmp)
-        proc, url = _serve(tmp)
+        try:
+            proc, url = start_app(tmp / "server.log")
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
         latency: dict[tuple[str, str], float] = {}
         fps: list[float] = []
         try:
@@ -121,8 +92,7 @@ def main() -> None:
                     print("no utterance was shown; the page said:\n" + page.inner_text("body")[:3000])
                 browser.close()
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop_app(proc)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"Live dashboard, camera + microphone, {args.seconds:.0f} s in Chromium with a fake camera and microphone")
     if latency:

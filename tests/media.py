@@ -122,3 +122,14 @@ def chromium_media_args(y4m: Path, wav: Path | None = None) -> list[str]:
         "--no-sandbox",
     ]
     return args + ([f"--use-file-for-fake-audio-capture={wav}"] if wav else [])
+
+
+def fake_microphone_wav(path: Path, clips: list[np.ndarray], pause_s: float = 1.0, gain: float = 3.0) -> Path:
+    """A 16-bit 48 kHz WAV for Chromium's fake microphone: mono 16 kHz float32 ``clips`` (real
+    speech) each preceded by ``pause_s`` seconds of silence, with a pause at the end, times
+    ``gain`` (RAVDESS is quiet); returns the absolute path."""
+    import soxr
+
+    pause = np.zeros(round(pause_s * 16_000), np.float32)
+    audio = np.concatenate([part for clip in clips for part in (pause, np.asarray(clip, np.float32))] + [pause]) * gain
+    return write_audio(path, soxr.resample(audio, 16_000, 48_000).astype(np.float32), 48_000).resolve()

@@ -16,7 +16,7 @@ import pytest
 
 from emotion.labels import EMOTIONS
 from emotion.timeline import TIMELINE_COLUMNS
-from tests.media import chromium_media_args, face_scene, write_audio, write_y4m
+from tests.media import chromium_media_args, face_scene, fake_microphone_wav, write_y4m
 
 pytestmark = pytest.mark.browser
 LABELS = "|".join(EMOTIONS)
@@ -24,23 +24,19 @@ LABELS = "|".join(EMOTIONS)
 
 @pytest.fixture(scope="module")
 def speech_wav(tmp_path_factory):
-    """A 16-bit 48 kHz WAV of real speech, or None without ../shared (the Voice test then skips)."""
-    import numpy as np
-
+    """A 16-bit 48 kHz WAV of real speech (two RAVDESS sentences, 2 s pauses), or None without
+    ../shared (the speech tests then skip)."""
     from tests.conftest import RAVDESS
 
     if not RAVDESS.exists():
         return None
     from emotion.speech.audio import load_audio
 
-    silence = np.zeros(16_000, np.float32)
-    kids = load_audio(RAVDESS / "Actor_01" / "03-01-01-01-01-01-01.flac")
-    dogs = load_audio(RAVDESS / "Actor_02" / "03-01-03-02-02-01-02.flac")
-    import soxr
-
-    audio = np.concatenate([silence, kids, silence, silence, dogs, silence, silence]) * 3.0  # RAVDESS is quiet
-    audio = soxr.resample(audio, 16_000, 48_000).astype(np.float32)
-    return write_audio(tmp_path_factory.mktemp("audio") / "speech.wav", audio, 48_000).resolve()
+    clips = [
+        load_audio(RAVDESS / "Actor_01" / "03-01-01-01-01-01-01.flac"),
+        load_audio(RAVDESS / "Actor_02" / "03-01-03-02-02-01-02.flac"),
+    ]
+    return fake_microphone_wav(tmp_path_factory.mktemp("audio") / "speech.wav", clips, pause_s=2.0)
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +65,16 @@ def page(browser, request, tmp_path):
     page.close()
 
 
+def _open_and_start(page, url: str, waiting: str = "Press START to begin."):
+    """Open ``url``, wait for the page's ``waiting`` text, start its WebRTC streamer; returns
+    the streamer's frame locator."""
+    page.goto(url)
+    page.get_by_text(waiting).wait_for(timeout=90_000)
+    webrtc = page.frame_locator("iframe[title*='webrtc']")
+    _start(webrtc)
+    return webrtc
+
+
 def _start(webrtc) -> None:
     """Press the streamer's START until it turns into STOP: a click that lands while the
     component is still loading is lost (seen once on a loaded machine)."""
@@ -85,10 +91,7 @@ def _start(webrtc) -> None:
 
 
 def test_live_camera_labels_a_real_face(page, streamlit_url):
-    page.goto(f"{streamlit_url}/Live_camera")
-    page.get_by_text("Press START to begin.").wait_for(timeout=60_000)
-    webrtc = page.frame_locator("iframe[title*='webrtc']")
-    _start(webrtc)
+    webrtc = _open_and_start(page, f"{streamlit_url}/Live_camera")
 
     caption = page.get_by_text(re.compile(rf"^Followed face: #1 ({LABELS}) \d+%$"))
     caption.wait_for(timeout=120_000)
@@ -142,9 +145,7 @@ def test_home_page_links_every_page(page, streamlit_url):
 def test_voice_page_transcribes_real_speech_with_both_emotions(page, streamlit_url, speech_wav):
     if speech_wav is None:
         pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphone")
-    page.goto(f"{streamlit_url}/Voice")
-    page.get_by_text("Press START to begin.").wait_for(timeout=90_000)
-    _start(page.frame_locator("iframe[title*='webrtc']"))
+    _open_and_start(page, f"{streamlit_url}/Voice")
     line = page.get_by_text(re.compile(r"(kids are talking|dogs are sitting) by the door", re.I)).first
     line.wait_for(timeout=90_000)
     emotions = page.get_by_text(re.compile(rf"^Words: ({LABELS}) · Voice: ({LABELS})$"))
@@ -178,10 +179,7 @@ def test_voice_page_classifies_typed_text(page, streamlit_url):
 def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_wav):
     if speech_wav is None:
         pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphone")
-    page.goto(f"{streamlit_url}/Live_dashboard")
-    page.get_by_text("Press START to begin.").wait_for(timeout=90_000)
-    webrtc = page.frame_locator("iframe[title*='webrtc']")
-    _start(webrtc)
+    webrtc = _open_and_start(page, f"{streamlit_url}/Live_dashboard")
 
     # a transcript line of the fake microphone's real speech, with its times on the session clock
     line = page.get_by_text(re.compile(r"^\[\d+\.\d–\d+\.\d s\] (kids are talking|dogs are sitting) by the door", re.I)).first
