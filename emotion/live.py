@@ -59,6 +59,8 @@ class DashboardSnapshot:
         fused_now: the current fused emotion, or None.
         latency_s: per utterance, seconds from the arrival of the end of its audio to its
             result (None when unknown).
+        face_offset_s: seconds added to the face pipeline's times (since its first frame) to put
+            them on the session clock.
     """
 
     now_s: float
@@ -68,6 +70,12 @@ class DashboardSnapshot:
     fused_utterances: tuple[FusedEstimate | None, ...]
     fused_now: FusedEstimate | None
     latency_s: tuple[float | None, ...]
+    face_offset_s: float = 0.0
+
+
+def _utterance_key(speech: SpeechSnapshot, u: Utterance) -> tuple[float | None, float]:
+    """Identifies an utterance across snapshots: (its stream's start, its start in the stream)."""
+    return speech.started_at, u.start_s
 
 
 class LiveSession:
@@ -143,10 +151,6 @@ class LiveSession:
             for k in [k for k in cache if k not in keys]:
                 del cache[k]
 
-    def _origin(self, face_start: float | None, speech_start: float | None) -> float | None:
-        starts = [s for s in (face_start, speech_start) if s is not None]
-        return min(starts) if starts else None
-
     def snapshot(self, weights: Mapping[str, float] | None = None) -> DashboardSnapshot:
         """The dashboard's state now.
 
@@ -160,7 +164,8 @@ class LiveSession:
         face_start = self.video.started_at
         face = self.video.snapshot()
         speech = self.speech.snapshot()
-        origin = self._origin(face_start, speech.started_at)
+        starts = [s for s in (face_start, speech.started_at) if s is not None]
+        origin = min(starts) if starts else None  # the session clock's 0 s
         now = self.clock()
         now_s = 0.0 if origin is None else now - origin
         face_shift = 0.0 if face_start is None or origin is None else face_start - origin
@@ -169,7 +174,7 @@ class LiveSession:
         face = replace(face, trend_t=trend_t)
 
         utterances = tuple(replace(u, start_s=u.start_s + speech_shift, end_s=u.end_s + speech_shift) for u in speech.utterances)
-        keys = [(speech.started_at, u.start_s) for u in speech.utterances]
+        keys = [_utterance_key(speech, u) for u in speech.utterances]
         with self._lock:
             cached = [self._span_face.get(k, ...) for k in keys]
             fused_cache = [self._fused.get(k) for k in keys]
@@ -210,7 +215,7 @@ class LiveSession:
             None if arrived is None else ready - arrived
             for arrived, ready in zip(speech.end_arrived_at, speech.ready_at, strict=True)
         )
-        return DashboardSnapshot(now_s, face, speech, utterances, tuple(fused_utterances), fused_now, latency)
+        return DashboardSnapshot(now_s, face, speech, utterances, tuple(fused_utterances), fused_now, latency, face_shift)
 
     def mark_shown(self, snap: DashboardSnapshot) -> tuple[float | None, ...]:
         """Record that the page has just shown ``snap``'s utterances.
@@ -223,11 +228,11 @@ class LiveSession:
         out = []
         with self._lock:
             for u, arrived in zip(snap.speech.utterances, snap.speech.end_arrived_at, strict=True):
-                key = (snap.speech.started_at, u.start_s)
+                key = _utterance_key(snap.speech, u)
                 if key not in self._shown:
                     self._shown[key] = None if arrived is None else now - arrived
                 out.append(self._shown[key])
-            self._prune(self._shown, {(snap.speech.started_at, u.start_s) for u in snap.speech.utterances})
+            self._prune(self._shown, {_utterance_key(snap.speech, u) for u in snap.speech.utterances})
         return tuple(out)
 
     def timeline(self, weights: Mapping[str, float] | None = None) -> Timeline:
@@ -235,14 +240,11 @@ class LiveSession:
         ``timeline_interval_s`` seconds, every utterance, and the fused estimate of each
         utterance under ``weights``; times on the session clock."""
         snap = self.snapshot(weights)
-        face_start = self.video.started_at
-        origin = self._origin(face_start, snap.speech.started_at)
-        shift = 0.0 if face_start is None or origin is None else face_start - origin
         tl = Timeline()
         with self._lock:
             rows = list(self._face_rows)
         for t, face in rows:
-            tl.add(face_row(face, t + shift, SOURCE))
+            tl.add(face_row(face, t + snap.face_offset_s, SOURCE))
         for u, fused in zip(snap.utterances, snap.fused_utterances, strict=True):
             tl.add(utterance_row(u, SOURCE))
             if fused is not None:

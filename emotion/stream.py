@@ -314,16 +314,26 @@ class SpeechStreamProcessor:
 
     # -- threads ---------------------------------------------------------------------
 
+    def _receiving(self) -> bool:
+        """Whether the current stream still takes audio (call under the lock)."""
+        return self._run is not None and not self._run.ended and not self._run.stop.is_set()
+
+    def _retire(self) -> None:
+        """Drop the current stream and its results (call under the lock); its threads finish on
+        their own and their late results are discarded."""
+        if self._run is not None:
+            self._run.stop.set()
+        self._run = None
+        self._results = deque(maxlen=self.max_results)
+        self._timing = deque(maxlen=self.max_results)
+        self._error = None
+
     def _current_run(self) -> _SpeechRun:
         with self._lock:
-            if self._run is not None and not self._run.ended and not self._run.stop.is_set():
+            if self._receiving():
                 return self._run
-            if self._run is not None:  # the previous stream's threads finish on their own
-                self._run.stop.set()
+            self._retire()
             run = self._run = _SpeechRun(self.max_queued, self.clock())
-            self._results = deque(maxlen=self.max_results)
-            self._timing = deque(maxlen=self.max_results)
-            self._error = None
             run.threads = [
                 threading.Thread(target=self._vad_loop, args=(run,), name="speech-vad", daemon=True),
                 threading.Thread(target=self._analysis_loop, args=(run,), name="speech-analysis", daemon=True),
@@ -396,14 +406,8 @@ class SpeechStreamProcessor:
         empty even before its first audio, or when it has no audio at all); a stream still
         receiving audio is left alone."""
         with self._lock:
-            run = self._run
-            if run is None or run.ended or run.stop.is_set():
-                if run is not None:
-                    run.stop.set()  # its threads finish on their own; their results are dropped
-                self._run = None
-                self._results = deque(maxlen=self.max_results)
-                self._timing = deque(maxlen=self.max_results)
-                self._error = None
+            if not self._receiving():
+                self._retire()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the current stream's threads now (pending audio is discarded); wait up to ``timeout`` s."""

@@ -174,22 +174,6 @@ class _FrameClock:
         return t, False
 
 
-def iter_sampled_frames(source: AudioSource, sample_fps: float = 2.0) -> Iterator[tuple[float, np.ndarray]]:
-    """(time in seconds, uint8 BGR [H, W, 3]) of frames sampled about ``sample_fps`` times a second.
-
-    Raises:
-        ValueError: ``sample_fps`` is not positive.
-        InputError: not a video, no video track, or corrupt before any frame decoded.
-    """
-    with open_media(source) as container:
-        stream = _video_stream(container)
-        clock = _FrameClock(sample_fps, _frame_rate(stream))
-        for frame in _decode(container, stream):
-            t, sampled = clock.tick(frame)
-            if sampled:
-                yield t, frame.to_ndarray(format="bgr24")
-
-
 class _AnnotatedVideoWriter:
     """Encodes frames with faces drawn into an in-memory MP4 (H.264 yuv420p + AAC)."""
 

@@ -110,8 +110,7 @@ st.session_state.dashboard_refreshing = refreshing
 
 
 def _modality_line(weights_used: dict[str, float]) -> str:
-    names = {"face": "face", "words": "words", "voice": "voice"}
-    return " · ".join(f"{names[k]} {v:.2f}" for k, v in weights_used.items()) or "–"
+    return " · ".join(f"{name} {w:.2f}" for name, w in weights_used.items()) or "–"
 
 
 @st.fragment(run_every=STATUS_REFRESH_S if refreshing else None)
