@@ -55,7 +55,7 @@ settings = Settings.from_env()
 rows = []
 try:
     analyzer = face_analyzer()
-    rows.append({"role": "face detector", "model": f"Haar cascade ({analyzer.detector.cascade_path.name})", "measured": "–"})
+    rows.append({"role": "face detector", "model": analyzer.detector.name, "measured": "–"})
 except (ModelError, ValueError) as exc:
     st.error(f"The face models could not be loaded: {exc}")
 cards = [

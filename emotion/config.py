@@ -4,6 +4,7 @@
 |-----------------------------|-------------------------------------------|--------------------------------------------------|
 | ``EMOTION_MODELS_DIR``      | ``<repo>/models_onnx``                    | folder of the ONNX models and their cards        |
 | ``EMOTION_FACE_MODEL``      | ``mini_xception``                         | face-expression model name (file stem)           |
+| ``EMOTION_FACE_DETECTOR``   | ``blazeface_full_range``                  | face detector: ``blazeface_full_range``, ``blazeface_short_range`` (ONNX files) or ``haar`` |
 | ``EMOTION_HAAR_CASCADE``    | ``<repo>/haarcascade_frontalface_default.xml`` | OpenCV Haar cascade for face detection      |
 | ``EMOTION_LIVE_DETECT_MAX_SIDE`` | ``320``                              | longest side (px) of the copy detection runs on, live video |
 | ``EMOTION_PHOTO_DETECT_MAX_SIDE`` | ``1280``                            | the same for photos (small faces in group photos) |
@@ -43,6 +44,7 @@ class Settings:
 
     models_dir: Path = REPO_ROOT / "models_onnx"
     face_model: str = "mini_xception"
+    face_detector: str = "blazeface_full_range"
     haar_cascade: Path = REPO_ROOT / "haarcascade_frontalface_default.xml"
     live_detect_max_side: int = 320
     photo_detect_max_side: int = 1280
@@ -64,6 +66,7 @@ class Settings:
         return cls(
             models_dir=Path(os.environ.get("EMOTION_MODELS_DIR") or d.models_dir),
             face_model=os.environ.get("EMOTION_FACE_MODEL") or d.face_model,
+            face_detector=(os.environ.get("EMOTION_FACE_DETECTOR") or d.face_detector).strip(),
             haar_cascade=Path(os.environ.get("EMOTION_HAAR_CASCADE") or d.haar_cascade),
             live_detect_max_side=_env_int("EMOTION_LIVE_DETECT_MAX_SIDE", d.live_detect_max_side),
             photo_detect_max_side=_env_int("EMOTION_PHOTO_DETECT_MAX_SIDE", d.photo_detect_max_side),

@@ -26,14 +26,10 @@ def astronaut_bgr() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def faceless_photos() -> dict[str, np.ndarray]:
-    """Real photos without a human face, shipped by scikit-image."""
-    from skimage import data
+    """Real photos without a human face, shipped by scikit-image (tests/photos.py)."""
+    from tests.photos import face_free_photos
 
-    out = {}
-    for name in ("chelsea", "coffee", "rocket", "hubble_deep_field", "camera"):
-        im = getattr(data, name)()
-        out[name] = cv2.cvtColor(im, cv2.COLOR_GRAY2BGR) if im.ndim == 2 else cv2.cvtColor(im, cv2.COLOR_RGB2BGR)
-    return out
+    return {p.name: p.image for p in face_free_photos()}
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,30 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import Settings
-from ..errors import InputError
+from ..errors import InputError, ModelError
 from ..labels import EMOTIONS, LabelledProbabilities
+from .blazeface import BlazeFaceDetector
 from .classify import FaceExpressionClassifier, crop_faces
 from .detect import HaarFaceDetector, to_gray
+
+FaceDetector = HaarFaceDetector | BlazeFaceDetector
+
+
+def build_detector(settings: Settings) -> FaceDetector:
+    """The face detector named by ``settings.face_detector``: ``haar`` (OpenCV cascade at
+    ``settings.haar_cascade``) or the name of a BlazeFace ONNX model in ``settings.models_dir``
+    (``blazeface_full_range``, ``blazeface_short_range``); its default detection copy is
+    ``settings.live_detect_max_side`` pixels.
+
+    Raises:
+        ModelError: the name is unknown, or the model file is missing or corrupt.
+    """
+    name = settings.face_detector
+    if name == "haar":
+        return HaarFaceDetector(settings.haar_cascade, max_side=settings.live_detect_max_side)
+    if not name.startswith("blazeface"):
+        raise ModelError(f"unknown face detector {name!r}: use blazeface_full_range, blazeface_short_range or haar")
+    return BlazeFaceDetector(settings.model_path(name), threads=settings.ort_threads, max_side=settings.live_detect_max_side)
 
 
 @dataclass(frozen=True)
@@ -70,8 +90,8 @@ class FaceEmotionAnalyzer:
     """Detects every face in an image and classifies its emotion.
 
     One orchestrator over small model wrappers (the shape of InsightFace's
-    ``FaceAnalysis``): a detector with ``detect(gray) -> int [n, 4]`` and a
-    classifier with ``predict_crops(list[uint8 [s, s]]) -> float32 [n, 7]``.
+    ``FaceAnalysis``): a detector with ``detect(image, max_side) -> FaceDetections``
+    (:func:`build_detector`: BlazeFace by default, Haar selectable) and a classifier with ``predict_crops(list[uint8 [s, s]]) -> float32 [n, 7]``.
     Build it once and reuse it: models are loaded in the constructor. Safe to
     share between threads.
 
@@ -81,13 +101,13 @@ class FaceEmotionAnalyzer:
 
     def __init__(
         self,
-        detector: HaarFaceDetector | None = None,
+        detector: FaceDetector | None = None,
         classifier: FaceExpressionClassifier | None = None,
         settings: Settings | None = None,
     ):
         settings = settings or Settings.from_env()
         self.settings = settings
-        self.detector = detector or HaarFaceDetector(settings.haar_cascade, max_side=settings.live_detect_max_side)
+        self.detector = detector or build_detector(settings)
         self.classifier = classifier or FaceExpressionClassifier(settings=settings)
 
     def analyze(self, image: np.ndarray, max_side: int | None = None) -> list[FaceEmotion]:
@@ -100,10 +120,11 @@ class FaceEmotionAnalyzer:
         Raises:
             InputError: ``image`` is not a valid image array.
         """
-        gray = to_gray(check_image(image))
-        boxes = self.detector.detect(gray, max_side=max_side)
+        image = check_image(image)
+        boxes = self.detector.detect(image, max_side=max_side).boxes
         if len(boxes) == 0:
             return []
+        gray = to_gray(image)
         probs = self.classifier.predict_crops(crop_faces(gray, boxes))
         return [FaceEmotion(tuple(int(v) for v in b), p) for b, p in zip(boxes, probs, strict=True)]
 

