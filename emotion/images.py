@@ -75,6 +75,21 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+def pad_to_aspect(image: np.ndarray, max_aspect: float = 20.0, value: int = 128) -> np.ndarray:
+    """``image`` (uint8 [H, W] or [H, W, C]) padded with a grey border (centred) so that its
+    long side is at most ``max_aspect`` times its short side; unchanged when it already is.
+    Keeps a 10000x1 panorama displayable (browsers and Streamlit scale it to 0 pixels high)."""
+    h, w = image.shape[:2]
+    short = int(np.ceil(max(h, w) / max_aspect))
+    pad_h, pad_w = max(0, short - h), max(0, short - w)
+    if not pad_h and not pad_w:
+        return image
+    colour = (value,) * (image.shape[2] if image.ndim == 3 else 1)
+    return cv2.copyMakeBorder(
+        image, pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2, cv2.BORDER_CONSTANT, value=colour
+    )
+
+
 def fit_within(image: np.ndarray, max_side: int) -> np.ndarray:
     """``image`` downscaled (INTER_AREA) so its longest side is at most ``max_side`` pixels."""
     h, w = image.shape[:2]

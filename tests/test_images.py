@@ -118,3 +118,14 @@ def test_fit_within():
     im = np.zeros((1000, 3000, 3), np.uint8)
     assert fit_within(im, 1500).shape == (500, 1500, 3)
     assert fit_within(im, 5000) is im
+
+
+def test_pad_to_aspect_keeps_extreme_panoramas_displayable():
+    from emotion.images import pad_to_aspect
+
+    wide = np.full((1, 1600, 3), 7, np.uint8)
+    out = pad_to_aspect(wide)
+    assert out.shape == (80, 1600, 3) and (out[39] == 7).all() and out[0, 0, 0] == 128
+    assert pad_to_aspect(np.zeros((900, 3), np.uint8)).shape == (900, 45)
+    normal = np.zeros((480, 640, 3), np.uint8)
+    assert pad_to_aspect(normal) is normal
