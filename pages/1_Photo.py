@@ -12,7 +12,7 @@ from emotion.face import draw_faces, faces_report
 from emotion.face.draw import face_caption
 from emotion.images import IMAGE_EXTENSIONS, decode_image, encode_png, fit_within, pad_to_aspect
 from ui.resources import face_analyzer_or_stop
-from ui.widgets import analyse_or_stop, emotion_legend, uploaded_file
+from ui.widgets import analyse_or_stop, emotion_legend, shown, uploaded_file
 
 DISPLAY_MAX_SIDE = 1600  # pixels sent to the browser for display; downloads keep full size
 
@@ -35,10 +35,10 @@ def analyse(progress) -> tuple:
 image, faces = analyse_or_stop(name, analyse)
 height, width = image.shape[:2]
 annotated = draw_faces(image, faces)
-st.caption(f"{name} · {width}×{height} px · model {analyzer.classifier.name}")
+st.caption(f"{shown(name)} · {width}×{height} px · model {analyzer.classifier.name}")
 if not faces:
     st.warning("No face found in this photo. Faces should be frontal, upright and at least about 40 px wide.")
-    st.image(pad_to_aspect(fit_within(image, DISPLAY_MAX_SIDE)), channels="BGR", caption=name)
+    st.image(pad_to_aspect(fit_within(image, DISPLAY_MAX_SIDE)), channels="BGR", caption="Uploaded photo")
     st.stop()
 
 st.success(
@@ -47,7 +47,7 @@ st.success(
 )
 left, right = st.columns([3, 2])
 with left:
-    st.image(pad_to_aspect(fit_within(annotated, DISPLAY_MAX_SIDE)), channels="BGR", caption=f"{name} (annotated)")
+    st.image(pad_to_aspect(fit_within(annotated, DISPLAY_MAX_SIDE)), channels="BGR", caption="Annotated")
 with right:
     st.plotly_chart(
         faces_probability_bars([f.probabilities for f in faces], [face_caption(f, i) for i, f in enumerate(faces, 1)], cols=2),

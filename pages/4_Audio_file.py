@@ -10,7 +10,7 @@ from emotion.charts import utterance_trend
 from emotion.speech.audio import AUDIO_EXTENSIONS
 from emotion.timeline import Timeline, utterance_row
 from ui.resources import speech_analyzer_or_stop
-from ui.widgets import analyse_or_stop, emotion_legend, uploaded_file, utterance_table
+from ui.widgets import analyse_or_stop, emotion_legend, shown, uploaded_file, utterance_table
 
 st.set_page_config(page_title="Audio file · Emotion", page_icon="🎧", layout="wide")
 st.title("Audio file")
@@ -39,10 +39,10 @@ if results is None or results["key"] != run_key:
 
 utterances = results["utterances"]
 if not utterances:
-    st.warning(f"No speech found in “{name}”: it is silent, or holds no voice the detector recognises.")
+    st.warning(f"No speech found in {shown(name)}: it is silent, or holds no voice the detector recognises.")
     st.stop()
 
-st.success(f"{len(utterances)} utterance{'s' if len(utterances) != 1 else ''} in “{name}”.")
+st.success(f"{len(utterances)} utterance{'s' if len(utterances) != 1 else ''} in {shown(name)}.")
 left, right = st.columns(2)
 for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (right, "acoustic", "Acoustic emotion (voice)")):
     fig = utterance_trend(utterances, modality, title)

@@ -9,7 +9,7 @@ import streamlit as st
 from emotion.charts import probability_trend, utterance_trend
 from emotion.video import VIDEO_EXTENSIONS, VideoAnalysis, VideoEmotionAnalyzer, video_duration
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
-from ui.widgets import analyse_or_stop, emotion_legend, uploaded_file, utterance_table
+from ui.widgets import analyse_or_stop, emotion_legend, shown, uploaded_file, utterance_table
 
 st.set_page_config(page_title="Video file · Emotion", page_icon="🎬", layout="wide")
 st.title("Video file")
@@ -54,7 +54,7 @@ for note in analysis.notes:
 detections = sum(len(f) for _, f in analysis.faces)
 ids = sorted({f.face_id for _, fs in analysis.faces for f in fs})
 st.success(
-    f"“{name}”: {len(analysis.faces)} frames analysed, {detections} face detections "
+    f"{shown(name)}: {len(analysis.faces)} frames analysed, {detections} face detections "
     f"({len(ids)} face{'s' if len(ids) != 1 else ''} tracked), {len(analysis.utterances)} "
     f"utterance{'s' if len(analysis.utterances) != 1 else ''}."
 )

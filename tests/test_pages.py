@@ -238,4 +238,4 @@ def test_video_page_without_audio_and_corrupt(video_page, tmp_path, astronaut_bg
     assert "Download annotated video (MP4)" in {d.proto.label for d in at.get("download_button")}
     assert len(at.get("video")) == 1
     at = _upload(at, "video", "corrupt.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500, "video/mp4")
-    assert "Could not read “corrupt.mp4”" in _texts(at.error)
+    assert "Could not read `corrupt.mp4`" in _texts(at.error)

@@ -59,6 +59,12 @@ class Upload:
     file_id: str
 
 
+def shown(name: str) -> str:
+    """A user-supplied string (a file name) for a Markdown message: inside a code span, so
+    Markdown and HTML in it (links, images, tags) are shown as typed, never rendered."""
+    return "`" + name.replace("`", "'").replace("\n", " ") + "`"
+
+
 def uploaded_file(what: str, extensions: Sequence[str], key: str, prompt: str) -> Upload:
     """A file uploader labelled with the accepted extensions and the server's size limit.
 
@@ -73,7 +79,7 @@ def uploaded_file(what: str, extensions: Sequence[str], key: str, prompt: str) -
     name = Path(upload.name).name
     data = upload.getvalue()
     if len(data) > limit_mb * 2**20:
-        st.error(f"Could not read “{name}”: the file is {len(data) / 2**20:.1f} MB, over the {limit_mb} MB upload limit")
+        st.error(f"Could not read {shown(name)}: the file is {len(data) / 2**20:.1f} MB, over the {limit_mb} MB upload limit")
         st.stop()
     return Upload(name, data, upload.file_id)
 
@@ -87,11 +93,12 @@ def analyse_or_stop(name: str, work: Callable[[Any], T]) -> T:
     try:
         return work(progress)
     except InputError as exc:
-        st.error(f"Could not read “{name}”: {exc}")
+        st.error(f"Could not read {shown(name)}: {exc}")
         st.stop()
     except Exception:
-        logging.getLogger(__name__).exception("analysis of %s failed", name)
-        st.error(f"Something went wrong while analysing “{name}”. Try another file.")
+        # logged without the file's name or content: nothing the user sends goes to the logs
+        logging.getLogger(__name__).exception("analysis of an uploaded file failed")
+        st.error(f"Something went wrong while analysing {shown(name)}. Try another file.")
         st.stop()
     finally:
         progress.empty()
