@@ -13,9 +13,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_app(log_path: Path, timeout_s: float = 60.0) -> tuple[subprocess.Popen, str]:
-    """Start the app headless on a free port (hub downloads off), its output in ``log_path``;
-    returns (process, base URL) once ``/_stcore/health`` answers 200.
+def start_app(log_path: Path, timeout_s: float = 60.0, python: str | Path = sys.executable) -> tuple[subprocess.Popen, str]:
+    """Start the app headless on a free port (hub downloads off) with the interpreter
+    ``python``, its output in ``log_path``; returns (process, base URL) once
+    ``/_stcore/health`` answers 200.
 
     Raises:
         RuntimeError: the server exited or did not answer within ``timeout_s`` seconds (the
@@ -24,7 +25,7 @@ def start_app(log_path: Path, timeout_s: float = 60.0) -> tuple[subprocess.Popen
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "streamlit", "run", "localapp.py", "--server.port", str(port)]
+    command = [str(python), "-m", "streamlit", "run", "localapp.py", "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
