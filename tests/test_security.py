@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -97,3 +98,34 @@ def test_transcripts_and_typed_text_with_html_are_shown_as_text(monkeypatch):
     at.run()
     assert not at.exception and at.get("plotly_chart")
     assert all("<script>" not in b for b in _markdown_bodies(at))
+
+
+@pytest.mark.parametrize(
+    "model_file",
+    [
+        "blazeface_full_range.onnx",
+        "mini_xception.onnx",
+        "acoustic_emotion.onnx",
+        "text_emotion.onnx",
+        "text_emotion.tokenizer.json",
+    ],
+)
+@pytest.mark.parametrize("fault", ["missing", "corrupt"])
+def test_missing_or_corrupt_model_is_one_clear_error_at_start_up(tmp_path, monkeypatch, model_file, fault):
+    import shutil
+
+    models = tmp_path / "models_onnx"
+    shutil.copytree(ROOT / "models_onnx", models)
+    target = models / model_file
+    if fault == "missing":
+        target.unlink()
+    else:
+        target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 3])  # truncated
+    monkeypatch.setenv("EMOTION_MODELS_DIR", str(models))
+    monkeypatch.setenv("EMOTION_FACE_MODEL", "mini_xception")
+    for script in ("localapp.py", "pages/1_Photo.py"):
+        at = AppTest.from_file(str(ROOT / script), default_timeout=120)
+        at.run()
+        assert not at.exception
+        assert len(at.error) == 1, [e.value for e in at.error]
+        assert model_file in at.error[0].value and "missing or corrupt" in at.error[0].value

@@ -6,6 +6,7 @@ import logging
 
 import streamlit as st
 
+from emotion.checks import model_problems
 from emotion.config import Settings
 from emotion.errors import ModelError
 from emotion.face import FaceEmotionAnalyzer
@@ -17,14 +18,36 @@ from emotion.text.semantic import TextEmotionClassifier
 log = logging.getLogger(__name__)
 
 
+@st.cache_resource(show_spinner="Checking the model files…")
+def _model_problems(settings: Settings) -> list[str]:
+    return model_problems(settings)
+
+
+def stop_if_models_broken() -> None:
+    """One error on the page listing every missing or corrupt model file (each named), and
+    ``st.stop()``; nothing when all are fine. Checked once per server process and settings."""
+    problems = _model_problems(Settings.from_env())
+    if problems:
+        log.error("model files missing or corrupt: %s", "; ".join(problems))
+        lines = "\n".join(f"- `{p}`" for p in problems)
+        st.error(f"Model files are missing or corrupt, so the app cannot run its models:\n\n{lines}")
+        st.stop()
+
+
 @st.cache_resource(show_spinner="Loading the face models…")
+def _face_analyzer(settings: Settings) -> FaceEmotionAnalyzer:
+    return FaceEmotionAnalyzer(settings=settings)
+
+
 def face_analyzer() -> FaceEmotionAnalyzer:
-    """The shared face analyzer (Haar detector + ONNX classifier)."""
-    return FaceEmotionAnalyzer(settings=Settings.from_env())
+    """The shared face analyzer (BlazeFace or Haar detector + ONNX expression classifier), one
+    per server process and ``EMOTION_*`` settings."""
+    return _face_analyzer(Settings.from_env())
 
 
 def face_analyzer_or_stop() -> FaceEmotionAnalyzer:
     """:func:`face_analyzer`, or a clear error on the page and ``st.stop()``."""
+    stop_if_models_broken()
     try:
         return face_analyzer()
     except (ModelError, ValueError) as exc:
@@ -45,10 +68,14 @@ def transcriber(model: str) -> Transcriber:
 
 
 @st.cache_resource(show_spinner="Loading the acoustic and text emotion models…")
-def speech_emotion_models() -> tuple[AcousticEmotionClassifier, TextEmotionClassifier]:
-    """The shared acoustic (voice) and semantic (text) classifiers."""
-    settings = Settings.from_env()
+def _speech_emotion_models(settings: Settings) -> tuple[AcousticEmotionClassifier, TextEmotionClassifier]:
     return AcousticEmotionClassifier(settings=settings), TextEmotionClassifier(settings=settings)
+
+
+def speech_emotion_models() -> tuple[AcousticEmotionClassifier, TextEmotionClassifier]:
+    """The shared acoustic (voice) and semantic (text) classifiers, one pair per server process
+    and settings."""
+    return _speech_emotion_models(Settings.from_env())
 
 
 def whisper_model_choice() -> str:
@@ -67,6 +94,7 @@ def whisper_model_choice() -> str:
 
 def speech_analyzer_or_stop() -> SpeechEmotionAnalyzer:
     """The speech models with the sidebar's Whisper model, or a clear error on the page and ``st.stop()``."""
+    stop_if_models_broken()
     model = whisper_model_choice()
     try:
         acoustic, semantic = speech_emotion_models()
