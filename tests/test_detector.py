@@ -152,3 +152,28 @@ def test_conversion_reproduces_the_shipped_detector(tmp_path):
         b = shipped.model.session.run(None, {shipped.model.input_name: x})
         for u, v in zip(a, b, strict=True):
             np.testing.assert_allclose(u, v, atol=1e-5)
+
+
+def test_tilted_faces_are_turned_upright_before_classification(blazeface, photos):
+    import cv2
+
+    from emotion.face.classify import crop_aligned_faces, crop_faces, eye_roll_degrees
+    from emotion.face.detect import to_gray
+
+    def crop_48(p, aligned):
+        found = blazeface.detect(p.image)
+        gray = to_gray(p.image)
+        crops = (
+            crop_aligned_faces(gray, found.boxes, eye_roll_degrees(found.keypoints)) if aligned else crop_faces(gray, found.boxes)
+        )
+        return cv2.resize(crops[0], (48, 48), interpolation=cv2.INTER_AREA).astype(float)
+
+    upright = crop_48(photos[0], aligned=False)
+    tilted = next(p for p in photos if p.name == "astronaut tilted -30 deg")
+    roll = eye_roll_degrees(blazeface.detect(tilted.image).keypoints)
+    assert 20 < roll[0] < 40  # the eye line is measured (the photo was turned 30 degrees)
+
+    def corr(a, b):
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    assert corr(crop_48(tilted, aligned=True), upright) > corr(crop_48(tilted, aligned=False), upright) + 0.2

@@ -1,6 +1,17 @@
-"""Face modality: detection, classification, drawing and the orchestrating analyzer."""
+"""Face modality: detection (BlazeFace or Haar), classification, drawing and the orchestrating analyzer."""
 
-from .analyzer import FaceEmotion, FaceEmotionAnalyzer, faces_report
+from .analyzer import FaceEmotion, FaceEmotionAnalyzer, build_detector, faces_report
+from .blazeface import BlazeFaceDetector
+from .detect import FaceDetections, HaarFaceDetector
 from .draw import draw_faces
 
-__all__ = ["FaceEmotion", "FaceEmotionAnalyzer", "draw_faces", "faces_report"]
+__all__ = [
+    "BlazeFaceDetector",
+    "FaceDetections",
+    "FaceEmotion",
+    "FaceEmotionAnalyzer",
+    "HaarFaceDetector",
+    "build_detector",
+    "draw_faces",
+    "faces_report",
+]

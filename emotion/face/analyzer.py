@@ -19,7 +19,7 @@ from ..config import Settings
 from ..errors import InputError, ModelError
 from ..labels import EMOTIONS, LabelledProbabilities
 from .blazeface import BlazeFaceDetector
-from .classify import FaceExpressionClassifier, crop_faces
+from .classify import FaceExpressionClassifier, crop_aligned_faces, eye_roll_degrees
 from .detect import HaarFaceDetector, to_gray
 
 FaceDetector = HaarFaceDetector | BlazeFaceDetector
@@ -89,6 +89,9 @@ def check_image(image: object) -> np.ndarray:
 class FaceEmotionAnalyzer:
     """Detects every face in an image and classifies its emotion.
 
+    Faces tilted in the image plane are turned upright (eyes level, from the detector's
+    keypoints) before classification, since FER2013's training faces are upright.
+
     One orchestrator over small model wrappers (the shape of InsightFace's
     ``FaceAnalysis``): a detector with ``detect(image, max_side) -> FaceDetections``
     (:func:`build_detector`: BlazeFace by default, Haar selectable) and a classifier with ``predict_crops(list[uint8 [s, s]]) -> float32 [n, 7]``.
@@ -121,11 +124,12 @@ class FaceEmotionAnalyzer:
             InputError: ``image`` is not a valid image array.
         """
         image = check_image(image)
-        boxes = self.detector.detect(image, max_side=max_side).boxes
+        found = self.detector.detect(image, max_side=max_side)
+        boxes = found.boxes
         if len(boxes) == 0:
             return []
-        gray = to_gray(image)
-        probs = self.classifier.predict_crops(crop_faces(gray, boxes))
+        crops = crop_aligned_faces(to_gray(image), boxes, eye_roll_degrees(found.keypoints))
+        probs = self.classifier.predict_crops(crops)
         return [FaceEmotion(tuple(int(v) for v in b), p) for b, p in zip(boxes, probs, strict=True)]
 
     def analyze_photo(self, image: np.ndarray) -> list[FaceEmotion]:

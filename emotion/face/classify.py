@@ -58,6 +58,34 @@ def crop_faces(gray: np.ndarray, boxes: np.ndarray, margin: float = CROP_MARGIN)
     return crops
 
 
+def eye_roll_degrees(keypoints: np.ndarray) -> np.ndarray:
+    """In-plane rotation (roll) of each face, in degrees, from BlazeFace keypoints float
+    [n, k >= 2, 2] (the two eyes first): the angle of the eye line against the horizontal,
+    positive when the image-right eye is lower (a clockwise tilt in image coordinates).
+    Returns float [n]; zeros when there are no keypoints (Haar)."""
+    if keypoints.ndim != 3 or keypoints.shape[1] < 2:
+        return np.zeros(len(keypoints))
+    d = keypoints[:, 1] - keypoints[:, 0]
+    return np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+
+
+def crop_aligned_faces(
+    gray: np.ndarray, boxes: np.ndarray, roll_degrees: np.ndarray, margin: float = CROP_MARGIN, min_roll: float = 5.0
+) -> list[np.ndarray]:
+    """:func:`crop_faces`, with each face whose roll exceeds ``min_roll`` degrees rotated
+    upright (eyes level) about its box centre, as FER2013's faces are. Pixels from outside
+    the image replicate its border. Returns n uint8 arrays [s, s]."""
+    crops = crop_faces(gray, boxes, margin)
+    for i, (box, roll) in enumerate(zip(boxes, roll_degrees, strict=True)):
+        if abs(roll) < min_roll:
+            continue
+        x, y, side, _ = square_box(box, margin)
+        m = cv2.getRotationMatrix2D((x + side / 2.0, y + side / 2.0), float(roll), 1.0)
+        m[:, 2] -= (x, y)
+        crops[i] = cv2.warpAffine(gray, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return crops
+
+
 def preprocess_crops(crops: Sequence[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:
     """Resize uint8 grayscale crops to size x size (bilinear; area when shrinking) and
     scale to [-1, 1] as ``(x / 255 - 0.5) * 2``, the training preprocessing of both models.
