@@ -1,0 +1,88 @@
+"""FERNet: smoke training (resumable), ONNX export matching PyTorch, size limits, and the
+shipped model's card."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emotion.config import Settings
+
+torch = pytest.importorskip("torch", reason="torch is a training dependency (pip install -r requirements-train.txt)")
+
+from training.fer_net import FERNet, count_macs, count_parameters  # noqa: E402
+
+
+def test_fernet_size_limits():
+    model = FERNet(width=0.75)
+    params, macs = count_parameters(model), count_macs(model)
+    assert params <= 1_500_000, params
+    assert 5e6 < macs < 60e6, macs
+    out = model.eval()(torch.zeros(3, 1, 48, 48))
+    assert out.shape == (3, 7)
+
+
+def test_multi_layer_fusion_feeds_the_classifier():
+    # the classifier sees the pooled 12x12 and 6x6 stages beside the head: its input width is their sum
+    model = FERNet(width=0.75)
+    stage_out = [stage[-1].block[-1][0].out_channels for stage in model.stages]
+    assert model.classifier.in_features == stage_out[1] + stage_out[2] + model.head[0].out_channels
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, fer_npz):
+    from training.train_face import main
+
+    out = tmp_path_factory.mktemp("fernet_smoke")
+    args = ["--data", str(fer_npz), "--out", str(out), "--limit", "384", "--max-batches", "2", "--batch", "64", "--threads", "1"]
+    assert main([*args, "--epochs", "1", "--labels", "ferplus"]) == 0
+    first = json.loads((out / "history.json").read_text())
+    assert main([*args, "--epochs", "2", "--labels", "ferplus"]) == 0  # resumes at epoch 2
+    return out, first
+
+
+def test_smoke_training_runs_and_resumes(smoke_run):
+    out, first = smoke_run
+    assert len(first["history"]) == 1
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history["history"]] == [1, 2]
+    assert history["history"][0] == first["history"][0]  # epoch 1 kept, not retrained
+    for row in history["history"]:
+        assert np.isfinite(row["train_loss"]) and 0 <= row["val_acc"] <= 1
+    assert (out / "best.pt").exists() and (out / "last.pt").exists()
+
+
+def test_onnx_export_matches_pytorch(smoke_run, tmp_path, fer_npz):
+    import onnxruntime as ort
+
+    from training.export_face import export_onnx, load_run
+    from training.train_face import to_input
+
+    run, _ = smoke_run
+    model, _, _ = load_run(run)
+    path = tmp_path / "fernet_smoke.onnx"
+    export_onnx(model, path)
+    with np.load(fer_npz) as d:
+        faces = d["pixels"][np.flatnonzero(d["usage"] == 2)[:64]]
+    x = to_input(torch.from_numpy(faces))
+    with torch.no_grad():
+        ref = torch.softmax(model(x), 1).numpy()
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    assert got.shape == (64, 7)
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+    np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["fernet", "fernet_ferplus"])
+def test_shipped_fernet_card_matches_the_network(name):
+    path = Settings().model_path(name)
+    card = json.loads(path.with_suffix(".json").read_text())
+    model = FERNet(width=float(card["architecture"].rsplit("width ", 1)[1].rstrip(".")))
+    assert card["parameters"] == count_parameters(model) <= 1_500_000
+    assert card["macs"] == count_macs(model)
+    assert card["export"]["onnx_vs_pytorch_max_abs_diff"] <= 1e-4
+    assert card["latency"]["batch_1"]["median_ms_per_face"] <= 1.0
+    for split in ("PublicTest", "PrivateTest"):
+        assert card["evaluation"][split]["n"] == 3589

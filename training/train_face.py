@@ -1,0 +1,309 @@
+"""Train FERNet (training/fer_net.py) on FER2013 Training, select on PublicTest.
+
+Data: ``../shared/data/fer2013/fer2013_ferplus.npz`` (see that folder's README): 28,709
+Training faces, 3,589 PublicTest (model selection), 3,589 PrivateTest (reported once, by
+``training/evaluate_face.py``, never read here).
+
+Label schemes (``--labels``):
+
+- ``fer2013``: the original FER2013 labels, cross-entropy with label smoothing and
+  inverse-square-root class weights (disgust, 1.5% of Training, weighs about 4x happy);
+- ``ferplus``: the FER+ vote distributions (Barsoum et al. 2016) as soft targets: the
+  votes for the 7 FER2013 emotions, normalised (contempt, unknown and not-a-face votes
+  dropped); faces without such votes keep their original one-hot label.
+
+Augmentation, batched on the CPU: random affine (rotation +-10 deg, scale 0.9-1.1,
+translation +-10%, i.e. random crops), horizontal flip, brightness and contrast jitter,
+random erasing. AdamW with a linear warm-up and a cosine schedule; an exponential moving
+average of the weights (EMA) is evaluated beside the raw weights each epoch.
+
+Resumable: ``--out DIR`` holds ``last.pt`` (written every epoch), ``best.pt`` (best
+PublicTest accuracy, raw or EMA) and ``history.json``; run the same command again to
+continue where it stopped.
+
+    python training/train_face.py --labels fer2013 --out runs/fernet_fer2013 --epochs 40 --seed 0
+    python training/train_face.py --labels ferplus --out runs/fernet_ferplus --epochs 40 --seed 0
+    # smoke test (a few batches):
+    python training/train_face.py --out /tmp/smoke --epochs 1 --max-batches 3 --limit 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training.fer_net import INPUT_SIZE, FERNet, count_macs, count_parameters  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013" / "fer2013_ferplus.npz"
+NUM_CLASSES = 7
+# FER+ vote columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF.
+# Their FER2013 index (contempt, unknown and NF have none).
+FERPLUS_TO_FER2013 = (6, 3, 5, 4, 0, 1, 2)
+
+
+def ferplus_distribution(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FER+ votes uint8 [n, 10] -> (probabilities float32 [n, 7] in FER2013 order,
+    valid bool [n]: at least one vote for one of the 7 emotions)."""
+    emo = votes[:, :7].astype(np.float32)
+    dist = np.zeros((len(votes), NUM_CLASSES), np.float32)
+    dist[:, list(FERPLUS_TO_FER2013)] = emo
+    total = dist.sum(1, keepdims=True)
+    valid = total[:, 0] > 0
+    dist[valid] /= total[valid]
+    return dist, valid
+
+
+def ferplus_majority(votes: np.ndarray) -> np.ndarray:
+    """FER+ majority label int [n] in FER2013 order, or -1 where the most-voted column is
+    contempt, unknown or not-a-face, or there are no votes (the FER+ "majority" scheme)."""
+    top = votes.argmax(1)
+    out = np.full(len(votes), -1, np.int64)
+    ok = (top < 7) & (votes.sum(1) > 0)
+    out[ok] = np.asarray(FERPLUS_TO_FER2013)[top[ok]]
+    return out
+
+
+def load_data(path: Path, labels: str, limit: int | None, seed: int) -> dict[str, torch.Tensor]:
+    with np.load(path) as d:
+        usage, pixels, emotion = d["usage"], d["pixels"], d["emotion"].astype(np.int64)
+        votes, has = d["ferplus_votes"], d["has_ferplus"]
+    train = np.flatnonzero(usage == 0)
+    val = np.flatnonzero(usage == 1)
+    if limit:
+        rng = np.random.default_rng(seed)
+        train = np.sort(rng.choice(train, min(limit, len(train)), replace=False))
+        val = np.sort(rng.choice(val, min(limit, len(val)), replace=False))
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[emotion]
+    if labels == "ferplus":
+        dist, valid = ferplus_distribution(votes)
+        valid &= has
+        target = np.where(valid[:, None], dist, onehot)
+    else:
+        target = onehot
+    return {
+        "x_train": torch.from_numpy(pixels[train]),
+        "t_train": torch.from_numpy(target[train]),
+        "y_train": torch.from_numpy(emotion[train]),
+        "x_val": torch.from_numpy(pixels[val]),
+        "y_val": torch.from_numpy(emotion[val]),
+        "y_val_ferplus": torch.from_numpy(ferplus_majority(np.where(has[:, None], votes, 0))[val]),
+    }
+
+
+def to_input(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [n, 48, 48] -> float32 [n, 1, 48, 48] in [-1, 1], the app's preprocessing."""
+    return (x.float().unsqueeze(1) / 255.0 - 0.5) * 2.0
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Batched augmentation of float inputs [n, 1, 48, 48] in [-1, 1]; see the module docstring."""
+    n = x.shape[0]
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return torch.rand(n, generator=gen) * (hi - lo) + lo
+
+    angle = uniform(-10, 10) * math.pi / 180
+    scale = uniform(0.9, 1.1)
+    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [
+            torch.stack([cos * flip, -sin, uniform(-0.2, 0.2)], 1),
+            torch.stack([sin * flip, cos, uniform(-0.2, 0.2)], 1),
+        ],
+        1,
+    )
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    contrast = uniform(0.7, 1.3).view(n, 1, 1, 1)
+    brightness = uniform(-0.25, 0.25).view(n, 1, 1, 1)
+    mean = x.mean((2, 3), keepdim=True)
+    x = ((x - mean) * contrast + mean + brightness).clamp(-1, 1)
+    # Random erasing (Zhong et al. 2020): half the faces lose a rectangle of 2-20% of the area.
+    erase = torch.rand(n, generator=gen) < 0.5
+    area = uniform(0.02, 0.2) * INPUT_SIZE * INPUT_SIZE
+    aspect = torch.exp(uniform(math.log(0.3), math.log(3.3)))
+    h = (area * aspect).sqrt().clamp(1, INPUT_SIZE - 1)
+    w = (area / aspect).sqrt().clamp(1, INPUT_SIZE - 1)
+    y0 = torch.rand(n, generator=gen) * (INPUT_SIZE - h)
+    x0 = torch.rand(n, generator=gen) * (INPUT_SIZE - w)
+    idx = torch.arange(INPUT_SIZE, dtype=torch.float32)
+    rows = (idx.view(1, -1) >= y0.view(-1, 1)) & (idx.view(1, -1) < (y0 + h).view(-1, 1))
+    cols = (idx.view(1, -1) >= x0.view(-1, 1)) & (idx.view(1, -1) < (x0 + w).view(-1, 1))
+    mask = (rows.unsqueeze(2) & cols.unsqueeze(1) & erase.view(-1, 1, 1)).unsqueeze(1)
+    noise = torch.rand(x.shape, generator=gen) * 2 - 1
+    return torch.where(mask, noise, x)
+
+
+def class_weights(labels: torch.Tensor) -> torch.Tensor:
+    """Inverse-square-root class frequencies, scaled so the mean weight over samples is 1."""
+    counts = torch.bincount(labels, minlength=NUM_CLASSES).float().clamp(min=1)
+    w = counts.rsqrt()
+    return w / (w[labels].mean())
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, y_plus: torch.Tensor) -> dict:
+    model.eval()
+    logits = torch.cat(
+        [model(to_input(x[i : i + 512]).contiguous(memory_format=torch.channels_last)) for i in range(0, len(x), 512)]
+    )
+    pred = logits.argmax(1)
+    keep = y_plus >= 0
+    return {
+        "acc": float((pred == y).float().mean()),
+        "acc_ferplus": float((pred[keep] == y_plus[keep]).float().mean()) if keep.any() else float("nan"),
+        "loss": float(F.cross_entropy(logits, y)),
+    }
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return 0.5 * base * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, history.json)")
+    p.add_argument("--labels", choices=("fer2013", "ferplus"), default="fer2013")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--warmup-epochs", type=float, default=2.0)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--width", type=float, default=0.75)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--limit", type=int, default=None, help="use only this many Training/PublicTest faces (smoke test)")
+    p.add_argument("--max-batches", type=int, default=None, help="stop each epoch after this many batches (smoke test)")
+    args = p.parse_args(argv)
+    if not args.data.is_file():
+        p.error(f"data not found: {args.data} (see ../shared/data/README.md)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    data = load_data(args.data, args.labels, args.limit, args.seed)
+    model = FERNet(width=args.width).to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(model).eval()
+    for q in ema.parameters():
+        q.requires_grad_(False)
+    decay, no_decay = [], []
+    for q in model.parameters():
+        (no_decay if q.ndim <= 1 else decay).append(q)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr
+    )
+    weights = class_weights(data["y_train"])
+    gen = torch.Generator().manual_seed(args.seed)
+    n = len(data["x_train"])
+    steps_per_epoch = n // args.batch if args.max_batches is None else min(n // args.batch, args.max_batches)
+    steps_per_epoch = max(1, steps_per_epoch)
+    total, warmup = args.epochs * steps_per_epoch, int(args.warmup_epochs * steps_per_epoch)
+    history: list[dict] = []
+    start_epoch, best = 0, {"acc": -1.0}
+    last = args.out / "last.pt"
+    if last.exists():
+        state = torch.load(last, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, history, best = state["epoch"] + 1, state["history"], state["best"]
+        print(f"resumed from {last} at epoch {start_epoch}", flush=True)
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()} | {
+        "parameters": count_parameters(model),
+        "macs": count_macs(model),
+        "command": " ".join(sys.argv),
+    }
+    print(json.dumps(config), flush=True)
+
+    step = start_epoch * steps_per_epoch
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        t0 = time.time()
+        perm = torch.randperm(n, generator=gen)
+        run_loss, seen = 0.0, 0
+        for b in range(steps_per_epoch):
+            idx = perm[b * args.batch : (b + 1) * args.batch]
+            x = augment(to_input(data["x_train"][idx]), gen).contiguous(memory_format=torch.channels_last)
+            target = data["t_train"][idx]
+            if args.label_smoothing:
+                target = target * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, warmup, args.lr)
+            logits = model(x)
+            per_sample = -(target * F.log_softmax(logits, 1)).sum(1)
+            loss = (per_sample * weights[data["y_train"][idx]]).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                d = min(args.ema, (1 + step) / (10 + step))
+                for e, q in zip(ema.parameters(), model.parameters(), strict=True):
+                    e.mul_(d).add_(q.detach(), alpha=1 - d)
+                for e, q in zip(ema.buffers(), model.buffers(), strict=True):
+                    e.copy_(q)
+            run_loss += loss.item() * len(idx)
+            seen += len(idx)
+            step += 1
+        raw = evaluate(model, data["x_val"], data["y_val"], data["y_val_ferplus"])
+        avg = evaluate(ema, data["x_val"], data["y_val"], data["y_val_ferplus"])
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": round(run_loss / max(seen, 1), 4),
+            "lr": round(lr_at(step - 1, total, warmup, args.lr), 6),
+            "val_acc": round(raw["acc"], 4),
+            "val_acc_ema": round(avg["acc"], 4),
+            "val_acc_ferplus": round(raw["acc_ferplus"], 4),
+            "val_acc_ferplus_ema": round(avg["acc_ferplus"], 4),
+            "val_loss": round(raw["loss"], 4),
+            "val_loss_ema": round(avg["loss"], 4),
+            "seconds": round(time.time() - t0, 1),
+        }
+        history.append(row)
+        print(json.dumps(row), flush=True)
+        for which, net, res in (("raw", model, raw), ("ema", ema, avg)):
+            if res["acc"] > best["acc"]:
+                best = {"acc": res["acc"], "epoch": epoch + 1, "weights": which}
+                torch.save({"model": net.state_dict(), "config": config, "best": best}, args.out / "best.pt")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "ema": ema.state_dict(),
+                "opt": opt.state_dict(),
+                "gen": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "epoch": epoch,
+                "history": history,
+                "best": best,
+                "config": config,
+            },
+            args.out / "last.pt.tmp",
+        )
+        (args.out / "last.pt.tmp").replace(last)
+        (args.out / "history.json").write_text(json.dumps({"config": config, "best": best, "history": history}, indent=1))
+    print(json.dumps({"best": best}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
