@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from emotion.face.track import iou
+
 # Hand-drawn face boxes (x, y, w, h) in pixels of the original skimage photos: forehead to
 # chin, ear to ear.
 ASTRONAUT_FACE = (175, 68, 100, 100)
@@ -166,18 +168,10 @@ def match(detected: np.ndarray, truth: np.ndarray, min_iou: float = 0.3) -> tupl
         for i, d in enumerate(detected):
             if i in used:
                 continue
-            iou = _iou(d, t)
-            if iou >= best_iou:
-                best, best_iou = i, iou
+            overlap = iou(d, t)
+            if overlap >= best_iou:
+                best, best_iou = i, overlap
         if best is not None:
             used.add(best)
             found += 1
     return found, len(detected) - len(used)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ax1, ay1, ax2, ay2 = a[0], a[1], a[0] + a[2], a[1] + a[3]
-    bx1, by1, bx2, by2 = b[0], b[1], b[0] + b[2], b[1] + b[3]
-    iw, ih = max(0, min(ax2, bx2) - max(ax1, bx1)), max(0, min(ay2, by2) - max(ay1, by1))
-    inter = iw * ih
-    return float(inter / (a[2] * a[3] + b[2] * b[3] - inter))
