@@ -81,11 +81,10 @@ class BlazeFaceDetector:
             self.input_size = int(card["input"]["shape"][2])
             self.anchors = ssd_anchors(self.input_size, list(spec["strides"]), list(spec["anchors_per_cell"]))
             self.score_threshold = float(score_threshold if score_threshold is not None else card["score_threshold"])
-            self.box_scale = float(card.get("box_scale", 1.0))
+            self._outputs = [card["output"]["regressors"], card["output"]["scores"]]
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ModelError(f"model card of {self.model.path.name} lacks the BlazeFace spec: {exc!r}") from None
         names = [o.name for o in self.model.session.get_outputs()]
-        self._outputs = [card["output"]["regressors"], card["output"]["scores"]]
         if any(n not in names for n in self._outputs):
             raise ModelError(f"{self.model.path.name}: outputs {names} do not match its card {self._outputs}")
         self.nms_threshold = nms_threshold
@@ -117,7 +116,7 @@ class BlazeFaceDetector:
         reg = regressors[0, keep] / s
         anchors = self.anchors[keep]
         centre = reg[:, :2] + anchors
-        size = reg[:, 2:4] * self.box_scale
+        size = reg[:, 2:4]
         points = reg[:, 4:16].reshape(-1, len(KEYPOINTS), 2) + anchors[:, None, :]
         # from letterboxed [0, 1] coordinates back to pixels of the input image
         offset = np.array([ox, oy], np.float64)
