@@ -43,19 +43,27 @@ def crop_faces(gray: np.ndarray, boxes: np.ndarray, margin: float = CROP_MARGIN)
     Parts of a crop outside the image are filled by replicating the border,
     so a face at the edge keeps its shape. Returns n uint8 arrays [s, s].
     """
+    return [_crop(gray, box, margin) for box in boxes]
+
+
+def _crop(gray: np.ndarray, box: Sequence[int], margin: float) -> np.ndarray:
     h, w = gray.shape[:2]
-    crops = []
-    for box in boxes:
-        x, y, s, _ = square_box(box, margin)
-        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + s, w), min(y + s, h)
-        crop = gray[y0:y1, x0:x1]
-        if crop.size == 0:
-            crop = np.zeros((1, 1), np.uint8)
-        pad = (y0 - y, (y + s) - y1, x0 - x, (x + s) - x1)
-        if any(pad):
-            crop = cv2.copyMakeBorder(crop, *pad, borderType=cv2.BORDER_REPLICATE)
-        crops.append(crop)
-    return crops
+    x, y, s, _ = square_box(box, margin)
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + s, w), min(y + s, h)
+    crop = gray[y0:y1, x0:x1]
+    if crop.size == 0:
+        crop = np.zeros((1, 1), np.uint8)
+    pad = (y0 - y, (y + s) - y1, x0 - x, (x + s) - x1)
+    if any(pad):
+        crop = cv2.copyMakeBorder(crop, *pad, borderType=cv2.BORDER_REPLICATE)
+    return crop
+
+
+def _crop_upright(gray: np.ndarray, box: Sequence[int], roll: float, margin: float) -> np.ndarray:
+    x, y, side, _ = square_box(box, margin)
+    m = cv2.getRotationMatrix2D((x + side / 2.0, y + side / 2.0), float(roll), 1.0)
+    m[:, 2] -= (x, y)
+    return cv2.warpAffine(gray, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def eye_roll_degrees(keypoints: np.ndarray) -> np.ndarray:
@@ -75,15 +83,10 @@ def crop_aligned_faces(
     """:func:`crop_faces`, with each face whose roll exceeds ``min_roll`` degrees rotated
     upright (eyes level) about its box centre, as FER2013's faces are. Pixels from outside
     the image replicate its border. Returns n uint8 arrays [s, s]."""
-    crops = crop_faces(gray, boxes, margin)
-    for i, (box, roll) in enumerate(zip(boxes, roll_degrees, strict=True)):
-        if abs(roll) < min_roll:
-            continue
-        x, y, side, _ = square_box(box, margin)
-        m = cv2.getRotationMatrix2D((x + side / 2.0, y + side / 2.0), float(roll), 1.0)
-        m[:, 2] -= (x, y)
-        crops[i] = cv2.warpAffine(gray, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return crops
+    return [
+        _crop(gray, box, margin) if abs(roll) < min_roll else _crop_upright(gray, box, roll, margin)
+        for box, roll in zip(boxes, roll_degrees, strict=True)
+    ]
 
 
 def preprocess_crops(crops: Sequence[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:
