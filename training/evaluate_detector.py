@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -26,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import measure  # noqa: E402
 from emotion.config import Settings  # noqa: E402
 from emotion.face.blazeface import BlazeFaceDetector  # noqa: E402
 from emotion.face.detect import HaarFaceDetector  # noqa: E402
@@ -68,13 +68,7 @@ def frame_640x480() -> np.ndarray:
 
 
 def latency_ms(detector, frame: np.ndarray, runs: int = 200) -> dict:
-    for _ in range(10):
-        detector.detect(frame, max_side=320)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        detector.detect(frame, max_side=320)
-        times.append((time.perf_counter() - t) * 1000)
+    times = measure(lambda: detector.detect(frame, max_side=320), runs, warmup=10) * 1000
     return {"median_ms": round(float(np.median(times)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2)}
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import measure  # noqa: E402
 from emotion.labels import EMOTIONS  # noqa: E402
 from training.fer_net import INPUT_SIZE, FERNet, count_macs, count_parameters  # noqa: E402
 from training.train_face import DEFAULT_DATA, to_input  # noqa: E402
@@ -87,16 +87,10 @@ def latency_per_face(path: Path, runs: int = 300) -> dict:
     out = {}
     for batch in (1, 8):
         x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, INPUT_SIZE, INPUT_SIZE)).astype(np.float32)
-        for _ in range(20):
-            sess.run(None, {"input": x})
-        times = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            sess.run(None, {"input": x})
-            times.append((time.perf_counter() - t) * 1000 / batch)
+        per_face_ms = measure(lambda x=x: sess.run(None, {"input": x}), runs, warmup=20) * 1000 / batch
         out[f"batch_{batch}"] = {
-            "median_ms_per_face": round(float(np.median(times)), 3),
-            "p95_ms_per_face": round(float(np.percentile(times, 95)), 3),
+            "median_ms_per_face": round(float(np.median(per_face_ms)), 3),
+            "p95_ms_per_face": round(float(np.percentile(per_face_ms, 95)), 3),
         }
     return out
 
