@@ -33,6 +33,17 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013" / "fer2013_ferplus.np
 SPLITS = {"PublicTest": 1, "PrivateTest": 2}
 
 
+def _split(data: Path, split: str, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Faces uint8 [n, 48, 48], original labels int [n] and FER+ majority labels int [n] (-1
+    where the most-voted FER+ label is none of the 7 emotions, or there are no votes: the
+    votes are zero where ``has_ferplus`` is False) of one split, read in one pass."""
+    with np.load(data) as d:
+        idx = np.flatnonzero(d["usage"] == SPLITS[split])
+        if limit is not None and limit < len(idx):
+            idx = np.sort(np.random.default_rng(seed).choice(idx, size=limit, replace=False))
+        return d["pixels"][idx], d["emotion"][idx].astype(np.int64), ferplus_majority(d["ferplus_votes"][idx])
+
+
 def load_split(
     data: Path, split: str, limit: int | None = None, seed: int = 0, ferplus: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -40,14 +51,8 @@ def load_split(
     or with ``ferplus`` the FER+ majority label (-1 where it is none of the 7 emotions).
 
     ``limit`` takes a seeded random subset of that size (sorted by row)."""
-    with np.load(data) as d:
-        idx = np.flatnonzero(d["usage"] == SPLITS[split])
-        if limit is not None and limit < len(idx):
-            idx = np.sort(np.random.default_rng(seed).choice(idx, size=limit, replace=False))
-        if ferplus:
-            votes = np.where(d["has_ferplus"][idx, None], d["ferplus_votes"][idx], 0)
-            return d["pixels"][idx], ferplus_majority(votes)
-        return d["pixels"][idx], d["emotion"][idx].astype(np.int64)
+    faces, labels, plus = _split(data, split, limit, seed)
+    return faces, (plus if ferplus else labels)
 
 
 def predict(clf: FaceExpressionClassifier, faces: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -58,8 +63,7 @@ def predict(clf: FaceExpressionClassifier, faces: np.ndarray, batch: int = 256) 
 def evaluate(clf: FaceExpressionClassifier, data: Path) -> dict:
     results = {}
     for split in SPLITS:
-        faces, labels = load_split(data, split)
-        _, plus = load_split(data, split, ferplus=True)
+        faces, labels, plus = _split(data, split, None, 0)
         pred = predict(clf, faces).argmax(1)
         m = confusion(labels, pred)
         recall = (np.diag(m) / np.maximum(m.sum(1), 1)).round(4)

@@ -98,7 +98,7 @@ def load_data(path: Path, labels: str, limit: int | None, seed: int) -> dict[str
         "y_train": torch.from_numpy(emotion[train]),
         "x_val": torch.from_numpy(pixels[val]),
         "y_val": torch.from_numpy(emotion[val]),
-        "y_val_ferplus": torch.from_numpy(ferplus_majority(np.where(has[:, None], votes, 0))[val]),
+        "y_val_ferplus": torch.from_numpy(ferplus_majority(votes[val])),  # votes are zero where has_ferplus is False
     }
 
 
