@@ -14,7 +14,7 @@ from emotion.charts import probability_bars, probability_trend, utterance_trend
 from emotion.face.draw import face_caption
 from emotion.live import LiveSession
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
-from ui.widgets import emotion_legend
+from ui.widgets import page_header
 
 TREND_WINDOW_S = 60.0
 STATUS_REFRESH_S = 0.5  # fused label, transcript, metrics
@@ -24,14 +24,13 @@ BACKLOG_WARN_S = 10.0
 TRANSCRIPT_LINES = 5
 CHART_UTTERANCES = 20
 
-st.set_page_config(page_title="Live dashboard · Emotion", page_icon="🧭", layout="wide")
-st.title("Live dashboard")
-st.write(
+page_header(
+    "Live dashboard",
+    "🧭",
     "Press **START** and allow the camera and the microphone, then talk to the camera. Faces come back boxed "
     "and labelled; each sentence is transcribed with the emotion of its words and of the voice; the fused "
-    "emotion combines the face, the words and the voice, each weighted by its confidence and by your weights."
+    "emotion combines the face, the words and the voice, each weighted by its confidence and by your weights.",
 )
-emotion_legend()
 
 faces = face_analyzer_or_stop()
 speech = speech_analyzer_or_stop()  # also puts the Whisper model choice in the sidebar

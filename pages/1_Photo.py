@@ -12,14 +12,11 @@ from emotion.face import draw_faces, faces_report
 from emotion.face.draw import face_caption
 from emotion.images import IMAGE_EXTENSIONS, decode_image, encode_png, fit_within, pad_to_aspect
 from ui.resources import face_analyzer_or_stop
-from ui.widgets import analyse_or_stop, emotion_legend, shown, uploaded_file
+from ui.widgets import analyse_or_stop, page_header, shown, uploaded_file
 
 DISPLAY_MAX_SIDE = 1600  # pixels sent to the browser for display; downloads keep full size
 
-st.set_page_config(page_title="Photo · Emotion", page_icon="📷", layout="wide")
-st.title("Photo")
-st.write("Upload a photo: every face is found, boxed and labelled with its emotion.")
-emotion_legend()
+page_header("Photo", "📷", "Upload a photo: every face is found, boxed and labelled with its emotion.")
 
 analyzer = face_analyzer_or_stop()
 upload = uploaded_file("Photo", IMAGE_EXTENSIONS, key="photo", prompt="Choose a photo to analyse.")

@@ -9,18 +9,17 @@ from emotion.charts import probability_bars, probability_trend
 from emotion.face.draw import face_caption
 from emotion.stream import FaceVideoProcessor
 from ui.resources import face_analyzer_or_stop
-from ui.widgets import emotion_legend
+from ui.widgets import page_header
 
 TREND_WINDOW_S = 60.0
 REFRESH_S = 1.0
 
-st.set_page_config(page_title="Live camera · Emotion", page_icon="🎥", layout="wide")
-st.title("Live camera")
-st.write(
+page_header(
+    "Live camera",
+    "🎥",
     "Press **START** and allow the camera: each face comes back boxed and labelled with a stable ID; labels are "
-    "smoothed over about half a second, and the trend follows one person."
+    "smoothed over about half a second, and the trend follows one person.",
 )
-emotion_legend()
 
 analyzer = face_analyzer_or_stop()
 # One processor per browser session; the WebRTC worker thread writes to it, this page reads it.

@@ -11,17 +11,16 @@ from emotion.charts import probability_bars, utterance_trend
 from emotion.errors import InputError
 from emotion.stream import SpeechStreamProcessor
 from ui.resources import speech_analyzer_or_stop
-from ui.widgets import emotion_legend, utterance_table
+from ui.widgets import page_header, utterance_table
 
 REFRESH_S = 0.5
 
-st.set_page_config(page_title="Voice · Emotion", page_icon="🎙️", layout="wide")
-st.title("Voice")
-st.write(
+page_header(
+    "Voice",
+    "🎙️",
     "Press **START** and allow the microphone, then speak. Each sentence (cut by voice-activity "
-    "detection) appears with its transcript, the emotion of the words and the emotion of the voice."
+    "detection) appears with its transcript, the emotion of the words and the emotion of the voice.",
 )
-emotion_legend()
 
 analyzer = speech_analyzer_or_stop()
 if "voice_processor" not in st.session_state:

@@ -10,15 +10,14 @@ from emotion.charts import utterance_trend
 from emotion.speech.audio import AUDIO_EXTENSIONS
 from emotion.timeline import Timeline, utterance_row
 from ui.resources import speech_analyzer_or_stop
-from ui.widgets import analyse_or_stop, emotion_legend, shown, uploaded_file, utterance_table
+from ui.widgets import analyse_or_stop, page_header, shown, uploaded_file, utterance_table
 
-st.set_page_config(page_title="Audio file · Emotion", page_icon="🎧", layout="wide")
-st.title("Audio file")
-st.write(
+page_header(
+    "Audio file",
+    "🎧",
     "Upload a recording: it is cut into utterances by voice-activity detection, each one transcribed "
-    "by Whisper and labelled with the emotion of its words and of the voice. Long files are processed in chunks."
+    "by Whisper and labelled with the emotion of its words and of the voice. Long files are processed in chunks.",
 )
-emotion_legend()
 
 analyzer = speech_analyzer_or_stop()
 upload = uploaded_file("Audio", AUDIO_EXTENSIONS, key="audio", prompt="Choose an audio file to analyse.")

@@ -9,16 +9,15 @@ import streamlit as st
 from emotion.charts import probability_trend, utterance_trend
 from emotion.video import VIDEO_EXTENSIONS, VideoAnalysis, VideoEmotionAnalyzer, video_duration
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
-from ui.widgets import analyse_or_stop, emotion_legend, shown, uploaded_file, utterance_table
+from ui.widgets import analyse_or_stop, page_header, shown, uploaded_file, utterance_table
 
-st.set_page_config(page_title="Video file · Emotion", page_icon="🎬", layout="wide")
-st.title("Video file")
-st.write(
+page_header(
+    "Video file",
+    "🎬",
     "Upload a video: faces are found and tracked on frames sampled at the rate you choose, the soundtrack "
     "is transcribed with the emotion of the words and of the voice, and each utterance gets a fused emotion. "
-    "Every frame comes back in an annotated copy of the video, with the faces boxed and labelled."
+    "Every frame comes back in an annotated copy of the video, with the faces boxed and labelled.",
 )
-emotion_legend()
 
 faces = face_analyzer_or_stop()
 speech = speech_analyzer_or_stop()

@@ -16,6 +16,16 @@ from emotion.labels import COLORS_HEX, EMOTIONS
 T = TypeVar("T")
 
 
+def page_header(title: str, icon: str, intro: str) -> None:
+    """Every page's opening: wide layout, browser-tab title "<title> · Emotion", the page
+    title, its one-paragraph introduction (fixed Markdown) and the colour legend. Must be the
+    page's first Streamlit call (``st.set_page_config``)."""
+    st.set_page_config(page_title=f"{title} · Emotion", page_icon=icon, layout="wide")
+    st.title(title)
+    st.write(intro)
+    emotion_legend()
+
+
 def emotion_legend() -> None:
     """The colour of each of the 7 emotions, in label order (fixed text, no user input)."""
     chips = " ".join(
