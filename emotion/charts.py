@@ -11,24 +11,25 @@ from plotly.subplots import make_subplots
 
 from .labels import COLORS_HEX, EMOTIONS
 
-_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
+# No template: in the app Streamlit's theme styles the charts; naming one (e.g. "plotly_white")
+# made Plotly validate and deep-copy it for every figure, most of the cost of a live dashboard
+# refresh. Each figure is built in one call, not trace by trace, for the same reason.
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10))
 
 
 def probability_bars(probabilities: np.ndarray, title: str | None = None, height: int = 300) -> go.Figure:
     """Bar chart of one probability vector float (7,), bars in label order and colour."""
     p = np.asarray(probabilities, dtype=float).reshape(len(EMOTIONS))
-    fig = go.Figure(
-        go.Bar(
-            x=list(EMOTIONS),
-            y=p,
-            marker_color=[COLORS_HEX[e] for e in EMOTIONS],
-            text=[f"{v * 100:.0f}%" for v in p],
-            textposition="outside",
-            hovertemplate="%{x}: %{y:.1%}<extra></extra>",
-        )
+    bar = go.Bar(
+        x=list(EMOTIONS),
+        y=p,
+        marker_color=[COLORS_HEX[e] for e in EMOTIONS],
+        text=[f"{v * 100:.0f}%" for v in p],
+        textposition="outside",
+        hovertemplate="%{x}: %{y:.1%}<extra></extra>",
     )
-    fig.update_layout(title=title, height=height, yaxis=dict(range=[0, 1.1], tickformat=".0%", title="probability"), **_LAYOUT)
-    return fig
+    layout = dict(title=title, height=height, yaxis=dict(range=[0, 1.1], tickformat=".0%", title="probability"), **_LAYOUT)
+    return go.Figure(data=[bar], layout=layout)
 
 
 def faces_probability_bars(probabilities: Sequence[np.ndarray], titles: Sequence[str], cols: int = 3) -> go.Figure:
@@ -70,15 +71,15 @@ def probability_trend(
     marks each sample (for sparse series such as utterances)."""
     t = np.asarray(times, dtype=float)
     p = np.asarray(probabilities, dtype=float).reshape(len(t), len(EMOTIONS))
-    fig = go.Figure()
     mode = "lines+markers" if markers else "lines"
-    for i, e in enumerate(EMOTIONS):
-        fig.add_trace(go.Scatter(x=t, y=p[:, i], name=e, mode=mode, line=dict(color=COLORS_HEX[e], width=2)))
+    lines = [
+        go.Scatter(x=t, y=p[:, i], name=e, mode=mode, line=dict(color=COLORS_HEX[e], width=2)) for i, e in enumerate(EMOTIONS)
+    ]
     xaxis: dict = dict(title="time (s)")
     if window_s is not None:
         end = float(t[-1]) if len(t) else window_s
         xaxis["range"] = [max(0.0, end - window_s), max(end, window_s)]
-    fig.update_layout(
+    layout = dict(
         title=title,
         height=height,
         xaxis=xaxis,
@@ -86,7 +87,7 @@ def probability_trend(
         legend=dict(orientation="h", y=-0.25),
         **_LAYOUT,
     )
-    return fig
+    return go.Figure(data=lines, layout=layout)
 
 
 def utterance_trend(utterances, modality: str, title: str, height: int = 300) -> go.Figure | None:
