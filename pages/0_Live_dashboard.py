@@ -14,11 +14,12 @@ from emotion.charts import probability_bars, probability_trend, utterance_trend
 from emotion.face.draw import face_caption
 from emotion.live import LiveSession
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
+from ui.webrtc import keep_streams_alive_under_load, stop_stream_when_browser_leaves
 from ui.widgets import page_header
 
 TREND_WINDOW_S = 60.0
-STATUS_REFRESH_S = 0.5  # fused label, transcript, metrics
-CHART_REFRESH_S = 1.0  # the four charts
+STATUS_REFRESH_S = 1.0  # fused label, transcript, metrics
+CHART_REFRESH_S = 2.0  # the four charts (each refresh rebuilds the Plotly figures on the server)
 FINISH_S = 15.0  # after STOP, keep refreshing this long at most while the last utterance is analysed
 BACKLOG_WARN_S = 10.0
 TRANSCRIPT_LINES = 5
@@ -75,6 +76,7 @@ with video_col:
     # One streamer carries both: the video callback runs in streamlit-webrtc's worker on the newest
     # frame only (latest-frame-wins), the queued audio callback gets every frame (never dropped) and
     # only buffers it; VAD and Whisper run in their own threads (emotion.stream).
+    keep_streams_alive_under_load()
     ctx = webrtc_streamer(
         key="live-dashboard",
         mode=WebRtcMode.SENDRECV,
@@ -89,6 +91,7 @@ with video_col:
         out_recorder_factory=MediaBlackhole,
     )
 playing = bool(ctx.state.playing)
+stop_stream_when_browser_leaves(ctx)  # a closed tab does not always end the stream
 device_switches(disabled=playing)
 if playing and not was_playing:
     session.reset()  # a new stream: trends, timeline and latencies start from zero

@@ -9,6 +9,7 @@ from emotion.charts import probability_bars, probability_trend
 from emotion.face.draw import face_caption
 from emotion.stream import FaceVideoProcessor
 from ui.resources import face_analyzer_or_stop
+from ui.webrtc import keep_streams_alive_under_load, stop_stream_when_browser_leaves
 from ui.widgets import page_header
 
 TREND_WINDOW_S = 60.0
@@ -29,6 +30,7 @@ processor: FaceVideoProcessor = st.session_state.live_face_processor
 
 video_col, side_col = st.columns([3, 2])
 with video_col:
+    keep_streams_alive_under_load()
     ctx = webrtc_streamer(
         key="live-camera",
         mode=WebRtcMode.SENDRECV,
@@ -38,6 +40,7 @@ with video_col:
     )
 
 playing = bool(ctx.state.playing)
+stop_stream_when_browser_leaves(ctx)  # a closed tab does not always end the stream
 if playing and not st.session_state.get("live_was_playing", False):
     processor.reset()  # a new stream: trend, frame count and rate start from zero
 st.session_state.live_was_playing = playing

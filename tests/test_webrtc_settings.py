@@ -1,0 +1,104 @@
+"""ui/webrtc.py: the consent-miss limit and the watchdog that stops the streams of sessions whose
+browser has gone. The real thing, in a browser, is tests/test_load.py."""
+
+from __future__ import annotations
+
+import aioice.ice
+import pytest
+
+from ui.webrtc import CONSENT_MISSES_BEFORE_CLOSE, BrowserGoneWatchdog, keep_streams_alive_under_load
+
+
+class FakeWorker:
+    def __init__(self):
+        self.stops = 0
+
+    def stop(self):
+        self.stops += 1
+
+
+class FakeContext:
+    """What webrtc_streamer returns, as far as the watchdog uses it."""
+
+    def __init__(self, worker):
+        self._worker = worker
+
+    def _get_worker(self):
+        return self._worker
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_consent_limit_is_raised_and_never_lowered(monkeypatch):
+    assert hasattr(aioice.ice, "CONSENT_FAILURES"), "aioice renamed its consent-miss limit: update ui/webrtc.py"
+    monkeypatch.setattr(aioice.ice, "CONSENT_FAILURES", 6)
+    keep_streams_alive_under_load()
+    assert aioice.ice.CONSENT_FAILURES == CONSENT_MISSES_BEFORE_CLOSE
+    keep_streams_alive_under_load()  # idempotent
+    assert aioice.ice.CONSENT_FAILURES == CONSENT_MISSES_BEFORE_CLOSE
+    higher = CONSENT_MISSES_BEFORE_CLOSE + 50
+    monkeypatch.setattr(aioice.ice, "CONSENT_FAILURES", higher)
+    keep_streams_alive_under_load()
+    assert aioice.ice.CONSENT_FAILURES == higher
+
+
+@pytest.fixture
+def watchdog():
+    active: dict[str, bool] = {}
+    clock = Clock()
+    dog = BrowserGoneWatchdog(grace_s=15.0, is_active=lambda sid: active.get(sid, False), clock=clock)
+    dog._thread = object()  # the checks are driven by the test, not by a thread
+    return dog, active, clock
+
+
+def test_a_session_gone_longer_than_the_grace_period_is_stopped_once(watchdog):
+    dog, active, clock = watchdog
+    gone, stays = FakeWorker(), FakeWorker()
+    active.update(a=True, b=True)
+    dog.watch("a", FakeContext(gone))
+    dog.watch("b", FakeContext(stays))
+    assert dog.check() == []
+    active["a"] = False
+    clock.t = 1.0
+    assert dog.check() == []  # gone since 1 s
+    clock.t = 15.9
+    assert dog.check() == []  # within the grace period
+    clock.t = 16.0
+    assert dog.check() == ["a"]
+    assert (gone.stops, stays.stops) == (1, 0)
+    clock.t = 60.0
+    assert dog.check() == []  # forgotten once stopped
+    assert gone.stops == 1
+
+
+def test_a_session_that_reconnects_within_the_grace_period_keeps_its_stream(watchdog):
+    dog, active, clock = watchdog
+    worker = FakeWorker()
+    dog.watch("a", FakeContext(worker))
+    dog.check()  # gone since 0 s
+    clock.t = 10.0
+    active["a"] = True
+    dog.check()
+    active["a"] = False
+    clock.t = 20.0
+    dog.check()  # gone again since 20 s: the clock restarts
+    clock.t = 34.0
+    assert dog.check() == []
+    clock.t = 35.0
+    assert dog.check() == ["a"]
+    assert worker.stops == 1
+
+
+def test_a_session_without_a_running_stream_is_simply_forgotten(watchdog):
+    dog, _, clock = watchdog
+    dog.watch("a", FakeContext(None))  # streamer drawn, never started (or already stopped)
+    dog.check()
+    clock.t = 30.0
+    assert dog.check() == ["a"]
+    assert dog.check() == []
