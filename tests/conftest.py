@@ -100,6 +100,22 @@ def transcriber():
     return Transcriber()
 
 
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory):
+    """A 16-bit 48 kHz WAV of real speech (two RAVDESS sentences, 2 s pauses), or None without
+    ../shared (the speech tests then skip)."""
+    if not RAVDESS.exists():
+        return None
+    from emotion.speech.audio import load_audio
+    from tests.media import fake_microphone_wav
+
+    clips = [
+        load_audio(RAVDESS / "Actor_01" / "03-01-01-01-01-01-01.flac"),
+        load_audio(RAVDESS / "Actor_02" / "03-01-03-02-02-01-02.flac"),
+    ]
+    return fake_microphone_wav(tmp_path_factory.mktemp("audio") / "speech.wav", clips, pause_s=2.0)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     """Expose each phase's report on the test item (``item.rep_call``), for fixtures that

@@ -16,27 +16,11 @@ import pytest
 
 from emotion.labels import EMOTIONS
 from emotion.timeline import TIMELINE_COLUMNS
-from tests.media import chromium_media_args, face_scene, fake_microphone_wav, write_y4m
+from tests.browser import open_and_start
+from tests.media import chromium_media_args, face_scene, write_y4m
 
 pytestmark = pytest.mark.browser
 LABELS = "|".join(EMOTIONS)
-
-
-@pytest.fixture(scope="module")
-def speech_wav(tmp_path_factory):
-    """A 16-bit 48 kHz WAV of real speech (two RAVDESS sentences, 2 s pauses), or None without
-    ../shared (the speech tests then skip)."""
-    from tests.conftest import RAVDESS
-
-    if not RAVDESS.exists():
-        return None
-    from emotion.speech.audio import load_audio
-
-    clips = [
-        load_audio(RAVDESS / "Actor_01" / "03-01-01-01-01-01-01.flac"),
-        load_audio(RAVDESS / "Actor_02" / "03-01-03-02-02-01-02.flac"),
-    ]
-    return fake_microphone_wav(tmp_path_factory.mktemp("audio") / "speech.wav", clips, pause_s=2.0)
 
 
 @pytest.fixture(scope="module")
@@ -65,33 +49,8 @@ def page(browser, request, tmp_path):
     page.close()
 
 
-def _open_and_start(page, url: str, waiting: str = "Press START to begin."):
-    """Open ``url``, wait for the page's ``waiting`` text, start its WebRTC streamer; returns
-    the streamer's frame locator."""
-    page.goto(url)
-    page.get_by_text(waiting).wait_for(timeout=90_000)
-    webrtc = page.frame_locator("iframe[title*='webrtc']")
-    _start(webrtc)
-    return webrtc
-
-
-def _start(webrtc) -> None:
-    """Press the streamer's START until it turns into STOP: a click that lands while the
-    component is still loading is lost (seen once on a loaded machine)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for _ in range(3):
-        webrtc.get_by_role("button", name="START").click()
-        try:
-            webrtc.get_by_role("button", name="STOP").wait_for(timeout=20_000)
-            return
-        except PlaywrightTimeout:
-            continue
-    raise AssertionError("the WebRTC streamer did not start after three presses of START")
-
-
 def test_live_camera_labels_a_real_face(page, streamlit_url):
-    webrtc = _open_and_start(page, f"{streamlit_url}/Live_camera")
+    webrtc = open_and_start(page, f"{streamlit_url}/Live_camera")
 
     caption = page.get_by_text(re.compile(rf"^Followed face: #1 ({LABELS}) \d+%$"))
     caption.wait_for(timeout=120_000)
@@ -145,7 +104,7 @@ def test_home_page_links_every_page(page, streamlit_url):
 def test_voice_page_transcribes_real_speech_with_both_emotions(page, streamlit_url, speech_wav):
     if speech_wav is None:
         pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphone")
-    _open_and_start(page, f"{streamlit_url}/Voice")
+    open_and_start(page, f"{streamlit_url}/Voice")
     line = page.get_by_text(re.compile(r"(kids are talking|dogs are sitting) by the door", re.I)).first
     line.wait_for(timeout=90_000)
     emotions = page.get_by_text(re.compile(rf"^Words: ({LABELS}) · Voice: ({LABELS})$"))
@@ -192,7 +151,7 @@ def test_voice_page_classifies_typed_text(page, streamlit_url):
 def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_wav):
     if speech_wav is None:
         pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphone")
-    webrtc = _open_and_start(page, f"{streamlit_url}/Live_dashboard")
+    webrtc = open_and_start(page, f"{streamlit_url}/Live_dashboard")
 
     # a transcript line of the fake microphone's real speech, with its times on the session clock
     line = page.get_by_text(re.compile(r"^\[\d+\.\d–\d+\.\d s\] (kids are talking|dogs are sitting) by the door", re.I)).first
