@@ -156,14 +156,26 @@ def class_weights(labels: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, y_plus: torch.Tensor) -> dict:
+    """PublicTest metrics of ``model``: accuracy (original labels), FER+ majority accuracy,
+    cross-entropy, and ``acc_flip``: the accuracy of the mean of the softmax outputs for the
+    face and its mirror image (horizontal-flip test-time augmentation, as ``export_face.py
+    --tta flip`` builds into the ONNX graph)."""
     model.eval()
-    logits = torch.cat(
-        [model(to_input(x[i : i + 512]).contiguous(memory_format=torch.channels_last)) for i in range(0, len(x), 512)]
-    )
+
+    def logits_of(batch: torch.Tensor) -> torch.Tensor:
+        return torch.cat(
+            [model(batch[i : i + 512].contiguous(memory_format=torch.channels_last)) for i in range(0, len(batch), 512)]
+        )
+
+    inputs = to_input(x)
+    logits = logits_of(inputs)
+    flipped = logits_of(inputs.flip(3))
     pred = logits.argmax(1)
+    pred_flip = (logits.softmax(1) + flipped.softmax(1)).argmax(1)
     keep = y_plus >= 0
     return {
         "acc": float((pred == y).float().mean()),
+        "acc_flip": float((pred_flip == y).float().mean()),
         "acc_ferplus": float((pred[keep] == y_plus[keep]).float().mean()) if keep.any() else float("nan"),
         "loss": float(F.cross_entropy(logits, y)),
     }
@@ -192,6 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--limit", type=int, default=None, help="use only this many Training/PublicTest faces (smoke test)")
     p.add_argument("--max-batches", type=int, default=None, help="stop each epoch after this many batches (smoke test)")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from the weights of another run's last.pt (a warm restart: new optimiser and schedule)",
+    )
+    p.add_argument(
+        "--select",
+        choices=("plain", "flip"),
+        default="plain",
+        help="PublicTest accuracy that picks best.pt: of the face alone, or with horizontal-flip TTA",
+    )
     args = p.parse_args(argv)
     if not args.data.is_file():
         p.error(f"data not found: {args.data} (see ../shared/data/README.md)")
@@ -229,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_rng_state(state["torch_rng"])
         start_epoch, history, best = state["epoch"] + 1, state["history"], state["best"]
         print(f"resumed from {last} at epoch {start_epoch}", flush=True)
+    elif args.init is not None:
+        state = torch.load(args.init, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["model"])
+        print(f"weights from {args.init}", flush=True)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()} | {
         "parameters": count_parameters(model),
         "macs": count_macs(model),
@@ -273,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             "lr": round(lr_at(step - 1, total, warmup, args.lr), 6),
             "val_acc": round(raw["acc"], 4),
             "val_acc_ema": round(avg["acc"], 4),
+            "val_acc_flip": round(raw["acc_flip"], 4),
+            "val_acc_flip_ema": round(avg["acc_flip"], 4),
             "val_acc_ferplus": round(raw["acc_ferplus"], 4),
             "val_acc_ferplus_ema": round(avg["acc_ferplus"], 4),
             "val_loss": round(raw["loss"], 4),
@@ -281,9 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         history.append(row)
         print(json.dumps(row), flush=True)
+        key = "acc_flip" if args.select == "flip" else "acc"
         for which, net, res in (("raw", model, raw), ("ema", ema, avg)):
-            if res["acc"] > best["acc"]:
-                best = {"acc": res["acc"], "epoch": epoch + 1, "weights": which}
+            if res[key] > best["acc"]:
+                best = {"acc": res[key], "epoch": epoch + 1, "weights": which, "select": args.select}
                 torch.save({"model": net.state_dict(), "config": config, "best": best}, args.out / "best.pt")
         torch.save(
             {
