@@ -54,6 +54,27 @@ def test_smoke_training_runs_and_resumes(smoke_run):
     assert (out / "best.pt").exists() and (out / "last.pt").exists()
 
 
+def test_warm_restart_starts_from_the_given_weights(smoke_run, tmp_path, fer_npz):
+    import torch
+
+    from training.train_face import main
+
+    src, _ = smoke_run
+    out = tmp_path / "restart"
+    args = ["--data", str(fer_npz), "--out", str(out), "--limit", "384", "--max-batches", "1", "--batch", "64"]
+    # lr 0: the weights cannot move, so the run's weights are exactly the ones it started from
+    assert main([*args, "--epochs", "1", "--threads", "1", "--lr", "0", "--init", str(src / "last.pt"), "--select", "flip"]) == 0
+    start = torch.load(src / "last.pt", weights_only=False)["model"]
+    after = torch.load(out / "last.pt", weights_only=False)["model"]
+    for name, value in start.items():
+        if value.dtype.is_floating_point and "running" not in name:
+            assert torch.equal(value, after[name]), name
+    history = json.loads((out / "history.json").read_text())
+    row = history["history"][0]
+    assert 0 <= row["val_acc_flip"] <= 1 and history["best"]["select"] == "flip"
+    assert np.isclose(history["best"]["acc"], max(row["val_acc_flip"], row["val_acc_flip_ema"]), atol=1e-4)
+
+
 def test_onnx_export_matches_pytorch(smoke_run, tmp_path, fer_npz):
     import onnxruntime as ort
 
