@@ -99,7 +99,7 @@ def main() -> None:
         v = np.array(list(latency.values()))
         print(
             f"end of utterance -> on page: median {np.median(v):.2f} s, p95 {np.percentile(v, 95):.2f} s "
-            f"(n={len(v)} utterances; page refresh every 0.5 s)"
+            f"(n={len(v)} utterances; status refresh every 1 s)"
         )
     else:
         print("no utterance was shown")
