@@ -75,7 +75,8 @@ def test_warm_restart_starts_from_the_given_weights(smoke_run, tmp_path, fer_npz
     assert np.isclose(history["best"]["acc"], max(row["val_acc_flip"], row["val_acc_flip_ema"]), atol=1e-4)
 
 
-def test_onnx_export_matches_pytorch(smoke_run, tmp_path, fer_npz):
+@pytest.mark.parametrize("flip", [False, True], ids=["plain", "flip_tta"])
+def test_onnx_export_matches_pytorch(smoke_run, tmp_path, fer_npz, flip):
     import onnxruntime as ort
 
     from training.export_face import export_onnx, load_run
@@ -84,16 +85,21 @@ def test_onnx_export_matches_pytorch(smoke_run, tmp_path, fer_npz):
     run, _ = smoke_run
     model, _, _ = load_run(run)
     path = tmp_path / "fernet_smoke.onnx"
-    export_onnx(model, path)
+    export_onnx(model, path, flip=flip)
     with np.load(fer_npz) as d:
         faces = d["pixels"][np.flatnonzero(d["usage"] == 2)[:64]]
     x = to_input(torch.from_numpy(faces))
     with torch.no_grad():
-        ref = torch.softmax(model(x), 1).numpy()
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+        ref = torch.softmax(model(x), 1)
+        if flip:  # the mean over the face and its mirror image, computed separately here
+            ref = (ref + torch.softmax(model(torch.flip(x, dims=[3])), 1)) / 2
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x.numpy()})[0]
     assert got.shape == (64, 7)
-    np.testing.assert_allclose(got, ref, atol=1e-4)
+    np.testing.assert_allclose(got, ref.numpy(), atol=1e-4)
     np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)
+    one = session.run(None, {"input": x.numpy()[:1]})[0]  # the batch of one the live pages send
+    np.testing.assert_allclose(one, ref.numpy()[:1], atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["fernet", "fernet_ferplus"])

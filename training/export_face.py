@@ -9,6 +9,8 @@ by ``python training/evaluate_face.py --model NAME --update-card``.
 
     python training/export_face.py --run runs/fernet_fer2013 --name fernet
     python training/export_face.py --run runs/fernet_ferplus --name fernet_ferplus
+    # horizontal-flip test-time augmentation built into the graph (one run of a batch of 2N):
+    python training/export_face.py --run runs/fernet_fer2013_r2 --name fernet --tta flip
 """
 
 from __future__ import annotations
@@ -31,12 +33,21 @@ from training.train_face import DEFAULT_DATA, to_input  # noqa: E402
 
 
 class WithSoftmax(torch.nn.Module):
-    def __init__(self, net: torch.nn.Module):
+    """``net`` with softmax appended; with ``flip``, the mean of the softmax outputs for the
+    faces and their mirror images (horizontal-flip test-time augmentation), computed as one
+    batch of 2N."""
+
+    def __init__(self, net: torch.nn.Module, flip: bool = False):
         super().__init__()
         self.net = net
+        self.flip = flip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.net(x), dim=1)
+        if not self.flip:
+            return torch.softmax(self.net(x), dim=1)
+        n = x.shape[0]
+        p = torch.softmax(self.net(torch.cat([x, x.flip(3)], 0)), dim=1)
+        return (p[:n] + p[n:]) * 0.5
 
 
 def load_run(run: Path) -> tuple[FERNet, dict, dict]:
@@ -50,8 +61,8 @@ def load_run(run: Path) -> tuple[FERNet, dict, dict]:
     return model, config, history | {"best": best["best"]}
 
 
-def export_onnx(model: torch.nn.Module, path: Path) -> None:
-    wrapped = WithSoftmax(model).eval()
+def export_onnx(model: torch.nn.Module, path: Path, flip: bool = False) -> None:
+    wrapped = WithSoftmax(model, flip).eval()
     torch.onnx.export(
         wrapped,
         (torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE),),
@@ -64,13 +75,17 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
     )
 
 
-def check_onnx(model: torch.nn.Module, path: Path, faces: np.ndarray) -> float:
-    """Max |ONNX - PyTorch| over the softmax outputs for real faces uint8 [n, 48, 48]."""
+def check_onnx(model: torch.nn.Module, path: Path, faces: np.ndarray, flip: bool = False) -> float:
+    """Max |ONNX - PyTorch| over the softmax outputs (flip-averaged with ``flip``) for real
+    faces uint8 [n, 48, 48]."""
     import onnxruntime as ort
 
     x = to_input(torch.from_numpy(faces))
     with torch.no_grad():
-        ref = torch.softmax(model(x), 1).numpy()
+        ref = torch.softmax(model(x), 1)
+        if flip:
+            ref = (ref + torch.softmax(model(x.flip(3)), 1)) * 0.5
+        ref = ref.numpy()
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"input": x.numpy()})[0]
     return float(np.abs(ref - got).max())
@@ -93,6 +108,16 @@ def latency_per_face(path: Path, runs: int = 300) -> dict:
             "p95_ms_per_face": round(float(np.percentile(per_face_ms, 95)), 3),
         }
     return out
+
+
+def _warm_start(config: dict) -> dict:
+    """For a run started from another run's weights (``--init``): that run and its command."""
+    init = config.get("init")
+    if not init:
+        return {}
+    source = torch.load(ROOT / init if not Path(init).is_absolute() else init, map_location="cpu", weights_only=False)
+    command = source["config"]["command"].replace("training/train_face.py", "python training/train_face.py", 1)
+    return {"warm_start_from": {"checkpoint": init, "its_command": command, "its_epochs": source["config"]["epochs"]}}
 
 
 def plot_curves(history: list[dict], title: str, path: Path) -> None:
@@ -132,14 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "models_onnx")
     p.add_argument("--docs", type=Path, default=ROOT / "docs")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--tta", choices=("none", "flip"), default="none", help="test-time augmentation built into the graph")
     args = p.parse_args(argv)
+    flip = args.tta == "flip"
     model, config, history = load_run(args.run)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / f"{args.name}.onnx"
-    export_onnx(model, onnx_path)
+    export_onnx(model, onnx_path, flip)
     with np.load(args.data) as d:
         faces = d["pixels"][np.flatnonzero(d["usage"] == 1)[:256]]
-    diff = check_onnx(model, onnx_path, faces)
+    diff = check_onnx(model, onnx_path, faces, flip)
     print(f"ONNX vs PyTorch: max |diff| {diff:.2e} over 256 PublicTest faces")
     if diff > 1e-4:
         raise SystemExit(f"ONNX export differs from PyTorch by {diff}")
@@ -190,9 +217,16 @@ def main(argv: list[str] | None = None) -> int:
             "best": history["best"],
             "curves": f"docs/{plot.name}",
             "publictest_by_epoch": [h["val_acc"] for h in history["history"]],
+            **_warm_start(config),
         },
+        "test_time_augmentation": (
+            "horizontal flip: the mean of the softmax outputs for the face and its mirror image, in the graph "
+            "(the network runs on a batch of 2N)"
+            if flip
+            else "none"
+        ),
         "export": {
-            "command": f"python training/export_face.py --run {args.run} --name {args.name}",
+            "command": f"python training/export_face.py --run {args.run} --name {args.name}" + (" --tta flip" if flip else ""),
             "opset": 17,
             "onnx_vs_pytorch_max_abs_diff": float(f"{diff:.3g}"),
         },
