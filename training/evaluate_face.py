@@ -83,15 +83,25 @@ def _source_lines(card: dict) -> list[str]:
     src = card["source"]
     if "training" in card:  # trained by this project (training/train_face.py)
         tr, ex = card["training"], card["export"]
+        tta = card.get("test_time_augmentation", "none")
+        passes = 2 if tta.startswith("horizontal flip") else 1
+        warm = tr.get("warm_start_from")
         lines = [
             "## Architecture",
             f"{card['architecture']}.",
             "",
-            f"Multiply-adds per face: {card['macs'] / 1e6:.1f} M (about {2 * card['macs'] / 1e6:.0f} M FLOPs).",
+            f"Multiply-adds per pass: {card['macs'] / 1e6:.1f} M (about {2 * card['macs'] / 1e6:.0f} M FLOPs); "
+            f"passes per face: {passes}.",
+            f"Test-time augmentation: {tta}.",
             "",
             "## Training",
             f"- data: {src['trained_on']}; labels: {src['labels_used']}",
             f"- command: `{tr['command']}` (seed {tr['seed']}, resumable from `--out`)",
+            *(
+                [f"- started from `{warm['checkpoint']}`, made by `{warm['its_command']}` ({warm['its_epochs']} epochs)"]
+                if warm
+                else []
+            ),
             f"- {tr['epochs']} epochs, batch {tr['batch']}; {tr['optimiser']}; {tr['loss']}",
             f"- augmentation: {tr['augmentation']}; EMA of weights, decay {tr['ema_decay']}",
             f"- selected: epoch {tr['best']['epoch']} ({tr['best']['weights']} weights), PublicTest {tr['best']['acc'] * 100:.2f}%",
