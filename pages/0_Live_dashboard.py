@@ -8,13 +8,13 @@ import time
 
 import streamlit as st
 from aiortc.contrib.media import MediaBlackhole
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
+from streamlit_webrtc import WebRtcMode
 
 from emotion.charts import probability_bars, probability_trend, utterance_trend
 from emotion.face.draw import face_caption
 from emotion.live import LiveSession
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
-from ui.webrtc import keep_streams_alive_under_load, stop_stream_when_browser_leaves
+from ui.webrtc import live_streamer
 from ui.widgets import page_header
 
 TREND_WINDOW_S = 60.0
@@ -76,8 +76,7 @@ with video_col:
     # One streamer carries both: the video callback runs in streamlit-webrtc's worker on the newest
     # frame only (latest-frame-wins), the queued audio callback gets every frame (never dropped) and
     # only buffers it; VAD and Whisper run in their own threads (emotion.stream).
-    keep_streams_alive_under_load()
-    ctx = webrtc_streamer(
+    ctx = live_streamer(
         key="live-dashboard",
         mode=WebRtcMode.SENDRECV,
         media_stream_constraints={"video": camera, "audio": microphone},
@@ -91,7 +90,6 @@ with video_col:
         out_recorder_factory=MediaBlackhole,
     )
 playing = bool(ctx.state.playing)
-stop_stream_when_browser_leaves(ctx)  # a closed tab does not always end the stream
 device_switches(disabled=playing)
 if playing and not was_playing:
     session.reset()  # a new stream: trends, timeline and latencies start from zero

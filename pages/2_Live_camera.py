@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
+from streamlit_webrtc import WebRtcMode
 
 from emotion.charts import probability_bars, probability_trend
 from emotion.face.draw import face_caption
 from emotion.stream import FaceVideoProcessor
 from ui.resources import face_analyzer_or_stop
-from ui.webrtc import keep_streams_alive_under_load, stop_stream_when_browser_leaves
+from ui.webrtc import live_streamer
 from ui.widgets import page_header
 
 TREND_WINDOW_S = 60.0
@@ -30,8 +30,7 @@ processor: FaceVideoProcessor = st.session_state.live_face_processor
 
 video_col, side_col = st.columns([3, 2])
 with video_col:
-    keep_streams_alive_under_load()
-    ctx = webrtc_streamer(
+    ctx = live_streamer(
         key="live-camera",
         mode=WebRtcMode.SENDRECV,
         video_frame_callback=processor,
@@ -40,7 +39,6 @@ with video_col:
     )
 
 playing = bool(ctx.state.playing)
-stop_stream_when_browser_leaves(ctx)  # a closed tab does not always end the stream
 if playing and not st.session_state.get("live_was_playing", False):
     processor.reset()  # a new stream: trend, frame count and rate start from zero
 st.session_state.live_was_playing = playing

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 from aiortc.contrib.media import MediaBlackhole
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
+from streamlit_webrtc import WebRtcMode
 
 from emotion.charts import probability_bars, utterance_trend
 from emotion.errors import InputError
 from emotion.stream import SpeechStreamProcessor
 from ui.resources import speech_analyzer_or_stop
-from ui.webrtc import keep_streams_alive_under_load, stop_stream_when_browser_leaves
+from ui.webrtc import live_streamer
 from ui.widgets import page_header, utterance_table
 
 REFRESH_S = 0.5
@@ -29,8 +29,7 @@ if "voice_processor" not in st.session_state:
 processor: SpeechStreamProcessor = st.session_state.voice_processor
 processor.analyzer = analyzer  # a Whisper model chosen in the sidebar applies from the next utterance
 
-keep_streams_alive_under_load()
-ctx = webrtc_streamer(
+ctx = live_streamer(
     key="voice",
     mode=WebRtcMode.SENDRECV,
     media_stream_constraints={"video": False, "audio": True},
@@ -43,7 +42,6 @@ ctx = webrtc_streamer(
     async_processing=True,
 )
 playing = bool(ctx.state.playing)
-stop_stream_when_browser_leaves(ctx)  # a closed tab does not always end the stream
 st.caption(f"Transcription: Whisper {analyzer.transcriber.model_label if analyzer.transcriber else 'off'}")
 
 

@@ -134,3 +134,15 @@ def stop_stream_when_browser_leaves(ctx) -> None:
     run_ctx = get_script_run_ctx()
     if run_ctx is not None:
         _WATCHDOG.watch(run_ctx.session_id, ctx)
+
+
+def live_streamer(**kwargs):
+    """``streamlit_webrtc.webrtc_streamer(**kwargs)`` for the live pages: with
+    :func:`keep_streams_alive_under_load` applied first and the stream watched by
+    :func:`stop_stream_when_browser_leaves`. Returns the streamer's context."""
+    from streamlit_webrtc import webrtc_streamer
+
+    keep_streams_alive_under_load()
+    ctx = webrtc_streamer(**kwargs)
+    stop_stream_when_browser_leaves(ctx)  # a closed tab does not always end the stream
+    return ctx
