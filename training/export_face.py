@@ -82,10 +82,7 @@ def check_onnx(model: torch.nn.Module, path: Path, faces: np.ndarray, flip: bool
 
     x = to_input(torch.from_numpy(faces))
     with torch.no_grad():
-        ref = torch.softmax(model(x), 1)
-        if flip:
-            ref = (ref + torch.softmax(model(x.flip(3)), 1)) * 0.5
-        ref = ref.numpy()
+        ref = WithSoftmax(model, flip).eval()(x).numpy()
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"input": x.numpy()})[0]
     return float(np.abs(ref - got).max())
@@ -115,7 +112,7 @@ def _warm_start(config: dict) -> dict:
     init = config.get("init")
     if not init:
         return {}
-    source = torch.load(ROOT / init if not Path(init).is_absolute() else init, map_location="cpu", weights_only=False)
+    source = torch.load(ROOT / init, map_location="cpu", weights_only=False)  # an absolute init stays as it is
     command = source["config"]["command"].replace("training/train_face.py", "python training/train_face.py", 1)
     return {"warm_start_from": {"checkpoint": init, "its_command": command, "its_epochs": source["config"]["epochs"]}}
 
