@@ -2,30 +2,58 @@
 
 from __future__ import annotations
 
+import time
 
-def open_and_start(page, url: str, waiting: str = "Press START to begin."):
-    """Open ``url``, wait for the page's ``waiting`` text, start its WebRTC streamer; returns
-    the streamer's frame locator."""
+
+def open_and_start(page, url: str, waiting: str = "Press START to begin.", expect_video: bool = True):
+    """Open ``url``, wait for the page's ``waiting`` text, start its WebRTC streamer (see
+    :func:`start`); returns the streamer's frame locator."""
     page.goto(url)
     page.get_by_text(waiting).wait_for(timeout=90_000)
     webrtc = page.frame_locator("iframe[title*='webrtc']")
-    start(webrtc)
+    start(webrtc, expect_video=expect_video)
     return webrtc
 
 
-def start(webrtc) -> None:
-    """Press the streamer's START until it turns into STOP: a click that lands while the
-    component is still loading is lost (seen once on a loaded machine)."""
+def start(webrtc, expect_video: bool = True, attempts: int = 3) -> None:
+    """Press the streamer's START until the stream runs: its button turns into STOP and, with
+    ``expect_video``, the video sent back plays (a non-zero width) within 45 s.
+
+    A press is repeated, as a person would, when it is lost (a click that lands while the
+    component is still loading: seen once on a loaded machine) or when the component falls back
+    to START without ever streaming (seen on a fresh server while Streamlit's file watcher was
+    flooded; the app now runs without one). Each repeat is printed.
+
+    Raises:
+        AssertionError: no stream after ``attempts`` presses.
+    """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    for _ in range(3):
+    for attempt in range(1, attempts + 1):
         webrtc.get_by_role("button", name="START").click()
         try:
             webrtc.get_by_role("button", name="STOP").wait_for(timeout=20_000)
-            return
         except PlaywrightTimeout:
+            print(f"START press {attempt}: the button did not turn into STOP; pressing again")
             continue
-    raise AssertionError("the WebRTC streamer did not start after three presses of START")
+        if not expect_video or _video_plays(webrtc, timeout_s=45.0):
+            return
+        print(f"START press {attempt}: the stream fell back to START without video; pressing again")
+    raise AssertionError(f"the WebRTC streamer did not stream after {attempts} presses of START")
+
+
+def _video_plays(webrtc, timeout_s: float) -> bool:
+    """True once the streamer's first video has a non-zero width; False when its START button
+    is back (the stream ended) or after ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    video = webrtc.locator("video").first
+    while time.monotonic() < deadline:
+        if webrtc.locator("video").count() and video.evaluate("v => v.videoWidth") > 0:
+            return True
+        if webrtc.get_by_role("button", name="START").count():
+            return False
+        time.sleep(0.25)
+    return False
 
 
 def metric(page, label: str, timeout_ms: int = 10_000) -> str:

@@ -109,7 +109,7 @@ def test_home_page_links_every_page(page, streamlit_url):
 def test_voice_page_transcribes_real_speech_with_both_emotions(page, streamlit_url, speech_wav):
     if speech_wav is None:
         pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphone")
-    open_and_start(page, f"{streamlit_url}/Voice")
+    open_and_start(page, f"{streamlit_url}/Voice", expect_video=False)
     line = page.get_by_text(re.compile(r"(kids are talking|dogs are sitting) by the door", re.I)).first
     line.wait_for(timeout=90_000)
     emotions = page.get_by_text(re.compile(rf"^Words: ({LABELS}) · Voice: ({LABELS})$"))
