@@ -74,6 +74,17 @@ def test_warm_restart_starts_from_the_given_weights(smoke_run, tmp_path, fer_npz
     assert 0 <= row["val_acc_flip"] <= 1 and history["best"]["select"] == "flip"
     assert np.isclose(history["best"]["acc"], max(row["val_acc_flip"], row["val_acc_flip_ema"]), atol=1e-4)
 
+    # a restart of the restart: the card's chain names both runs it descends from, earliest first
+    from training.export_face import _warm_start
+
+    again = tmp_path / "restart2"
+    args2 = [a if a != str(out) else str(again) for a in args]
+    assert main([*args2, "--epochs", "1", "--threads", "1", "--init", str(out / "last.pt")]) == 0
+    config = torch.load(again / "last.pt", weights_only=False)["config"]
+    chain = _warm_start(config)["warm_start_from"]
+    assert [step["checkpoint"] for step in chain] == [str(src / "last.pt"), str(out / "last.pt")]
+    assert [step["its_epochs"] for step in chain] == [2, 1]
+
 
 @pytest.mark.parametrize("flip", [False, True], ids=["plain", "flip_tta"])
 def test_onnx_export_matches_pytorch(smoke_run, tmp_path, fer_npz, flip):

@@ -84,8 +84,9 @@ def _source_lines(card: dict) -> list[str]:
     if "training" in card:  # trained by this project (training/train_face.py)
         tr, ex = card["training"], card["export"]
         tta = card.get("test_time_augmentation", "none")
-        passes = 2 if tta.startswith("horizontal flip") else 1
-        warm = tr.get("warm_start_from")
+        passes = card.get("passes_per_face", 2 if tta.startswith("horizontal flip") else 1)
+        warm = tr.get("warm_start_from") or []
+        chain = warm if isinstance(warm, list) else [warm]  # cards before the chain was recorded hold one run
         lines = [
             "## Architecture",
             f"{card['architecture']}.",
@@ -98,8 +99,10 @@ def _source_lines(card: dict) -> list[str]:
             f"- data: {src['trained_on']}; labels: {src['labels_used']}",
             f"- command: `{tr['command']}` (seed {tr['seed']}, resumable from `--out`)",
             *(
-                [f"- started from `{warm['checkpoint']}`, made by `{warm['its_command']}` ({warm['its_epochs']} epochs)"]
-                if warm
+                [f"- warm restarts: the command above started from `{chain[-1]['checkpoint']}`; in order, the runs:"]
+                + [f"  {i}. `{step['its_command']}` ({step['its_epochs']} epochs)" for i, step in enumerate(chain, 1)]
+                + [f"  {len(chain) + 1}. the command above ({tr['epochs']} epochs)"]
+                if chain
                 else []
             ),
             f"- {tr['epochs']} epochs, batch {tr['batch']}; {tr['optimiser']}; {tr['loss']}",

@@ -108,13 +108,16 @@ def latency_per_face(path: Path, runs: int = 300) -> dict:
 
 
 def _warm_start(config: dict) -> dict:
-    """For a run started from another run's weights (``--init``): that run and its command."""
-    init = config.get("init")
-    if not init:
-        return {}
-    source = torch.load(ROOT / init, map_location="cpu", weights_only=False)  # an absolute init stays as it is
-    command = source["config"]["command"].replace("training/train_face.py", "python training/train_face.py", 1)
-    return {"warm_start_from": {"checkpoint": init, "its_command": command, "its_epochs": source["config"]["epochs"]}}
+    """For a run started from another run's weights (``--init``): every run it descends from,
+    earliest (trained from scratch) first, each with its checkpoint, command and epochs, so the
+    card says how to reproduce the whole chain."""
+    chain, init = [], config.get("init")
+    while init:
+        source = torch.load(ROOT / init, map_location="cpu", weights_only=False)  # an absolute init stays as it is
+        command = source["config"]["command"].replace("training/train_face.py", "python training/train_face.py", 1)
+        chain.insert(0, {"checkpoint": init, "its_command": command, "its_epochs": source["config"]["epochs"]})
+        init = source["config"].get("init")
+    return {"warm_start_from": chain} if chain else {}
 
 
 def plot_curves(history: list[dict], title: str, path: Path) -> None:
@@ -216,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             "publictest_by_epoch": [h["val_acc"] for h in history["history"]],
             **_warm_start(config),
         },
+        "passes_per_face": 2 if flip else 1,
         "test_time_augmentation": (
             "horizontal flip: the mean of the softmax outputs for the face and its mirror image, in the graph "
             "(the network runs on a batch of 2N)"
