@@ -3,7 +3,7 @@
 | variable                    | default                                   | meaning                                          |
 |-----------------------------|-------------------------------------------|--------------------------------------------------|
 | ``EMOTION_MODELS_DIR``      | ``<repo>/models_onnx``                    | folder of the ONNX models and their cards        |
-| ``EMOTION_FACE_MODEL``      | ``mini_xception``                         | face-expression model name (file stem)           |
+| ``EMOTION_FACE_MODEL``      | ``fernet``                                | face-expression model name (file stem)           |
 | ``EMOTION_FACE_DETECTOR``   | ``blazeface_full_range``                  | face detector: ``blazeface_full_range``, ``blazeface_short_range`` (ONNX files) or ``haar`` |
 | ``EMOTION_HAAR_CASCADE``    | ``<repo>/haarcascade_frontalface_default.xml`` | OpenCV Haar cascade for face detection      |
 | ``EMOTION_LIVE_DETECT_MAX_SIDE`` | ``320``                              | longest side (px) of the copy detection runs on, live video |
@@ -43,7 +43,7 @@ class Settings:
     """Runtime settings; :func:`Settings.from_env` reads them from the environment."""
 
     models_dir: Path = REPO_ROOT / "models_onnx"
-    face_model: str = "mini_xception"
+    face_model: str = "fernet"
     face_detector: str = "blazeface_full_range"
     haar_cascade: Path = REPO_ROOT / "haarcascade_frontalface_default.xml"
     live_detect_max_side: int = 320

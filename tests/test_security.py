@@ -14,6 +14,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from emotion.config import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = [ROOT / "localapp.py", *(ROOT / "emotion").rglob("*.py"), *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py")]
 UNSAFE_MODULES = {"pickle", "cPickle", "joblib", "dill", "cloudpickle", "marshal", "shelve", "torch"}
@@ -104,7 +106,7 @@ def test_transcripts_and_typed_text_with_html_are_shown_as_text(monkeypatch):
     "model_file",
     [
         "blazeface_full_range.onnx",
-        "mini_xception.onnx",
+        f"{Settings().face_model}.onnx",
         "acoustic_emotion.onnx",
         "text_emotion.onnx",
         "text_emotion.tokenizer.json",
@@ -122,7 +124,7 @@ def test_missing_or_corrupt_model_is_one_clear_error_at_start_up(tmp_path, monke
     else:
         target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 3])  # truncated
     monkeypatch.setenv("EMOTION_MODELS_DIR", str(models))
-    monkeypatch.setenv("EMOTION_FACE_MODEL", "mini_xception")
+    monkeypatch.setenv("EMOTION_FACE_MODEL", Settings().face_model)
     for script in ("localapp.py", "pages/1_Photo.py"):
         at = AppTest.from_file(str(ROOT / script), default_timeout=120)
         at.run()
