@@ -1,6 +1,6 @@
 """Face pipeline benchmark: prints median and p95 latencies and the Live pipeline's frame rate,
-for the default pipeline (BlazeFace + mini-Xception), BlazeFace + FERNet, and the pipeline
-BlazeFace replaced (Haar + mini-Xception).
+for the default pipeline (BlazeFace + FERNet), BlazeFace + mini-Xception, and the default
+before this project's detector and network (Haar + mini-Xception).
 
     python -m bench.bench_face [--n 300] [--update-card]
 
@@ -35,8 +35,8 @@ from emotion.stream import FaceVideoProcessor  # noqa: E402
 from tests.media import face_scene  # noqa: E402
 
 CONFIGS = {
-    "default (BlazeFace full range + mini-Xception)": ("blazeface_full_range", "mini_xception"),
-    "BlazeFace full range + FERNet": ("blazeface_full_range", "fernet"),
+    "default (BlazeFace full range + FERNet)": ("blazeface_full_range", "fernet"),
+    "BlazeFace full range + mini-Xception": ("blazeface_full_range", "mini_xception"),
     "before (Haar + mini-Xception)": ("haar", "mini_xception"),
 }
 
