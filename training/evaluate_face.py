@@ -83,10 +83,8 @@ def _source_lines(card: dict) -> list[str]:
     src = card["source"]
     if "training" in card:  # trained by this project (training/train_face.py)
         tr, ex = card["training"], card["export"]
-        tta = card.get("test_time_augmentation", "none")
-        passes = card.get("passes_per_face", 2 if tta.startswith("horizontal flip") else 1)
-        warm = tr.get("warm_start_from") or []
-        chain = warm if isinstance(warm, list) else [warm]  # cards before the chain was recorded hold one run
+        tta, passes = card["test_time_augmentation"], card["passes_per_face"]
+        chain = tr.get("warm_start_from", [])
         lines = [
             "## Architecture",
             f"{card['architecture']}.",

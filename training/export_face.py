@@ -10,7 +10,7 @@ by ``python training/evaluate_face.py --model NAME --update-card``.
     python training/export_face.py --run runs/fernet_fer2013 --name fernet
     python training/export_face.py --run runs/fernet_ferplus --name fernet_ferplus
     # horizontal-flip test-time augmentation built into the graph (one run of a batch of 2N):
-    python training/export_face.py --run runs/fernet_fer2013_r2 --name fernet --tta flip
+    python training/export_face.py --run runs/fernet_fer2013_r3 --name fernet --tta flip
 """
 
 from __future__ import annotations
