@@ -87,6 +87,50 @@ def from_ekman(name: str) -> str:
     return EKMAN_TO_EMOTION[name.strip().lower()]
 
 
+FERPLUS_COLUMNS: tuple[str, ...] = (
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
+)
+"""The FER+ vote columns (Barsoum et al. 2016, microsoft/FERPlus), in the order of its label files."""
+
+FERPLUS_TO_FER2013: tuple[int, ...] = (6, 3, 5, 4, 0, 1, 2)
+"""Index in :data:`EMOTIONS` of each of the first seven FER+ columns (contempt, unknown and
+NF, "not a face", have none)."""
+
+
+def ferplus_distribution(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FER+ votes uint8 [n, 10] (:data:`FERPLUS_COLUMNS`) -> (probabilities float32 [n, 7] in
+    :data:`EMOTIONS` order, valid bool [n]: at least one vote for one of the 7 emotions).
+    Rows that are not valid are all zero."""
+    votes = np.asarray(votes)
+    dist = np.zeros((len(votes), NUM_EMOTIONS), np.float32)
+    dist[:, list(FERPLUS_TO_FER2013)] = votes[:, : len(FERPLUS_TO_FER2013)].astype(np.float32)
+    total = dist.sum(1, keepdims=True)
+    valid = total[:, 0] > 0
+    dist[valid] /= total[valid]
+    return dist, valid
+
+
+def ferplus_majority(votes: np.ndarray) -> np.ndarray:
+    """FER+ majority label int64 [n] in :data:`EMOTIONS` order from votes uint8 [n, 10], or -1
+    where the most-voted column is contempt, unknown or not-a-face, or there are no votes (the
+    FER+ "majority" scheme)."""
+    votes = np.asarray(votes)
+    top = votes.argmax(1)
+    out = np.full(len(votes), -1, np.int64)
+    ok = (top < len(FERPLUS_TO_FER2013)) & (votes.sum(1) > 0)
+    out[ok] = np.asarray(FERPLUS_TO_FER2013)[top[ok]]
+    return out
+
+
 class LabelledProbabilities:
     """Mixin for results holding ``probabilities`` (float (7,), :data:`EMOTIONS` order):
     the most probable label and its probability."""

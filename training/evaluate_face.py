@@ -25,9 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from emotion.config import Settings  # noqa: E402
 from emotion.face.classify import FaceExpressionClassifier  # noqa: E402
-from emotion.labels import EMOTIONS  # noqa: E402
+from emotion.labels import EMOTIONS, ferplus_majority  # noqa: E402
 from training.metrics import confusion, format_matrix  # noqa: E402
-from training.train_face import ferplus_majority  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013" / "fer2013_ferplus.npz"
 SPLITS = {"PublicTest": 1, "PrivateTest": 2}

@@ -44,37 +44,11 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from emotion.labels import ferplus_distribution, ferplus_majority  # noqa: E402
 from training.fer_net import INPUT_SIZE, FERNet, count_macs, count_parameters  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013" / "fer2013_ferplus.npz"
 NUM_CLASSES = 7
-# FER+ vote columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF.
-# Their FER2013 index (contempt, unknown and NF have none).
-FERPLUS_TO_FER2013 = (6, 3, 5, 4, 0, 1, 2)
-
-
-def ferplus_distribution(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """FER+ votes uint8 [n, 10] -> (probabilities float32 [n, 7] in FER2013 order,
-    valid bool [n]: at least one vote for one of the 7 emotions)."""
-    emo = votes[:, :7].astype(np.float32)
-    dist = np.zeros((len(votes), NUM_CLASSES), np.float32)
-    dist[:, list(FERPLUS_TO_FER2013)] = emo
-    total = dist.sum(1, keepdims=True)
-    valid = total[:, 0] > 0
-    dist[valid] /= total[valid]
-    return dist, valid
-
-
-def ferplus_majority(votes: np.ndarray) -> np.ndarray:
-    """FER+ majority label int [n] in FER2013 order, or -1 where the most-voted column is
-    contempt, unknown or not-a-face, or there are no votes (the FER+ "majority" scheme)."""
-    top = votes.argmax(1)
-    out = np.full(len(votes), -1, np.int64)
-    ok = (top < 7) & (votes.sum(1) > 0)
-    out[ok] = np.asarray(FERPLUS_TO_FER2013)[top[ok]]
-    return out
-
-
 def load_data(path: Path, labels: str, limit: int | None, seed: int) -> dict[str, torch.Tensor]:
     with np.load(path) as d:
         usage, pixels, emotion = d["usage"], d["pixels"], d["emotion"].astype(np.int64)
