@@ -22,8 +22,8 @@ Computation 14(8) (product of experts).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,10 +48,12 @@ class FusedEstimate(LabelledProbabilities):
     Attributes:
         probabilities: float32 (7,), :data:`emotion.labels.EMOTIONS` order, sums to 1.
         weights: the effective weight ``e_m = w_m · c_m`` of each modality that took part.
+        face_id: the tracked face whose expression took part (:func:`fuse_utterance`), or None.
     """
 
     probabilities: np.ndarray
     weights: dict[str, float]
+    face_id: int | None = None
 
     @property
     def confidence(self) -> float:
@@ -109,15 +111,69 @@ def fuse(
     return FusedEstimate(fused.astype(np.float32), {k: round(v, 4) for k, v in effective.items()})
 
 
-def average_over_span(times: np.ndarray, probabilities: np.ndarray, start_s: float, end_s: float) -> np.ndarray | None:
-    """Mean of the probability rows whose time lies in ``[start_s, end_s]`` (seconds), e.g. the
-    face probabilities during one utterance; None when no row does.
+@dataclass(frozen=True)
+class FaceSample:
+    """One tracked face in one analysed frame, on the media clock.
 
-    ``times`` float [n] seconds; ``probabilities`` float [n, 7]. Returns float32 (7,).
+    Attributes:
+        t_s: media time (s) of the frame; face_id: the track's ID; area: box area in pixels²;
+        probabilities: float32 (7,) smoothed expression probabilities.
     """
-    t = np.asarray(times, dtype=np.float64)
-    inside = (t >= start_s) & (t <= end_s)
-    if not inside.any():
+
+    t_s: float
+    face_id: int
+    area: int
+    probabilities: np.ndarray
+
+
+def face_samples(t_s: float, faces: Iterable) -> list[FaceSample]:
+    """:class:`FaceSample` objects of the tracked faces (:class:`~emotion.face.track.TrackedFace`) of one frame at ``t_s``."""
+    return [FaceSample(float(t_s), f.face_id, f.area, f.probabilities) for f in faces]
+
+
+def face_over_span(samples: Sequence[FaceSample], start_s: float, end_s: float) -> tuple[int, np.ndarray] | None:
+    """The face followed over ``[start_s, end_s]`` (seconds) and its mean probabilities float32 (7,).
+
+    Rule (the same for live sessions and video files): among the faces seen in the span, the one
+    seen in the most analysed frames (the person on screen while the words were said); ties go to
+    the larger mean box, then the lower ID. None when no face was seen in the span.
+    """
+    by_id: dict[int, list[FaceSample]] = {}
+    for s in samples:
+        if start_s <= s.t_s <= end_s:
+            by_id.setdefault(s.face_id, []).append(s)
+    if not by_id:
         return None
-    mean = np.asarray(probabilities, dtype=np.float64).reshape(len(t), NUM_EMOTIONS)[inside].mean(0)
-    return (mean / mean.sum()).astype(np.float32)
+    face_id, seen = max(by_id.items(), key=lambda kv: (len(kv[1]), np.mean([s.area for s in kv[1]]), -kv[0]))
+    mean = np.mean([np.asarray(s.probabilities, np.float64) for s in seen], axis=0)
+    return face_id, (mean / mean.sum()).astype(np.float32)
+
+
+def fuse_face_words_voice(
+    face: tuple[int, np.ndarray] | None,
+    words: np.ndarray | None,
+    voice: np.ndarray | None,
+    weights: Mapping[str, float] | None = None,
+    rule: str = "log_linear",
+) -> FusedEstimate | None:
+    """:func:`fuse` of a followed face ((face ID, probabilities (7,)) as :func:`face_over_span`
+    gives it, or None), the words (semantic (7,)) and the voice (acoustic (7,)); the result
+    names the face when it took part."""
+    fused = fuse({"face": None if face is None else face[1], "words": words, "voice": voice}, weights, rule)
+    if fused is None or face is None or "face" not in fused.weights:
+        return fused
+    return replace(fused, face_id=face[0])
+
+
+def fuse_utterance(
+    utterance, faces: Sequence[FaceSample], weights: Mapping[str, float] | None = None, rule: str = "log_linear"
+) -> FusedEstimate | None:
+    """The fused emotion of one utterance (:class:`~emotion.speech.analyzer.Utterance`): the face
+    followed over its span (:func:`face_over_span`) + its words (semantic) + its voice (acoustic),
+    by :func:`fuse`. Used by the live session and by video files alike; ``faces`` and the
+    utterance are on the same media clock.
+
+    Returns None when no modality has anything (see :func:`fuse`).
+    """
+    face = face_over_span(faces, utterance.start_s, utterance.end_s)
+    return fuse_face_words_voice(face, utterance.semantic, utterance.acoustic, weights, rule)

@@ -8,34 +8,36 @@ session.speech.on_audio_frames`` and ``on_audio_ended=session.speech.on_ended`` 
 speech pipeline, :class:`~emotion.stream.SpeechStreamProcessor`); one streamer carries both.
 The page calls :meth:`LiveSession.snapshot` on each refresh.
 
-Time: the session clock starts (0 s) at the first video frame or audio sample, whichever came
-first; face times and utterance times are both shifted onto it, so an utterance's
-``[start_s, end_s]`` selects the face samples seen while it was spoken.
+Time: each stream (camera, microphone) places its frames by their own timestamps, as seconds
+since its first frame (:class:`~emotion.media.PacketClock`); the session clock starts (0 s) at
+the arrival of the first video frame or audio frame, whichever came first, and each stream is
+put on it by the arrival of its first frame. So an utterance's ``[start_s, end_s]`` selects the
+face samples seen while it was spoken, whatever the processing delays.
 
 Fusion (:func:`emotion.fusion.fuse`, weighted log-linear pool, confidence-weighted):
 
-- per utterance: the followed face's probabilities averaged over the utterance's span + the
-  words (semantic) + the voice (acoustic);
-- now: the followed face's probabilities averaged over the last ``face_span_s`` seconds (none
-  when no face was seen in that time) + the words and voice of the latest utterance while it
-  ended less than ``speech_hold_s`` seconds ago (afterwards speech is absent, not stale).
+- per utterance: :func:`emotion.fusion.fuse_utterance`, the same function video files use: the
+  face followed over the utterance's span (:func:`emotion.fusion.face_over_span`) + the words
+  (semantic) + the voice (acoustic);
+- now: the face followed over the last ``face_span_s`` seconds, by the same rule (none when no
+  face was seen in that time) + the words and voice of the latest utterance while it ended less
+  than ``speech_hold_s`` seconds ago (afterwards speech is absent, not stale).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from .face.analyzer import FaceEmotionAnalyzer
 from .face.track import TrackedFace
-from .fusion import FusedEstimate, average_over_span, fuse
+from .fusion import FaceSample, FusedEstimate, face_over_span, face_samples, fuse_face_words_voice, fuse_utterance
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
-from .stream import FaceVideoProcessor, LiveFaceSnapshot, SpeechSnapshot, SpeechStreamProcessor
+from .stream import MAX_BACKLOG_S, FaceVideoProcessor, LiveFaceSnapshot, SpeechSnapshot, SpeechStreamProcessor
 from .timeline import Timeline, face_row, fused_row, utterance_row
 
 MODALITIES = ("face", "words", "voice")
@@ -53,7 +55,8 @@ class DashboardSnapshot:
         now_s: session time now, seconds.
         face: the face pipeline's snapshot; its ``trend_t`` is shifted onto the session clock.
         speech: the speech pipeline's snapshot (its utterance times are not shifted).
-        utterances: the utterances, oldest first, with ``start_s``/``end_s`` on the session clock.
+        utterances: the latest utterances (a bounded window: ``speech.count`` says how many there
+            are in all), oldest first, with ``start_s``/``end_s`` on the session clock.
         fused_utterances: per utterance, the fused face (over its span) + words + voice, or None
             when no enabled modality had anything.
         fused_now: the current fused emotion, or None.
@@ -93,6 +96,10 @@ class LiveSession:
             face ID, seconds.
         max_face_rows: the timeline keeps at most this many face rows (oldest dropped first),
             so memory stays bounded in a long session.
+        snapshot_utterances: :meth:`snapshot` covers the newest this many utterances, so a page
+            refresh costs the same however long the session runs.
+        face_memory_s: face samples are kept this long for the fusion of utterances whose analysis
+            is still to come (twice the speech backlog cap).
         clock: monotonic clock in seconds (injectable for tests).
     """
 
@@ -105,19 +112,24 @@ class LiveSession:
         speech_hold_s: float = 10.0,
         timeline_interval_s: float = 0.5,
         max_face_rows: int = 20_000,
+        snapshot_utterances: int = 50,
+        face_memory_s: float = 2 * MAX_BACKLOG_S,
         clock=time.monotonic,
     ):
         self.clock = clock
         self.face_span_s = float(face_span_s)
         self.speech_hold_s = float(speech_hold_s)
         self.timeline_interval_s = float(timeline_interval_s)
+        self.snapshot_utterances = int(snapshot_utterances)
+        self.face_memory_s = float(face_memory_s)
         self.video = FaceVideoProcessor(faces, window_s=window_s, clock=clock, on_faces=self._record_faces)
         self.speech = SpeechStreamProcessor(speech, clock=clock)
         self._lock = threading.Lock()
         self._face_rows: deque[tuple[float, TrackedFace]] = deque(maxlen=max_face_rows)
         self._last_row: dict[int, float] = {}
+        self._samples: deque[FaceSample] = deque()  # media time of the video stream, last face_memory_s
         # per utterance, keyed (stream start, utterance start): pruned with the utterances
-        self._span_face: dict[tuple[float | None, float], np.ndarray | None] = {}
+        self._span_samples: dict[tuple[float | None, float], list[FaceSample]] = {}
         self._fused: dict[tuple[float | None, float], tuple[tuple, FusedEstimate | None]] = {}
         self._shown: dict[tuple[float | None, float], float | None] = {}
 
@@ -125,6 +137,9 @@ class LiveSession:
 
     def _record_faces(self, t: float, tracked: list[TrackedFace]) -> None:
         with self._lock:
+            self._samples.extend(face_samples(t, tracked))
+            while self._samples and self._samples[0].t_s < t - self.face_memory_s:
+                self._samples.popleft()
             for face in tracked:
                 last = self._last_row.get(face.face_id)
                 if last is None or t - last >= self.timeline_interval_s or t < last:
@@ -141,7 +156,8 @@ class LiveSession:
         with self._lock:
             self._face_rows.clear()
             self._last_row.clear()
-            self._span_face.clear()
+            self._samples.clear()
+            self._span_samples.clear()
             self._fused.clear()
             self._shown.clear()
 
@@ -151,64 +167,67 @@ class LiveSession:
             for k in [k for k in cache if k not in keys]:
                 del cache[k]
 
-    def snapshot(self, weights: Mapping[str, float] | None = None) -> DashboardSnapshot:
-        """The dashboard's state now.
+    def snapshot(self, weights: Mapping[str, float] | None = None, last: int | None = None) -> DashboardSnapshot:
+        """The dashboard's state now, over the newest ``last`` utterances (default
+        ``snapshot_utterances``).
 
         Args:
             weights: user weight >= 0 per name of :data:`MODALITIES` (missing names weigh 1;
                 0 switches a modality off in the fusion).
+            last: how many of the newest utterances to cover (0 or more; the timeline export
+                passes the whole history).
 
         Raises:
             ValueError: a negative weight (from :func:`emotion.fusion.fuse`).
         """
         face_start = self.video.started_at
         face = self.video.snapshot()
-        speech = self.speech.snapshot()
+        speech = self.speech.snapshot(last=self.snapshot_utterances if last is None else last)
         starts = [s for s in (face_start, speech.started_at) if s is not None]
         origin = min(starts) if starts else None  # the session clock's 0 s
         now = self.clock()
         now_s = 0.0 if origin is None else now - origin
         face_shift = 0.0 if face_start is None or origin is None else face_start - origin
         speech_shift = 0.0 if speech.started_at is None or origin is None else speech.started_at - origin
-        trend_t = face.trend_t + face_shift
-        face = replace(face, trend_t=trend_t)
+        face = replace(face, trend_t=face.trend_t + face_shift)
 
         utterances = tuple(replace(u, start_s=u.start_s + speech_shift, end_s=u.end_s + speech_shift) for u in speech.utterances)
         keys = [_utterance_key(speech, u) for u in speech.utterances]
         with self._lock:
-            cached = [self._span_face.get(k, ...) for k in keys]
+            spans = [self._span_samples.get(k) for k in keys]
             fused_cache = [self._fused.get(k) for k in keys]
+            samples = list(self._samples) if any(s is None for s in spans) else []
         weights_key = tuple(sorted((weights or {}).items()))
         span_new, fused_new = {}, {}
         fused_utterances: list[FusedEstimate | None] = []
-        for key, u, span, hit in zip(keys, utterances, cached, fused_cache, strict=True):
-            if span is ...:  # once, while the span is still in the face trend
-                span = span_new[key] = average_over_span(trend_t, face.trend_p, u.start_s, u.end_s) if len(trend_t) else None
+        for key, u, span, hit in zip(keys, utterances, spans, fused_cache, strict=True):
+            # the utterance on the video stream's clock: the face samples seen while it was spoken
+            on_video = replace(u, start_s=u.start_s - face_shift, end_s=u.end_s - face_shift)
+            if span is None:  # once, while the span is still in memory
+                span = span_new[key] = [s for s in samples if on_video.start_s <= s.t_s <= on_video.end_s]
             if hit is not None and hit[0] == weights_key:
                 fused_utterances.append(hit[1])
                 continue
-            fused = fuse({"face": span, "words": u.semantic, "voice": u.acoustic}, weights)
+            fused = fuse_utterance(on_video, span, weights)
             fused_new[key] = (weights_key, fused)
             fused_utterances.append(fused)
         if span_new or fused_new:
             with self._lock:
-                self._span_face.update(span_new)
+                self._span_samples.update(span_new)
                 self._fused.update(fused_new)
                 current = set(keys)
-                self._prune(self._span_face, current)
+                self._prune(self._span_samples, current)
                 self._prune(self._fused, current)
 
-        recent_face = None
-        if len(trend_t) and now_s - trend_t[-1] <= self.face_span_s:
-            recent_face = average_over_span(trend_t, face.trend_p, now_s - self.face_span_s, now_s)
+        since = now_s - face_shift - self.face_span_s  # on the video stream's clock
+        with self._lock:
+            recent = list(itertools.takewhile(lambda s: s.t_s >= since, reversed(self._samples)))
         latest = utterances[-1] if utterances else None
         fresh = latest is not None and now_s - latest.end_s <= self.speech_hold_s
-        fused_now = fuse(
-            {
-                "face": recent_face,
-                "words": latest.semantic if fresh else None,
-                "voice": latest.acoustic if fresh else None,
-            },
+        fused_now = fuse_face_words_voice(
+            face_over_span(recent, since, float("inf")),
+            latest.semantic if fresh else None,
+            latest.acoustic if fresh else None,
             weights,
         )
         latency = tuple(
@@ -239,7 +258,7 @@ class LiveSession:
         """The session's timeline (source ``"live"``): a face row per face ID at most every
         ``timeline_interval_s`` seconds, every utterance, and the fused estimate of each
         utterance under ``weights``; times on the session clock."""
-        snap = self.snapshot(weights)
+        snap = self.snapshot(weights, last=self.speech.max_results)
         tl = Timeline()
         with self._lock:
             rows = list(self._face_rows)

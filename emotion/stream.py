@@ -8,13 +8,19 @@ results with :meth:`FaceVideoProcessor.snapshot`.
 
 Audio: a ``queued_audio_frames_callback`` receives *every* queued frame, so no audio is
 dropped. :class:`SpeechStreamProcessor` only resamples them into an inbox; one thread
-cuts utterances with VAD into a bounded queue, another transcribes and classifies them.
+cuts utterances with VAD, another transcribes and classifies them. The backlog of audio
+waiting for analysis is capped (:data:`MAX_BACKLOG_S`): on a machine too slow to keep up,
+the oldest waiting speech is skipped, and the snapshot says how much.
+
+Time: every video frame and audio sample is placed by its own RTP-derived timestamp, as
+seconds since its stream's first frame (:class:`~emotion.media.PacketClock`), so neither a
+late callback nor a lost packet moves what follows.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -27,10 +33,15 @@ import numpy as np
 from .face.analyzer import FaceEmotionAnalyzer
 from .face.draw import draw_faces
 from .face.track import FaceTracker, TrackedFace
+from .media import PacketClock
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
-from .speech.audio import SAMPLE_RATE
-from .speech.vad import UtteranceSegmenter
+from .speech.audio import SAMPLE_RATE, AudioBlock, TimedResampler
+from .speech.vad import SpeechSegment, UtteranceSegmenter
 from .timeline import ProbabilityTrend
+
+MAX_BACKLOG_S = 60.0
+"""Seconds of received audio that may wait for analysis (VAD, then Whisper and the classifiers)
+before the oldest waiting speech is skipped."""
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +57,8 @@ class LiveFaceSnapshot:
             the largest again once it is gone), or None.
         fps: processing rate over the last ~30 frames, frames per second (0 when idle > 2 s).
         frames: frames processed since the start.
-        trend_t: float64 [n] seconds since the first frame; trend_p: float32 [n, 7]
+        trend_t: float64 [n] media time, seconds since the stream's first frame (from the
+            frames' timestamps); trend_p: float32 [n, 7]
             smoothed probabilities of the followed face at those times (last ``window_s``).
         last_frame_age_s: seconds since the latest processed frame (inf before any).
         error: the last processing error as text, or None.
@@ -76,7 +88,7 @@ class FaceVideoProcessor:
         window_s: length of the probability trend, seconds.
         clock: monotonic clock in seconds (injectable for tests).
         on_faces: optional ``on_faces(t, tracked)`` called from the worker thread after each
-            frame with its time (seconds since the first frame) and tracked faces (e.g. to
+            frame with its media time (seconds since the stream's first frame) and tracked faces (e.g. to
             record a timeline); it runs under this processor's lock, so it must be quick and
             must not call back into the processor.
 
@@ -104,17 +116,17 @@ class FaceVideoProcessor:
         self._followed: int | None = None
         self._stamps: deque[float] = deque(maxlen=self.FPS_WINDOW)
         self._frames = 0
-        self._t0: float | None = None
+        self.media_clock = PacketClock(clock)
         self._error: str | None = None
 
-    def process(self, image: np.ndarray) -> np.ndarray:
-        """Analyse a uint8 BGR [H, W, 3] frame, record the results, return it annotated."""
+    def process(self, image: np.ndarray, t: float | None = None) -> np.ndarray:
+        """Analyse a uint8 BGR [H, W, 3] frame shown at media time ``t`` (seconds since the
+        stream's first frame; None: when it arrived), record the results, return it annotated."""
+        if t is None:
+            t = self.media_clock.seconds(None, None)
         faces = self.analyzer.analyze(image)
         now = self.clock()
         with self._lock:
-            if self._t0 is None:
-                self._t0 = now
-            t = now - self._t0
             tracked = self.tracker.update(faces, t)
             ids = [f.face_id for f in tracked]
             if self._followed not in ids:
@@ -133,8 +145,9 @@ class FaceVideoProcessor:
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
         image = frame.to_ndarray(format="bgr24")
+        t = self.media_clock.seconds(frame.pts, frame.time_base)
         try:
-            out = self.process(image)
+            out = self.process(image, t)
         except Exception as exc:  # never kill the stream: show the raw frame, report on the page
             log.exception("face processing failed")
             with self._lock:
@@ -148,9 +161,8 @@ class FaceVideoProcessor:
 
     @property
     def started_at(self) -> float | None:
-        """Clock time (s) of the first processed frame of this stream, or None before it."""
-        with self._lock:
-            return self._t0
+        """Clock time (s) at which this stream's first frame arrived, or None before it."""
+        return self.media_clock.started_at
 
     def reset(self) -> None:
         """Forget all results (a new stream starts its trend and rate from zero)."""
@@ -160,8 +172,8 @@ class FaceVideoProcessor:
             self.tracker.reset()
             self._stamps.clear()
             self._frames = 0
-            self._t0 = None
             self._error = None
+        self.media_clock.reset()
         self.trend.clear()
 
     def snapshot(self) -> LiveFaceSnapshot:
@@ -182,9 +194,12 @@ class SpeechSnapshot:
     """What the live speech pipeline has produced so far.
 
     Attributes:
-        utterances: every analysed utterance of this stream, oldest first.
+        utterances: the latest analysed utterances of this stream (all of them, or the newest
+            ``last`` asked of :meth:`SpeechStreamProcessor.snapshot`), oldest first; times in
+            seconds since the stream's first audio frame, from the frames' timestamps.
         received_s: seconds of audio received since the stream started.
-        backlog_s: seconds of received audio not yet through VAD.
+        backlog_s: seconds of received audio waiting for analysis (not yet through VAD, or cut
+            into utterances that wait for transcription and classification).
         queued: utterances waiting for transcription and classification.
         running: whether the worker threads are alive.
         error: the last processing error as text, or None.
@@ -192,6 +207,9 @@ class SpeechSnapshot:
         end_arrived_at: per utterance, the clock time (s) at which the end of its audio
             arrived (None when no longer known); with ``ready_at``, the clock time its
             analysis finished, this gives the end-of-utterance -> result latency.
+        count: utterances analysed in this stream (may exceed ``len(utterances)``).
+        skipped_s: seconds of audio skipped because the backlog went over its cap (the oldest
+            waiting speech is dropped so that the analysis catches up).
     """
 
     utterances: tuple[Utterance, ...]
@@ -203,39 +221,50 @@ class SpeechSnapshot:
     started_at: float | None = None
     end_arrived_at: tuple[float | None, ...] = ()
     ready_at: tuple[float, ...] = ()
+    count: int = 0
+    skipped_s: float = 0.0
 
 
 class _SpeechRun:
-    """The queues, resampler and threads of one stream (one START..STOP)."""
+    """The queues, clock, resampler and threads of one stream (one START..STOP)."""
 
-    ARRIVALS = 8192  # (samples received, clock) marks kept: minutes of callbacks
+    ARRIVALS = 8192  # (media time received up to, clock) marks kept: minutes of callbacks
 
-    def __init__(self, max_queued: int, started_at: float):
-        self.inbox: queue.Queue = queue.Queue()  # unbounded: audio is never dropped
-        self.segments: queue.Queue = queue.Queue(maxsize=max_queued)
+    def __init__(self, clock):
+        self.inbox: deque[AudioBlock | object] = deque()  # audio is never dropped on arrival
+        self.segments: deque[SpeechSegment | object] = deque()
+        self.wake = threading.Condition()  # notified when the inbox or the segments grow
         self.stop = threading.Event()
         self.ended = False
-        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        self.started_at = started_at
-        self.received = 0
-        self.segmented = 0
-        self.arrivals: deque[tuple[int, float]] = deque(maxlen=self.ARRIVALS)
-        self.forgotten = 0  # samples received up to the oldest mark dropped from ``arrivals``
+        self.media_clock = PacketClock(clock)
+        self.timed = TimedResampler()
+        self.received = 0.0  # seconds of audio received
+        self.inbox_n = 0  # samples (16 kHz) in the inbox
+        self.queued_n = 0  # samples of the utterances in the segments queue
+        self.skipped_n = 0  # samples skipped to keep the backlog under its cap
+        self.count = 0
+        self.arrivals: deque[tuple[float, float]] = deque(maxlen=self.ARRIVALS)
+        self.forgotten = float("-inf")  # media time up to the oldest mark dropped from ``arrivals``
         self.threads: list[threading.Thread] = []
 
-    def mark_arrival(self, at: float) -> None:
-        """Note that ``received`` samples had arrived at clock time ``at`` (call under the lock)."""
+    @property
+    def started_at(self) -> float | None:
+        return self.media_clock.started_at
+
+    def mark_arrival(self, received_to_s: float, at: float) -> None:
+        """Note that the audio up to media time ``received_to_s`` had arrived at clock time ``at``
+        (call under the processor's lock)."""
         if len(self.arrivals) == self.arrivals.maxlen:
             self.forgotten = self.arrivals[0][0]
-        self.arrivals.append((self.received, at))
+        self.arrivals.append((received_to_s, at))
 
-    def arrival_of(self, sample: int) -> float | None:
-        """Clock time at which audio sample number ``sample`` had arrived, or None when that is no
-        longer known (call under the lock)."""
-        if sample <= self.forgotten:
+    def arrival_of(self, t_s: float) -> float | None:
+        """Clock time at which the audio at media time ``t_s`` had arrived, or None when that is no
+        longer known (call under the processor's lock)."""
+        if t_s <= self.forgotten:
             return None
-        for received, at in self.arrivals:
-            if received >= sample:
+        for received_to, at in self.arrivals:
+            if received_to >= t_s - 1e-6:
                 return at
         return None
 
@@ -244,18 +273,22 @@ class SpeechStreamProcessor:
     """Per-session live speech pipeline over streamlit-webrtc audio frames.
 
     Use :meth:`on_audio_frames` as ``queued_audio_frames_callback`` and :meth:`on_ended`
-    as ``on_audio_ended``. Frames (48 kHz, any layout) are downmixed and resampled to
-    16 kHz by FFmpeg's resampler in the callback, which does nothing else. A VAD thread
-    cuts utterances (:class:`~emotion.speech.vad.UtteranceSegmenter`) into a bounded queue;
-    an analysis thread runs :meth:`SpeechEmotionAnalyzer.analyze_segment` on each. When the
-    analysis falls behind, the VAD thread waits and audio waits in the inbox: nothing is
-    dropped. Threads start with the first frame of a stream and stop after :meth:`on_ended`
-    (the last utterance is still analysed) or :meth:`stop`. A new stream (START again)
-    gets fresh queues and threads, and its results start from empty.
+    as ``on_audio_ended``. Frames (48 kHz, any layout) are placed on the stream's media clock by
+    their timestamps, downmixed and resampled to 16 kHz (:class:`~emotion.speech.audio.TimedResampler`:
+    a lost packet leaves silence, a long gap stays a gap) in the callback, which does nothing
+    else. A VAD thread cuts utterances (:class:`~emotion.speech.vad.UtteranceSegmenter`, each
+    sample scored once); an analysis thread runs :meth:`SpeechEmotionAnalyzer.analyze_segment`
+    on each. Neither waits for the other. When the analysis falls behind by more than
+    ``max_backlog_s`` seconds of audio, the oldest waiting audio (first the utterances waiting
+    for analysis, then unsegmented audio) is skipped and counted in
+    :attr:`SpeechSnapshot.skipped_s`: memory stays flat on a slow machine, and the times of
+    what follows do not move. Threads start with the first frame of a stream and stop after
+    :meth:`on_ended` (the last utterance is still analysed) or :meth:`stop`. A new stream
+    (START again) gets fresh queues and threads, and its results start from empty.
 
     Args:
         analyzer: shared, loaded speech models.
-        max_queued_utterances: size of the queue between the two threads.
+        max_backlog_s: seconds of audio that may wait for analysis before the oldest is skipped.
         segmenter_factory: makes the segmenter (injectable for tests).
         clock: monotonic clock in seconds (injectable for tests).
         max_results: the newest this many utterances of a stream are kept (bounded memory in
@@ -267,14 +300,14 @@ class SpeechStreamProcessor:
     def __init__(
         self,
         analyzer: SpeechEmotionAnalyzer,
-        max_queued_utterances: int = 16,
+        max_backlog_s: float = MAX_BACKLOG_S,
         segmenter_factory=UtteranceSegmenter,
         clock=time.monotonic,
         max_results: int = 5000,
     ):
         self.analyzer = analyzer
         self.clock = clock
-        self.max_queued = max_queued_utterances
+        self.max_backlog_s = float(max_backlog_s)
         self.segmenter_factory = segmenter_factory
         self._lock = threading.Lock()
         self._run: _SpeechRun | None = None
@@ -291,17 +324,26 @@ class SpeechStreamProcessor:
         return frames
 
     def feed(self, frames: list[av.AudioFrame]) -> None:
-        """Resample ``frames`` to mono 16 kHz and hand them to the VAD thread."""
+        """Place ``frames`` on the stream's media clock, resample them to mono 16 kHz and hand
+        them to the VAD thread."""
         run = self._current_run()
+        blocks: list[AudioBlock] = []
+        received = 0.0
         for frame in frames:
-            for out in run.resampler.resample(frame):
-                samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                with self._lock:
-                    run.received += len(samples)
-                run.inbox.put(samples)
+            t = run.media_clock.seconds(frame.pts, frame.time_base)
+            blocks += run.timed.push(frame, t)
+            received += frame.samples / frame.sample_rate
         now = self.clock()
+        with run.wake:
+            run.inbox.extend(blocks)
         with self._lock:
-            run.mark_arrival(now)
+            run.received += received
+            run.inbox_n += sum(len(b.samples) for b in blocks)
+            if blocks:
+                run.mark_arrival(blocks[-1].end_s, now)
+        if blocks:
+            with run.wake:
+                run.wake.notify_all()
 
     def on_ended(self) -> None:
         """``on_audio_ended``: the stream ended; finish the last utterance, then stop."""
@@ -310,7 +352,13 @@ class SpeechStreamProcessor:
             if run is None or run.ended:
                 return
             run.ended = True
-        run.inbox.put(self._END)
+        tail = run.timed.flush()
+        with run.wake:
+            run.inbox.extend(tail)
+            run.inbox.append(self._END)
+            run.wake.notify_all()
+        with self._lock:
+            run.inbox_n += sum(len(b.samples) for b in tail)
 
     # -- threads ---------------------------------------------------------------------
 
@@ -323,6 +371,8 @@ class SpeechStreamProcessor:
         their own and their late results are discarded."""
         if self._run is not None:
             self._run.stop.set()
+            with self._run.wake:
+                self._run.wake.notify_all()
         self._run = None
         self._results = deque(maxlen=self.max_results)
         self._timing = deque(maxlen=self.max_results)
@@ -333,7 +383,7 @@ class SpeechStreamProcessor:
             if self._receiving():
                 return self._run
             self._retire()
-            run = self._run = _SpeechRun(self.max_queued, self.clock())
+            run = self._run = _SpeechRun(self.clock)
             run.threads = [
                 threading.Thread(target=self._vad_loop, args=(run,), name="speech-vad", daemon=True),
                 threading.Thread(target=self._analysis_loop, args=(run,), name="speech-analysis", daemon=True),
@@ -348,47 +398,65 @@ class SpeechStreamProcessor:
                 self._error = f"{type(exc).__name__}: {exc}"
 
     @staticmethod
-    def _put_segment(run: _SpeechRun, item) -> bool:
-        while not run.stop.is_set():
-            try:
-                run.segments.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _take(run: _SpeechRun, queue: deque):
+        """The next item of ``queue`` (waits while it is empty), or None once the run is stopped."""
+        with run.wake:
+            while not queue:
+                if run.stop.is_set():
+                    return None
+                run.wake.wait(0.1)
+            return queue.popleft()
+
+    def _skip_over_cap(self, run: _SpeechRun) -> None:
+        """Skip the oldest waiting audio while the backlog is over the cap (call with run.wake held)."""
+        while True:
+            with self._lock:
+                over = run.inbox_n + run.queued_n > self.max_backlog_s * SAMPLE_RATE
+                queue, attr = (run.segments, "queued_n") if run.queued_n else (run.inbox, "inbox_n")
+            if not over:
+                return
+            item = next((x for x in queue if x is not self._END), None)
+            if item is None:
+                return
+            queue.remove(item)
+            with self._lock:
+                setattr(run, attr, getattr(run, attr) - len(item.samples))
+                run.skipped_n += len(item.samples)
 
     def _vad_loop(self, run: _SpeechRun) -> None:
         segmenter = self.segmenter_factory()
-        while not run.stop.is_set():
-            try:
-                item = run.inbox.get(timeout=0.1)
-            except queue.Empty:
-                continue
+        while True:
+            with run.wake:
+                self._skip_over_cap(run)
+            item = self._take(run, run.inbox)
+            if item is None:
+                return
             final = item is self._END
             try:
-                segments = segmenter.flush() if final else segmenter.push(item)
+                segments = segmenter.flush() if final else segmenter.push(item.samples, item.start_s)
             except Exception as exc:  # keep draining the inbox: audio must not pile up behind a failure
                 log.exception("speech VAD failed")
                 self._report(run, exc)
                 segments = []
-            if not final:
-                with self._lock:
-                    run.segmented += len(item)
-            for seg in segments:
-                if not self._put_segment(run, seg):
-                    return
+            with self._lock:
+                if not final:
+                    run.inbox_n -= len(item.samples)
+                run.queued_n += sum(len(seg.samples) for seg in segments)
+            with run.wake:
+                run.segments.extend(segments)
+                if final:
+                    run.segments.append(self._END)
+                run.wake.notify_all()
             if final:
-                break
-        self._put_segment(run, self._END)
+                return
 
     def _analysis_loop(self, run: _SpeechRun) -> None:
-        while not run.stop.is_set():
-            try:
-                seg = run.segments.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if seg is self._END:
+        while True:
+            seg = self._take(run, run.segments)
+            if seg is None or seg is self._END:
                 return
+            with self._lock:
+                run.queued_n -= len(seg.samples)
             try:
                 utterance = self.analyzer.analyze_segment(seg)
             except Exception as exc:  # keep the stream alive; report on the page
@@ -398,8 +466,9 @@ class SpeechStreamProcessor:
             ready = self.clock()
             with self._lock:
                 if run is self._run:
+                    run.count += 1
                     self._results.append(utterance)
-                    self._timing.append((run.arrival_of(round(utterance.end_s * SAMPLE_RATE)), ready))
+                    self._timing.append((run.arrival_of(utterance.end_s), ready))
 
     def discard_finished(self) -> None:
         """Forget the results of a stream that has ended or stopped (a new stream starts from
@@ -415,6 +484,8 @@ class SpeechStreamProcessor:
             run = self._run
         if run is not None:
             run.stop.set()
+            with run.wake:
+                run.wake.notify_all()
             for t in run.threads:
                 t.join(timeout)
 
@@ -426,23 +497,20 @@ class SpeechStreamProcessor:
             for t in run.threads:
                 t.join(timeout)
 
-    def snapshot(self) -> SpeechSnapshot:
+    def snapshot(self, last: int | None = None) -> SpeechSnapshot:
+        """The pipeline's state now, with the newest ``last`` utterances (all when None): the
+        work of a page refresh stays the same however long the session runs."""
         with self._lock:
             run = self._run
-            results, error = tuple(self._results), self._error
-            arrived, ready = tuple(a for a, _ in self._timing), tuple(r for _, r in self._timing)
+            n = len(self._results) if last is None else min(last, len(self._results))
+            results = tuple(itertools.islice(self._results, len(self._results) - n, None))
+            timing = tuple(itertools.islice(self._timing, len(self._timing) - n, None))
+            error = self._error
+            arrived, ready = tuple(a for a, _ in timing), tuple(r for _, r in timing)
             if run is None:
-                return SpeechSnapshot(results, 0.0, 0.0, 0, False, error, None, arrived, ready)
-            received, segmented = run.received, run.segmented
+                return SpeechSnapshot(results, 0.0, 0.0, 0, False, error, None, arrived, ready, len(results), 0.0)
+            received, count = run.received, run.count
+            backlog, skipped = (run.inbox_n + run.queued_n) / SAMPLE_RATE, run.skipped_n / SAMPLE_RATE
             running = any(t.is_alive() for t in run.threads)
-        return SpeechSnapshot(
-            results,
-            received / SAMPLE_RATE,
-            max(0, received - segmented) / SAMPLE_RATE,
-            run.segments.qsize(),
-            running,
-            error,
-            run.started_at,
-            arrived,
-            ready,
-        )
+            queued = sum(1 for x in run.segments if x is not self._END)
+        return SpeechSnapshot(results, received, backlog, queued, running, error, run.started_at, arrived, ready, count, skipped)

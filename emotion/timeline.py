@@ -76,7 +76,8 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
 
 - ``kind``: ``face`` | ``utterance`` | ``fused``; ``source``: the file name or ``live``;
 - ``start_s``, ``end_s``: seconds (a face row has start = end = its frame time);
-- ``face_id``, ``x``, ``y``, ``w``, ``h``: face rows only (pixels);
+- ``face_id``, ``x``, ``y``, ``w``, ``h``: face rows (pixels); ``face_id`` also on fused rows: the
+  face followed over the utterance (:func:`emotion.fusion.face_over_span`);
 - ``text``: utterance rows only (the transcript);
 - ``label``: the face's, or the fused estimate's, emotion;
 - ``face_<emotion>``: a face's probabilities (fused rows: the fused probabilities);
@@ -130,6 +131,7 @@ def fused_row(fused, start_s: float, end_s: float, source: str) -> dict:
         "source": source,
         "start_s": round(start_s, 3),
         "end_s": round(end_s, 3),
+        "face_id": getattr(fused, "face_id", None),
         "label": fused.label,
         **_probs("face", fused.probabilities),
     }

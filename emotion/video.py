@@ -2,6 +2,11 @@
 soundtrack's utterances (transcript, semantic and acoustic emotion), a fused estimate per
 utterance, and optionally an annotated copy of the video (H.264 MP4, in memory).
 
+Faces and utterances are on the file's own timeline (:mod:`emotion.media`): frame times come
+from the frames' timestamps (variable frame rates included), audio that starts before or after
+the video keeps its place, and videos with a rotation in their display matrix (phones) are
+turned upright before analysis.
+
 Decoded by PyAV as a stream, in one pass, so memory stays bounded for any length: no list of
 frames is kept, and the annotated copy's size is bounded by its bitrate (see
 :func:`annotated_bitrate`).
@@ -18,16 +23,14 @@ from pathlib import Path
 
 import av
 import cv2
-import numpy as np
 
 from .errors import InputError
 from .face.analyzer import FaceEmotionAnalyzer
 from .face.draw import draw_faces
 from .face.track import FaceTracker, TrackedFace
-from .fusion import FusedEstimate, average_over_span, fuse
-from .labels import NUM_EMOTIONS
+from .fusion import FaceSample, FusedEstimate, face_samples, fuse_utterance
+from .media import MediaSource, display_rotation, frame_seconds, media_origin, media_stream, open_media, upright
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
-from .speech.audio import AudioSource, open_media
 from .timeline import Timeline, face_row, fused_row, utterance_row
 
 VIDEO_EXTENSIONS = ("mp4", "mov", "webm", "avi", "mkv")
@@ -45,14 +48,14 @@ _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 120
 _DEFAULT_FPS = Fraction(25)
 
 
-def video_duration(source: AudioSource) -> float | None:
+def video_duration(source: MediaSource) -> float | None:
     """Duration in seconds that the container states, or None.
 
     Raises:
         InputError: not a video, or no video track.
     """
     with open_media(source) as container:
-        return _duration(container, _video_stream(container))
+        return _duration(container, media_stream(container, "video"))
 
 
 def annotated_size(width: int, height: int, max_side: int = ANNOTATED_MAX_SIDE) -> tuple[int, int]:
@@ -86,12 +89,6 @@ def annotated_bitrate(input_bytes: int | None, duration_s: float | None, audio: 
     return int(max(ANNOTATED_MIN_BITRATE, min(ANNOTATED_MAX_BITRATE, rate)))
 
 
-def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
-    if not container.streams.video:
-        raise InputError("the file has no video track")
-    return container.streams.video[0]
-
-
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
@@ -105,7 +102,7 @@ def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
     return _DEFAULT_FPS
 
 
-def _source_size(source: AudioSource) -> int | None:
+def _source_size(source: MediaSource) -> int | None:
     if isinstance(source, bytes):
         return len(source)
     if isinstance(source, (str, Path)):
@@ -119,55 +116,95 @@ def _source_size(source: AudioSource) -> int | None:
         return None
 
 
-def _decode(
-    container: av.container.InputContainer,
-    video: av.video.stream.VideoStream,
-    audio: av.audio.stream.AudioStream | None = None,
-    on_audio_error: Callable[[str], None] | None = None,
-) -> Iterator[av.VideoFrame | av.AudioFrame]:
-    """Every decoded frame of ``video`` (and of ``audio`` when given), in demuxing order.
+class _Decoder:
+    """Every decoded frame of a video stream (and of an audio stream when given), in demuxing
+    order, with notes for what could not be decoded.
 
-    A video error before any frame raises InputError; after, the rest is dropped (a truncated
-    file keeps what decoded). An audio error stops the audio only (``on_audio_error(message)``).
+    A video packet that cannot be decoded is skipped (counted, with the media time of the first);
+    a container that cannot be read further ends the decoding there, with a note saying where.
+    Either before any video frame decoded raises InputError. An audio error stops the audio only
+    (``on_audio_error(message)``).
     """
-    video.thread_type = "AUTO"
-    streams = [video] if audio is None else [video, audio]
-    decoded, audio_ok = False, audio is not None
-    try:
-        for packet in container.demux(*streams):
-            if packet.stream.index != video.index:
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        video: av.video.stream.VideoStream,
+        origin: float,
+        audio: av.audio.stream.AudioStream | None = None,
+        on_audio_error: Callable[[str], None] | None = None,
+    ):
+        self.container, self.video, self.audio, self.origin = container, video, audio, origin
+        self.on_audio_error = on_audio_error
+        self.notes: list[str] = []
+        self.last_t = 0.0
+
+    def _packet_time(self, packet: av.Packet) -> float | None:
+        if packet.pts is None or not packet.time_base:
+            return None
+        return float(packet.pts * packet.time_base) - self.origin
+
+    def __iter__(self) -> Iterator[av.VideoFrame | av.AudioFrame]:
+        self.video.thread_type = "AUTO"
+        streams = [self.video] if self.audio is None else [self.video, self.audio]
+        decoded, audio_ok = False, self.audio is not None
+        bad, first_bad = 0, None
+        packets = self.container.demux(*streams)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (av.error.FFmpegError, ValueError) as exc:
+                if not decoded:
+                    raise InputError(f"the video could not be decoded: corrupt or unsupported ({exc})") from None
+                self.notes.append(f"the file could not be read past {self.last_t:.1f} s ({exc}); the results stop there")
+                break
+            if packet.stream.index != self.video.index:
                 if not audio_ok:
                     continue
                 try:
                     frames = packet.decode()
                 except (av.error.FFmpegError, ValueError) as exc:
                     audio_ok, frames = False, []
-                    if on_audio_error:
-                        on_audio_error(f"the soundtrack could not be decoded ({exc})")
+                    if self.on_audio_error:
+                        self.on_audio_error(f"the soundtrack could not be decoded ({exc})")
                 yield from frames
                 continue
-            for frame in packet.decode():
+            try:
+                frames = packet.decode()
+            except (av.error.FFmpegError, ValueError):
+                bad += 1
+                if first_bad is None:
+                    first_bad = self._packet_time(packet)
+                continue
+            for frame in frames:
                 decoded = True
                 yield frame
-    except (av.error.FFmpegError, ValueError) as exc:
-        if not decoded:
-            raise InputError(f"the video could not be decoded: corrupt or unsupported ({exc})") from None
+        if not decoded and bad:
+            raise InputError("the video could not be decoded: corrupt or unsupported (no frame decoded)")
+        if bad:
+            where = f", the first at {first_bad:.1f} s" if first_bad is not None else ""
+            self.notes.append(f"{bad} video packet(s) could not be decoded{where}; those frames are missing")
 
 
 class _FrameClock:
-    """Time (s) of each video frame, and whether it is one of the ~``sample_fps``/s sampled."""
+    """Media time (s) of each video frame, and whether it is one of the ~``sample_fps``/s sampled."""
 
-    def __init__(self, sample_fps: float, frame_rate: Fraction):
+    def __init__(self, sample_fps: float, frame_rate: Fraction, origin: float):
         if not sample_fps > 0:
             raise ValueError(f"sample_fps must be positive, got {sample_fps}")
         self.step = 1.0 / sample_fps
         self.frame_rate = frame_rate
-        self.next_t = 0.0
-        self.index = 0
+        self.origin = origin
+        self.next_t = float("-inf")
+        self.last_t: float | None = None
 
     def tick(self, frame: av.VideoFrame) -> tuple[float, bool]:
-        t = float(frame.time) if frame.time is not None else float(self.index / self.frame_rate)
-        self.index += 1
+        t = frame_seconds(frame, self.origin)
+        if t is None:  # no timestamp: one frame period after the previous frame
+            t = 0.0 if self.last_t is None else self.last_t + float(1 / self.frame_rate)
+        self.last_t = t
         if t + 1e-6 >= self.next_t:
             self.next_t = t + self.step
             return t, True
@@ -175,7 +212,11 @@ class _FrameClock:
 
 
 class _AnnotatedVideoWriter:
-    """Encodes frames with faces drawn into an in-memory MP4 (H.264 yuv420p + AAC)."""
+    """Encodes frames with faces drawn into an in-memory MP4 (H.264 yuv420p + AAC).
+
+    The output is opened at the first video frame, whose display matrix says how to turn the
+    frames upright (audio that comes before it waits); every frame is written upright.
+    """
 
     def __init__(
         self,
@@ -184,14 +225,31 @@ class _AnnotatedVideoWriter:
         input_bytes: int | None,
         duration_s: float | None,
         max_side: int,
+        origin: float = 0.0,
     ):
-        width, height = video.codec_context.width, video.codec_context.height
-        if not width or not height:
+        self._source_size = video.codec_context.width, video.codec_context.height
+        if not all(self._source_size):
             raise InputError("the video's frame size is unknown")
-        self.width, self.height = annotated_size(width, height, max_side)
+        self.max_side = max_side
+        self.origin = origin
         self.rate = _frame_rate(video)
+        self.rotation = 0
+        self.width, self.height = annotated_size(*self._source_size, max_side)
         self.notes: list[str] = []
+        self._bitrate = annotated_bitrate(input_bytes, duration_s, audio=audio is not None)
+        self._audio_in = audio if audio is not None and audio.codec_context.sample_rate else None
+        self._early_audio: list[av.AudioFrame] = []
+        self._out: av.container.OutputContainer | None = None
         self._buf = io.BytesIO()
+        self._last_pts = -1
+        self._audio: av.audio.stream.AudioStream | None = None
+        self._audio_pts: int | None = None
+
+    def _start(self, rotation: int) -> None:
+        """Open the output for frames turned ``rotation`` degrees clockwise to be upright."""
+        self.rotation = rotation
+        w, h = self._source_size
+        self.width, self.height = annotated_size(*((h, w) if rotation in (90, 270) else (w, h)), self.max_side)
         # faststart (the index before the data, so browsers play at once) re-reads the file at
         # the end; io_open hands FFmpeg a read-only copy of what was written: nothing on disk.
         self._out = av.open(
@@ -201,32 +259,42 @@ class _AnnotatedVideoWriter:
             container_options={"movflags": "+faststart"},
             io_open=lambda _url, _flags, _options: io.BytesIO(self._buf.getvalue()),
         )
-        bitrate = annotated_bitrate(input_bytes, duration_s, audio=audio is not None)
         self._video = self._out.add_stream("libx264", rate=self.rate)
         self._video.width, self._video.height, self._video.pix_fmt = self.width, self.height, "yuv420p"
         self._video.codec_context.options = {
             "preset": "veryfast",
             "crf": "23",
-            "maxrate": str(bitrate),
-            "bufsize": str(2 * bitrate),
+            "maxrate": str(self._bitrate),
+            "bufsize": str(2 * self._bitrate),
         }
-        self._last_pts = -1
-        self._audio: av.audio.stream.AudioStream | None = None
-        self._audio_pts: int | None = None
-        if audio is not None and audio.codec_context.sample_rate:
-            in_rate = audio.codec_context.sample_rate
+        if self._audio_in is not None:
+            in_rate = self._audio_in.codec_context.sample_rate
             self._audio_rate = in_rate if in_rate in _AAC_RATES else 48_000
-            layout = "mono" if audio.codec_context.channels == 1 else "stereo"
+            layout = "mono" if self._audio_in.codec_context.channels == 1 else "stereo"
             self._audio = self._out.add_stream("aac", rate=self._audio_rate, layout=layout)
             self._audio.codec_context.bit_rate = ANNOTATED_AUDIO_BITRATE
             self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=self._audio_rate)
+        early, self._early_audio = self._early_audio, []
+        for frame in early:
+            self.add_audio(frame)
 
     def add_video(self, frame: av.VideoFrame, t: float | None, faces: Sequence[TrackedFace]) -> None:
-        """Write ``frame`` (shown at ``t`` s, or right after the previous one) with ``faces``
-        (boxes in the frame's pixels) drawn."""
-        out = frame.reformat(self.width, self.height, format="yuv420p")
-        if faces:
-            sx, sy = self.width / frame.width, self.height / frame.height
+        """Write ``frame`` (shown at media time ``t`` s, or right after the previous one), turned
+        upright, with ``faces`` (boxes in the upright frame's pixels) drawn."""
+        if self._out is None:
+            self._start(display_rotation(frame))
+        if self.rotation:
+            pre = (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
+            image = upright(frame.reformat(*pre, format="bgr24").to_ndarray(), self.rotation)
+            source_w, source_h = (frame.height, frame.width) if self.rotation in (90, 270) else (frame.width, frame.height)
+            out = None
+        else:
+            out = frame.reformat(self.width, self.height, format="yuv420p")
+            image, (source_w, source_h) = None, (frame.width, frame.height)
+        if faces or image is not None:
+            if image is None:
+                image = cv2.cvtColor(out.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+            sx, sy = self.width / source_w, self.height / source_h
             scaled = [
                 dataclasses.replace(
                     f,
@@ -239,7 +307,6 @@ class _AnnotatedVideoWriter:
                 )
                 for f in faces
             ]
-            image = cv2.cvtColor(out.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
             draw_faces(image, scaled, copy=False)
             out = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
         pts = round(t * self.rate) if t is not None else self._last_pts + 1
@@ -250,16 +317,21 @@ class _AnnotatedVideoWriter:
     @property
     def has_audio(self) -> bool:
         """Whether the annotated copy (still) takes a soundtrack."""
-        return self._audio is not None
+        return self._audio is not None if self._out is not None else self._audio_in is not None
 
     def add_audio(self, frame: av.AudioFrame) -> None:
         """Write a decoded audio frame, resampled for AAC and laid end to end from the first
         frame's time (gaps in the source close up)."""
+        if self._out is None:
+            if self._audio_in is not None:
+                self._early_audio.append(frame)  # the output opens at the first video frame
+            return
         if self._audio is None:
             return
         try:
             if self._audio_pts is None:
-                self._audio_pts = max(0, round((frame.time or 0.0) * self._audio_rate))
+                start = 0.0 if frame.time is None else float(frame.time) - self.origin
+                self._audio_pts = max(0, round(start * self._audio_rate))
             frame.pts = None
             for f in self._resampler.resample(frame):
                 self._encode_audio(f)
@@ -274,7 +346,10 @@ class _AnnotatedVideoWriter:
 
     def audio_failed(self, message: str) -> None:
         """End the soundtrack here (what was written stays) and record ``message`` in :attr:`notes`."""
-        if self._audio is not None:
+        if self._out is None and self._audio_in is not None:
+            self._audio_in, self._early_audio = None, []
+            self.notes.append(f"annotated video: {message}; it is silent")
+        elif self._audio is not None:
             self.notes.append(f"annotated video: {message}; the rest is silent")
             self._end_audio()
 
@@ -291,7 +366,13 @@ class _AnnotatedVideoWriter:
         self._audio = None
 
     def close(self) -> bytes:
-        """Flush the encoders and return the MP4 file's bytes."""
+        """Flush the encoders and return the MP4 file's bytes.
+
+        Raises:
+            InputError: no video frame was written.
+        """
+        if self._out is None:
+            raise InputError("no video frame was decoded")
         self._end_audio()
         self._out.mux(self._video.encode(None))
         self._out.close()
@@ -300,7 +381,8 @@ class _AnnotatedVideoWriter:
     def abort(self) -> None:
         """Drop everything (after an error)."""
         try:
-            self._out.close()
+            if self._out is not None:
+                self._out.close()
         except (av.error.FFmpegError, ValueError, OSError):
             pass
         self._buf = io.BytesIO()
@@ -325,6 +407,10 @@ class VideoAnalysis:
     fused: list[tuple[Utterance, FusedEstimate]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     annotated_video: bytes | None = None
+
+    def face_samples(self) -> list[FaceSample]:
+        """Every tracked face of every sampled frame as :class:`~emotion.fusion.FaceSample` objects."""
+        return [s for t, faces in self.faces for s in face_samples(t, faces)]
 
     def timeline(self, source: str) -> Timeline:
         """Every face, utterance and fused row, as a :class:`~emotion.timeline.Timeline` from ``source``."""
@@ -352,7 +438,7 @@ class VideoEmotionAnalyzer:
 
     def analyze(
         self,
-        source: AudioSource,
+        source: MediaSource,
         sample_fps: float = 2.0,
         progress: Callable[[str, float], None] | None = None,
         weights: dict[str, float] | None = None,
@@ -361,10 +447,13 @@ class VideoEmotionAnalyzer:
     ) -> VideoAnalysis:
         """Analyse ``source`` (path or bytes).
 
-        Faces are detected on frames sampled about ``sample_fps`` times a second and tracked
+        Faces are detected on frames sampled about ``sample_fps`` times a second of media time
+        (frames turned upright by their display matrix) and tracked
         (:class:`~emotion.face.track.FaceTracker`); the soundtrack (when there is a speech
-        analyzer) is cut into utterances, each fused with the faces during it (``weights`` per
-        modality, see :func:`~emotion.fusion.fuse`). ``progress(stage, seconds_done)`` is
+        analyzer) is cut into utterances on the same timeline, each fused with the face followed
+        during it (:func:`~emotion.fusion.fuse_utterance`, ``weights`` per modality). Packets that
+        cannot be decoded are skipped and a file that cannot be read to its end stops there; both
+        leave a note in :attr:`VideoAnalysis.notes`. ``progress(stage, seconds_done)`` is
         called as frames (stage ``"faces"``) and the soundtrack (``"speech"``) are processed.
 
         ``annotate=True`` also makes :attr:`VideoAnalysis.annotated_video`: every decoded frame
@@ -388,13 +477,20 @@ class VideoEmotionAnalyzer:
         result = VideoAnalysis()
         tracker = FaceTracker(smoothing_s=max(0.5, 1.0 / sample_fps))
         with open_media(source) as container:
-            stream = _video_stream(container)
-            clock = _FrameClock(sample_fps, _frame_rate(stream))
+            stream = media_stream(container, "video")
+            origin = media_origin(container)
+            clock = _FrameClock(sample_fps, _frame_rate(stream), origin)
             writer = None
-            audio = container.streams.audio[0] if container.streams.audio else None
             if annotate:
                 try:
-                    writer = _AnnotatedVideoWriter(stream, audio, input_bytes, _duration(container, stream), annotate_max_side)
+                    audio = media_stream(container, "audio") if container.streams.audio else None
+                except InputError as exc:
+                    audio = None
+                    result.notes.append(f"annotated video: {exc}; it is silent")
+                try:
+                    writer = _AnnotatedVideoWriter(
+                        stream, audio, input_bytes, _duration(container, stream), annotate_max_side, origin
+                    )
                 except (InputError, av.error.FFmpegError, ValueError, OSError) as exc:
                     result.notes.append(f"annotated video: {exc}")
 
@@ -407,13 +503,15 @@ class VideoEmotionAnalyzer:
 
             latest: list[TrackedFace] = []
             done = False
+            decoder = _Decoder(
+                container,
+                stream,
+                origin,
+                audio=writer._audio_in if writer is not None else None,
+                on_audio_error=writer.audio_failed if writer is not None else None,
+            )
             try:
-                for frame in _decode(
-                    container,
-                    stream,
-                    audio=audio if writer is not None and writer.has_audio else None,
-                    on_audio_error=writer.audio_failed if writer is not None else None,
-                ):
+                for frame in decoder:
                     if isinstance(frame, av.AudioFrame):
                         if writer is not None:
                             try:
@@ -422,8 +520,10 @@ class VideoEmotionAnalyzer:
                                 drop_writer(exc)
                         continue
                     t, sampled = clock.tick(frame)
+                    decoder.last_t = t
                     if sampled:
-                        latest = tracker.update(self.faces.analyze(frame.to_ndarray(format="bgr24")), t)
+                        image = upright(frame.to_ndarray(format="bgr24"), display_rotation(frame))
+                        latest = tracker.update(self.faces.analyze(image), t)
                         result.faces.append((t, latest))
                         if progress:
                             progress("faces", t)
@@ -432,11 +532,12 @@ class VideoEmotionAnalyzer:
                             writer.add_video(frame, t, latest)
                         except (av.error.FFmpegError, ValueError, OSError) as exc:
                             drop_writer(exc)
+                result.notes.extend(decoder.notes)
                 if writer is not None:
                     try:
                         result.annotated_video = writer.close()
                         result.notes.extend(writer.notes)
-                    except (av.error.FFmpegError, ValueError, OSError) as exc:
+                    except (InputError, av.error.FFmpegError, ValueError, OSError) as exc:
                         drop_writer(exc)
                 done = True
             finally:
@@ -444,15 +545,17 @@ class VideoEmotionAnalyzer:
                     writer.abort()
         if self.speech is not None:
             try:
-                for u in self.speech.analyze_file(source, progress=(lambda d, _t: progress("speech", d)) if progress else None):
+                for u in self.speech.analyze_file(
+                    source,
+                    progress=(lambda d, _t: progress("speech", d)) if progress else None,
+                    on_note=lambda message: result.notes.append(f"soundtrack: {message}"),
+                ):
                     result.utterances.append(u)
             except InputError as exc:
                 result.notes.append(f"soundtrack: {exc}")
-        times = np.array([t for t, fs in result.faces if fs])
-        probs = np.array([fs[0].probabilities for _, fs in result.faces if fs]).reshape(-1, NUM_EMOTIONS)
+        samples = result.face_samples()
         for u in result.utterances:
-            face = average_over_span(times, probs, u.start_s, u.end_s) if len(times) else None
-            fused = fuse({"face": face, "words": u.semantic, "voice": u.acoustic}, weights)
+            fused = fuse_utterance(u, samples, weights)
             if fused is not None:
                 result.fused.append((u, fused))
         return result

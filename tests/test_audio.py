@@ -1,5 +1,6 @@
 """Audio decoding, resampling, VAD segmentation and Whisper transcription on real speech."""
 
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import soxr
 
 from emotion import InputError
-from emotion.speech.audio import iter_audio_chunks, load_audio, probe_audio, to_mono_16k
+from emotion.speech.audio import iter_audio_blocks, load_audio, probe_audio, to_mono_16k
 from emotion.speech.transcribe import Transcriber
 from emotion.speech.vad import UtteranceSegmenter
 from tests.media import write_audio
@@ -41,12 +42,14 @@ def test_lossy_files_keep_their_words(tmp_path, kids_clip, transcriber, ext):
     assert "kids are talking by the door" in transcriber.transcribe(y).text.lower()
 
 
-def test_chunks_cover_the_file_exactly(tmp_path, kids_clip):
+def test_blocks_cover_the_file_exactly_on_its_timeline(tmp_path, kids_clip):
     x = np.concatenate([kids_clip] * 4)
     path = write_audio(tmp_path / "long.flac", x)
-    chunks = list(iter_audio_chunks(path, chunk_s=2.0))
-    assert all(len(c) == 32_000 for c in chunks[:-1]) and 0 < len(chunks[-1]) <= 32_000
-    assert np.allclose(np.concatenate(chunks), load_audio(path))
+    blocks = list(iter_audio_blocks(path, chunk_s=2.0))
+    assert all(len(b.samples) == 32_000 for b in blocks[:-1]) and 0 < len(blocks[-1].samples) <= 32_000
+    assert blocks[0].start_s == 0.0
+    assert all(abs(b.start_s - a.end_s) < 1e-9 for a, b in itertools.pairwise(blocks))  # contiguous
+    assert np.allclose(np.concatenate([b.samples for b in blocks]), load_audio(path))
 
 
 @pytest.mark.parametrize(
@@ -120,7 +123,8 @@ def test_vad_memory_is_bounded_on_long_silence():
     seg = UtteranceSegmenter()
     for _ in range(120):  # two minutes
         seg.push(np.zeros(16_000, np.float32))
-    assert len(seg._buffer) <= 2 * 16_000 and seg.stream_seconds == 120
+    assert len(seg._buf) <= 16_000 and seg.stream_seconds == 120
+    assert seg.samples_scanned <= 120 * 16_000  # each sample looked at once
 
 
 def test_vad_splits_long_speech(kids_clip, dogs_clip):
@@ -152,7 +156,7 @@ def test_long_file_is_decoded_in_bounded_memory(tmp_path):
     path = write_audio(tmp_path / "long.flac", x)
     del x
     tracemalloc.start()
-    total = sum(len(c) for c in iter_audio_chunks(path, chunk_s=30.0))
+    total = sum(len(b.samples) for b in iter_audio_blocks(path, chunk_s=30.0))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert total == 16_000 * 600

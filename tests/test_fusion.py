@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emotion.fusion import average_over_span, confidence, fuse
+from emotion.fusion import FaceSample, confidence, face_over_span, fuse, fuse_utterance
 from emotion.labels import EMOTIONS, index
 
 UNIFORM = np.full(7, 1 / 7)
@@ -87,13 +87,39 @@ def test_bad_rule_and_weight():
         fuse({"face": peaked("happy", 0.5)}, weights={"face": -1})
 
 
-def test_face_probabilities_averaged_over_an_utterance():
-    t = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
-    p = np.stack([peaked("happy", 0.9)] * 3 + [peaked("sad", 0.9)] * 3)
-    mid = average_over_span(t, p, 0.9, 1.6)  # one happy row (1.0), one sad row (1.5)
+def test_the_followed_face_is_averaged_over_an_utterance():
+    t = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    samples = [FaceSample(ti, 1, 900, peaked("happy" if ti < 1.4 else "sad", 0.9)) for ti in t]
+    _, mid = face_over_span(samples, 0.9, 1.6)  # one happy sample (1.0), one sad sample (1.5)
     assert mid[index("happy")] == pytest.approx(mid[index("sad")]) and abs(float(mid.sum()) - 1) < 1e-6
-    assert EMOTIONS[int(np.argmax(average_over_span(t, p, 1.9, 3.0)))] == "sad"
-    assert average_over_span(t, p, 5.0, 6.0) is None
+    assert EMOTIONS[int(np.argmax(face_over_span(samples, 1.9, 3.0)[1]))] == "sad"
+    assert face_over_span(samples, 5.0, 6.0) is None
+
+
+def test_one_rule_picks_the_face_followed_over_a_span():
+    # face 2 is larger but on screen for one frame; face 1 is there the whole utterance
+    samples = [FaceSample(t, 1, 400, peaked("sad", 0.8)) for t in (0.0, 0.5, 1.0, 1.5)]
+    samples.append(FaceSample(1.0, 2, 10_000, peaked("happy", 0.9)))
+    face_id, probs = face_over_span(samples, 0.0, 2.0)
+    assert face_id == 1 and EMOTIONS[int(np.argmax(probs))] == "sad"
+    # seen as often: the larger face wins, then the lower ID
+    samples.append(FaceSample(1.5, 2, 10_000, peaked("happy", 0.9)))
+    assert face_over_span(samples, 1.0, 1.5)[0] == 2
+    tie = [FaceSample(0.0, 7, 100, UNIFORM), FaceSample(0.0, 3, 100, UNIFORM)]
+    assert face_over_span(tie, 0.0, 0.0)[0] == 3
+
+
+def test_an_utterance_is_fused_with_the_face_seen_while_it_was_spoken():
+    from emotion.speech.analyzer import Utterance
+
+    samples = [FaceSample(t / 10, 4, 900, peaked("happy", 0.9)) for t in range(0, 30)]
+    samples += [FaceSample(3 + t / 10, 5, 900, peaked("angry", 0.9)) for t in range(0, 30)]
+    u = Utterance(3.2, 5.0, "hm", peaked("angry", 0.6), None)
+    fused = fuse_utterance(u, samples)
+    assert fused.face_id == 5 and fused.label == "angry" and set(fused.weights) == {"face", "words"}
+    assert fuse_utterance(Utterance(9.0, 9.5, "", None, None), samples) is None
+    words_only = fuse_utterance(Utterance(9.0, 9.5, "hm", peaked("sad", 0.9), None), samples)
+    assert words_only.face_id is None and words_only.label == "sad"
 
 
 def test_timeline_rows_export_as_csv_and_json():

@@ -54,7 +54,7 @@ def test_a_slow_analyzer_makes_audio_wait_not_vanish(kids_clip):
             return super().analyze_segment(segment)
 
     audio = np.concatenate([SILENCE, kids_clip] * 5 + [SILENCE])
-    proc = SpeechStreamProcessor(Slow(), max_queued_utterances=1)
+    proc = SpeechStreamProcessor(Slow())
     _stream(proc, webrtc_frames(audio), chunk=50)
     proc.on_ended()
     proc.join(timeout=60)
@@ -117,11 +117,11 @@ def test_a_failing_vad_step_is_reported_and_audio_keeps_draining(speech_analyzer
     class Flaky(UtteranceSegmenter):
         calls = 0
 
-        def push(self, samples):
+        def push(self, samples, start_s=None):
             Flaky.calls += 1
             if Flaky.calls == 3:
                 raise RuntimeError("VAD broke")
-            return super().push(samples)
+            return super().push(samples, start_s)
 
     proc = SpeechStreamProcessor(speech_analyzer, segmenter_factory=Flaky)
     _stream(proc, webrtc_frames(np.concatenate([SILENCE, kids_clip, SILENCE])))
@@ -150,12 +150,11 @@ def test_the_utterance_history_is_bounded_and_an_ended_stream_can_be_discarded(s
 def test_arrival_times_are_forgotten_not_guessed():
     from emotion.stream import _SpeechRun
 
-    run = _SpeechRun(1, started_at=0.0)
+    run = _SpeechRun(clock=lambda: 0.0)
     run.arrivals = deque(maxlen=2)
     for i, at in enumerate((10.0, 11.0, 12.0), start=1):
-        run.received = i * 100
-        run.mark_arrival(at)
-    assert run.arrival_of(100) is None  # its mark (100 @ 10.0) was dropped: unknown, not 11.0
-    assert run.arrival_of(150) == 11.0  # arrived in the batch that completed at 11.0
-    assert run.arrival_of(201) == 12.0
-    assert run.arrival_of(300) == 12.0 and run.arrival_of(301) is None
+        run.mark_arrival(i * 0.1, at)  # the audio up to i * 100 ms had arrived at ``at``
+    assert run.arrival_of(0.1) is None  # its mark (0.1 s @ 10.0) was dropped: unknown, not 11.0
+    assert run.arrival_of(0.15) == 11.0  # arrived in the batch that completed at 11.0
+    assert run.arrival_of(0.201) == 12.0
+    assert run.arrival_of(0.3) == 12.0 and run.arrival_of(0.301) is None

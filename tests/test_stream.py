@@ -34,8 +34,9 @@ def test_video_callback_annotates_and_records(analyzer, astronaut_bgr):
     snap = proc.snapshot()
     assert snap.frames == 10 and [f.label for f in snap.faces] == ["happy"]
     assert [f.face_id for f in snap.faces] == [1] and snap.followed_id == 1 and snap.followed.label == "happy"
-    assert 9.0 < snap.fps < 11.5  # 10 frames, 0.1 s apart
-    assert snap.trend_p.shape == (10, 7) and np.allclose(snap.trend_t, np.arange(10) * 0.1)
+    assert 9.0 < snap.fps < 11.5  # processed 10 frames, 0.1 s apart
+    # ...but their times are their own timestamps (pts / 30), not when the callback ran
+    assert snap.trend_p.shape == (10, 7) and np.allclose(snap.trend_t, np.arange(10) / 30)
     clock.t += 5  # idle: the rate drops to zero
     assert proc.snapshot().fps == 0.0
     proc.reset()
@@ -62,3 +63,22 @@ def test_trend_window_drops_old_samples():
         trend.add(float(t), np.full(7, 1 / 7))
     times, probs = trend.snapshot()
     assert times[0] == 19 and times[-1] == 29 and probs.shape == (11, 7)
+
+
+def test_frame_times_come_from_timestamps_not_from_callbacks(analyzer, astronaut_bgr):
+    clock = FakeClock()
+    proc = FaceVideoProcessor(analyzer, clock=clock)
+    # 90 kHz RTP timestamps starting near the 32-bit wrap; frames 1/15 s apart, processed in bursts
+    base = 2**32 - 3000
+    for i, late in enumerate((0.0, 0.5, 0.0, 0.9, 0.0, 0.0)):
+        clock.t += late
+        proc(_frame90k(astronaut_bgr, (base + i * 6000) % 2**32))
+    t, _ = proc.snapshot().trend_t, None
+    assert np.allclose(t, np.arange(6) / 15), t  # unwrapped, and the late callbacks moved nothing
+
+
+def _frame90k(image_bgr, pts):
+    frame = av.VideoFrame.from_ndarray(image_bgr, format="bgr24")
+    frame.pts = pts
+    frame.time_base = Fraction(1, 90_000)
+    return frame

@@ -20,7 +20,7 @@ import numpy as np
 from ..config import Settings
 from ..errors import InputError
 from ..labels import EMOTIONS
-from .audio import AudioSource, iter_audio_chunks, probe_audio
+from .audio import AudioSource, iter_audio_blocks, probe_audio
 from .vad import SpeechSegment, UtteranceSegmenter
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ class Utterance:
     """One utterance and its emotions.
 
     Attributes:
-        start_s, end_s: seconds from the start of the stream or file.
+        start_s, end_s: media time in seconds (the file's own timeline, or the live session's
+            clock; see :mod:`emotion.media`).
         text: Whisper transcript ("" when nothing intelligible was said).
         semantic: float32 (7,) emotion of the words, or None (no text, or text model off).
         acoustic: float32 (7,) emotion of the voice, or None (acoustic model off).
@@ -130,23 +131,28 @@ class SpeechEmotionAnalyzer:
         progress: Callable[[float, float], None] | None = None,
         chunk_s: float = 30.0,
         segmenter: UtteranceSegmenter | None = None,
+        on_note: Callable[[str], None] | None = None,
     ) -> Iterator[Utterance]:
         """Utterances of an audio (or video) file, in order, as they are found.
 
-        The file is decoded in ``chunk_s`` second chunks and cut by VAD, so memory stays
-        bounded for any duration. ``progress(done_s, total_s)`` is called after every chunk
-        (``total_s`` is 0 when the container does not give a duration).
+        The file is decoded in blocks of up to ``chunk_s`` seconds and cut by VAD, so memory
+        stays bounded for any duration. Utterance times are media times: seconds on the file's
+        own timeline (:mod:`emotion.media`), so audio that starts late in a video starts late
+        here too, and a gap in the audio stays a gap. ``progress(done_s, total_s)`` is called
+        after every block (``total_s`` is 0 when the container does not give a duration).
+        ``on_note(message)`` hears about trouble that did not stop the analysis (packets that
+        could not be decoded, a file that could not be read to its end).
 
         Raises:
-            InputError: not a media file, no audio track, corrupt, or no samples at all.
+            InputError: not an accepted media file, no audio track, corrupt, or no samples at all.
         """
         info = probe_audio(source)
         total = info.duration_s or 0.0
         segmenter = segmenter or UtteranceSegmenter()
         decoded = 0
-        for chunk in iter_audio_chunks(source, chunk_s=chunk_s):
-            decoded += len(chunk)
-            for seg in segmenter.push(chunk):
+        for block in iter_audio_blocks(source, chunk_s=chunk_s, on_note=on_note):
+            decoded += len(block.samples)
+            for seg in segmenter.push(block.samples, block.start_s):
                 yield self.analyze_segment(seg)
             if progress:
                 progress(segmenter.stream_seconds, max(total, segmenter.stream_seconds))

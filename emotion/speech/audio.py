@@ -1,29 +1,28 @@
 """Audio decoding and resampling with PyAV (FFmpeg): any container/codec/layout/rate in,
 mono float32 at 16 kHz out (the rate Whisper, Silero VAD and the acoustic model use).
 
-Long files are decoded as a stream of chunks (:func:`iter_audio_chunks`), so memory stays
-bounded whatever the duration.
+Files are decoded as a stream of :class:`AudioBlock` objects that carry their media time
+(:func:`iter_audio_blocks`, see :mod:`emotion.media`), so memory stays bounded whatever the
+duration and every sample keeps its place on the file's timeline.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
 
 import av
 import numpy as np
 
 from ..errors import InputError
+from ..media import MediaSource, frame_seconds, media_origin, media_stream, open_media
 
 SAMPLE_RATE = 16_000
 """Sample rate (Hz) of every waveform inside the library."""
 
 AUDIO_EXTENSIONS = ("wav", "mp3", "m4a", "ogg", "flac", "webm")
 
-AudioSource = str | Path | bytes | BinaryIO
+AudioSource = MediaSource
 
 
 @dataclass(frozen=True)
@@ -41,43 +40,14 @@ class AudioInfo:
     codec: str
 
 
-def open_media(source: AudioSource) -> av.container.InputContainer:
-    """Open a media file (path or bytes) with PyAV for reading.
-
-    Raises:
-        InputError: no such file, empty, or not a media file FFmpeg can read.
-    """
-    if isinstance(source, bytes):
-        if not source:
-            raise InputError("the file is empty (0 bytes)")
-        source = io.BytesIO(source)
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"no such file: {path}")
-        if path.stat().st_size == 0:
-            raise InputError(f"the file is empty (0 bytes): {path.name}")
-        source = str(path)
-    try:
-        return av.open(source, mode="r")
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
-        raise InputError(f"not an audio or video file this app can read ({exc})") from None
-
-
-def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
-    if not container.streams.audio:
-        raise InputError("the file has no audio track")
-    return container.streams.audio[0]
-
-
 def probe_audio(source: AudioSource) -> AudioInfo:
     """Duration, rate, channels and codec of the first audio stream, without decoding.
 
     Raises:
-        InputError: not a media file, or no audio track.
+        InputError: not an accepted media file, no audio track, or a codec the app does not decode.
     """
     with open_media(source) as container:
-        stream = _audio_stream(container)
+        stream = media_stream(container, "audio")
         duration = None
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
@@ -87,61 +57,202 @@ def probe_audio(source: AudioSource) -> AudioInfo:
         return AudioInfo(duration, int(ctx.sample_rate or 0), int(ctx.channels or 0), ctx.name)
 
 
-def iter_audio_chunks(source: AudioSource, chunk_s: float = 30.0, sample_rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
-    """Decode the first audio stream as consecutive mono float32 chunks at ``sample_rate`` Hz.
+@dataclass(frozen=True)
+class AudioBlock:
+    """Contiguous audio on a media timeline.
 
-    Each chunk holds ``chunk_s`` seconds (the last one may be shorter); channels are
-    downmixed and the rate converted by FFmpeg's resampler (libswresample, via
-    ``av.AudioResampler``). Values are in [-1, 1].
+    Attributes:
+        start_s: media time (s) of ``samples[0]`` (see :mod:`emotion.media`).
+        samples: mono float32 [n] at ``sample_rate`` Hz, values in [-1, 1].
+        sample_rate: Hz (:data:`SAMPLE_RATE` unless asked otherwise).
+    """
+
+    start_s: float
+    samples: np.ndarray
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def end_s(self) -> float:
+        """Media time (s) just after the last sample."""
+        return self.start_s + len(self.samples) / self.sample_rate
+
+
+class TimedResampler:
+    """Decoded audio frames (any format, layout and rate) with their media times -> mono float32
+    :class:`AudioBlock` objects at ``sample_rate`` Hz (16 kHz by default), by FFmpeg's resampler (libswresample, through
+    ``av.AudioResampler``).
+
+    Time follows the frames' timestamps: a frame that starts more than ``tolerance_s`` after the
+    audio before it ended leaves a gap. A gap of up to ``fill_gaps_s`` (a lost packet, a jittery
+    muxer) is filled with silence so the utterance around it stays whole; a longer gap is kept as
+    a gap (the next block starts later than the previous one ends; nothing is invented across
+    it). Frames whose timestamps overlap the audio before them are kept, in order. Frames without
+    a timestamp continue the audio before them. A change of input format starts a new resampler.
+
+    Args:
+        fill_gaps_s: longest gap (s) filled with silence.
+        tolerance_s: timestamp jitter (s) that is not a gap.
+    """
+
+    def __init__(self, fill_gaps_s: float = 0.5, tolerance_s: float = 0.01, sample_rate: int = SAMPLE_RATE):
+        self.sample_rate = int(sample_rate)
+        self.fill_gaps_s = float(fill_gaps_s)
+        self.tolerance_s = float(tolerance_s)
+        self._resampler: av.AudioResampler | None = None
+        self._format: tuple | None = None
+        self._run_start_s = 0.0  # media time of the current run's first output sample
+        self._out = 0  # output samples of the current run so far
+        self._in_end_s: float | None = None  # media time at which the input so far ends
+
+    def push(self, frame: av.AudioFrame, start_s: float | None) -> list[AudioBlock]:
+        """Resample ``frame`` (its first sample at media time ``start_s``); returns the blocks ready."""
+        blocks: list[AudioBlock] = []
+        if start_s is None:
+            start_s = self._in_end_s or 0.0
+        if self._in_end_s is None:
+            self._run_start_s, self._in_end_s = start_s, start_s
+        else:
+            gap = start_s - self._in_end_s
+            if gap > self.fill_gaps_s:
+                blocks += self._drain()
+                self._run_start_s, self._out, self._in_end_s = start_s, 0, start_s
+            elif gap > self.tolerance_s:
+                blocks += self._drain()
+                blocks.append(self._block(np.zeros(round(gap * self.sample_rate), np.float32)))
+                self._in_end_s = start_s
+        fmt = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if self._resampler is not None and fmt != self._format:
+            blocks += self._drain()
+        if self._resampler is None:
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
+            self._format = fmt
+        self._in_end_s += frame.samples / frame.sample_rate
+        pts, frame.pts = frame.pts, None  # time is kept here: the resampler must not re-time the output
+        try:
+            blocks += [self._block(f.to_ndarray().reshape(-1)) for f in self._resampler.resample(frame)]
+        finally:
+            frame.pts = pts
+        return [b for b in blocks if len(b.samples)]
+
+    def flush(self) -> list[AudioBlock]:
+        """The samples still inside the resampler, at the end of the stream."""
+        return [b for b in self._drain() if len(b.samples)]
+
+    def _drain(self) -> list[AudioBlock]:
+        if self._resampler is None:
+            return []
+        out = [self._block(f.to_ndarray().reshape(-1)) for f in self._resampler.resample(None)]
+        self._resampler = None
+        return out
+
+    def _block(self, samples: np.ndarray) -> AudioBlock:
+        block = AudioBlock(
+            self._run_start_s + self._out / self.sample_rate, samples.astype(np.float32, copy=False), self.sample_rate
+        )
+        self._out += len(samples)
+        return block
+
+
+def iter_audio_blocks(
+    source: AudioSource,
+    chunk_s: float = 30.0,
+    on_note: Callable[[str], None] | None = None,
+    sample_rate: int = SAMPLE_RATE,
+) -> Iterator[AudioBlock]:
+    """Decode the first audio stream as :class:`AudioBlock` objects on the file's media timeline.
+
+    Each block holds up to ``chunk_s`` seconds of contiguous mono float32 audio at
+    ``sample_rate`` Hz; a gap in
+    the file's audio longer than 0.5 s ends a block, and the next one starts after the gap (see
+    :class:`TimedResampler`). Memory stays bounded whatever the duration. A packet that cannot
+    be decoded is skipped (its moment is missing) and a container that cannot be read further
+    ends the audio there; either way ``on_note(message)`` says so once, with the media time.
 
     Raises:
-        InputError: not a media file, no audio track, or corrupt before any audio decoded.
+        InputError: not an accepted media file, no audio track, a refused codec, or corrupt
+            before any audio decoded.
     """
     chunk_len = max(1, int(round(chunk_s * sample_rate)))
     with open_media(source) as container:
-        stream = _audio_stream(container)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        stream = media_stream(container, "audio")
+        origin = media_origin(container)
+        timed = TimedResampler(sample_rate=sample_rate)
         pending: list[np.ndarray] = []
-        pending_len = 0
+        pending_start, pending_len = 0.0, 0
         decoded_any = False
+        bad_packets, first_bad = 0, None
 
-        def frames() -> Iterator[av.AudioFrame]:
-            nonlocal decoded_any
-            try:
-                for frame in container.decode(stream):
+        def frames() -> Iterator[tuple[av.AudioFrame, float | None]]:
+            nonlocal decoded_any, bad_packets, first_bad
+            packets = container.demux(stream)
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    return
+                except (av.error.FFmpegError, ValueError) as exc:
+                    if not decoded_any:
+                        raise InputError(f"the audio could not be decoded: corrupt or unsupported ({exc})") from None
+                    _note(
+                        on_note, f"the file could not be read past {timed._in_end_s or 0.0:.1f} s ({exc}); the audio stops there"
+                    )
+                    return
+                try:
+                    decoded = packet.decode()
+                except (av.error.FFmpegError, ValueError):
+                    bad_packets += 1
+                    if first_bad is None and packet.pts is not None and packet.time_base:
+                        first_bad = float(packet.pts * packet.time_base) - origin
+                    continue
+                for frame in decoded:
                     decoded_any = True
-                    yield from resampler.resample(frame)
-            except (av.error.FFmpegError, ValueError) as exc:
-                if not decoded_any:
-                    raise InputError(f"the audio could not be decoded: corrupt or unsupported ({exc})") from None
-                # truncated file: keep what decoded so far
-            yield from resampler.resample(None)
+                    yield frame, frame_seconds(frame, origin)
 
-        for frame in frames():
-            samples = frame.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-            pending.append(samples)
-            pending_len += len(samples)
+        def blocks() -> Iterator[AudioBlock]:
+            for frame, t in frames():
+                yield from timed.push(frame, t)
+            yield from timed.flush()
+
+        for block in blocks():
+            if pending_len and abs(block.start_s - (pending_start + pending_len / sample_rate)) > 1e-6:
+                yield AudioBlock(pending_start, np.concatenate(pending), sample_rate)  # a gap: end the block here
+                pending, pending_len = [], 0
+            if not pending_len:
+                pending_start = block.start_s
+            pending.append(block.samples)
+            pending_len += len(block.samples)
             while pending_len >= chunk_len:
                 buf = np.concatenate(pending)
-                yield buf[:chunk_len]
+                yield AudioBlock(pending_start, buf[:chunk_len], sample_rate)
                 rest = buf[chunk_len:]
+                pending_start += chunk_len / sample_rate
                 pending, pending_len = ([rest] if len(rest) else []), len(rest)
         if pending_len:
-            yield np.concatenate(pending)
+            yield AudioBlock(pending_start, np.concatenate(pending), sample_rate)
+        if bad_packets:
+            where = f" (the first at {first_bad:.1f} s)" if first_bad is not None else ""
+            _note(on_note, f"{bad_packets} audio packet(s) could not be decoded{where}; those moments are missing")
+
+
+def _note(on_note: Callable[[str], None] | None, message: str) -> None:
+    if on_note is not None:
+        on_note(message)
 
 
 def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
-    """The whole first audio stream as mono float32 [n] at ``sample_rate`` Hz.
+    """The whole first audio stream as mono float32 [n] at ``sample_rate`` Hz (a clip, for
+    training and tests: gaps longer than 0.5 s are closed up; use :func:`iter_audio_blocks` for
+    media times).
 
     Raises:
-        InputError: bad file (see :func:`iter_audio_chunks`), no audio decoded, or longer
-            than ``max_seconds`` (use :func:`iter_audio_chunks` for long files).
+        InputError: bad file (see :func:`iter_audio_blocks`), no audio decoded, or longer
+            than ``max_seconds``.
     """
     chunks: list[np.ndarray] = []
     total = 0
-    for chunk in iter_audio_chunks(source, chunk_s=30.0, sample_rate=sample_rate):
-        chunks.append(chunk)
-        total += len(chunk)
+    for block in iter_audio_blocks(source, sample_rate=sample_rate):
+        chunks.append(block.samples)
+        total += len(block.samples)
         if max_seconds is not None and total > max_seconds * sample_rate:
             raise InputError(f"the audio is longer than {max_seconds:g} s")
     if not total:

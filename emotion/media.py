@@ -1,0 +1,236 @@
+"""Media files and media time.
+
+**Opening a file safely.** :func:`open_media` hands FFmpeg (through PyAV) only the bytes of the
+upload or of the named file, read by Python, never a path or URL for FFmpeg to interpret
+(``concat:``, ``http://``, ``pipe:``), and lets FFmpeg's probe choose among an allow-list of
+demuxers only (FFmpeg's own ``format_whitelist``; :data:`CONTAINERS`). Playlists (HLS/m3u8),
+concat/ffconcat lists, SDP descriptions, image sequences and every other demuxer that could
+read another file or open a socket are refused before they read anything. The stream that is
+decoded must use a codec of :data:`AUDIO_CODECS` or :data:`VIDEO_CODECS`
+(:func:`media_stream`).
+
+**Media time.** Every face sample and every audio sample carries seconds on its media's own
+timeline, taken from the container's or the packets' timestamps, never from a count that
+starts at 0 or from when a callback ran:
+
+- files: ``frame.time`` (pts × time base) minus the container's start time
+  (:func:`media_origin`), one clock for all the streams of a file: audio that starts 3 s after
+  the video is at 3 s, a gap stays a gap, variable frame rates keep their true times;
+- live (WebRTC): each stream's frames are placed by their RTP-derived timestamps relative to the
+  stream's first frame, which is anchored at its arrival (:class:`PacketClock`); video and audio
+  are put on one session clock by those anchors (:mod:`emotion.live`). A lost packet leaves a
+  gap in the timestamps and so does not shift what follows.
+
+**Rotation.** Phone videos are stored sideways with a display matrix saying how to turn them;
+:func:`display_rotation` reads it from each decoded frame and :func:`upright` turns the image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+MediaSource = str | Path | bytes | BinaryIO
+"""A path, the bytes of an upload, or an open binary file."""
+
+CONTAINERS: dict[str, str] = {
+    "wav": "WAV",
+    "mp3": "MP3",
+    "flac": "FLAC",
+    "ogg": "Ogg",
+    "mov": "MP4 / MOV / M4A",
+    "mp4": "MP4 / MOV / M4A",
+    "m4a": "MP4 / MOV / M4A",
+    "matroska": "Matroska / WebM",
+    "webm": "Matroska / WebM",
+    "avi": "AVI",
+}
+"""FFmpeg demuxers (by name) that may read uploads, with what they read: the containers of the
+extensions the pages list (wav, mp3, m4a, ogg, flac, webm; mp4, mov, webm, avi, mkv)."""
+
+AUDIO_CODECS = frozenset(
+    {
+        "aac", "aac_fixed", "mp3", "mp3float", "mp2", "mp2float", "flac", "vorbis", "opus", "alac", "ac3", "eac3",
+        "pcm_u8", "pcm_s8", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_s32be",
+        "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be", "pcm_mulaw", "pcm_alaw", "adpcm_ima_wav", "adpcm_ms",
+    }
+)  # fmt: skip
+"""Audio decoders (FFmpeg names) the app runs."""
+
+VIDEO_CODECS = frozenset(
+    {
+        "h264", "hevc", "vp8", "vp9", "av1", "libdav1d", "mpeg4", "mpeg1video", "mpeg2video", "mjpeg", "h263",
+        "msmpeg4v2", "msmpeg4", "prores",
+    }
+)  # fmt: skip
+"""Video decoders (FFmpeg names) the app runs."""
+
+_FORMAT_WHITELIST = ",".join(CONTAINERS)
+_KINDS = {"audio": AUDIO_CODECS, "video": VIDEO_CODECS}
+_ACCEPTED = ", ".join(dict.fromkeys(CONTAINERS.values()))
+
+
+@contextlib.contextmanager
+def open_media(source: MediaSource) -> Iterator[av.container.InputContainer]:
+    """Open a media file for reading (a context manager yielding PyAV's container).
+
+    Only the file's own bytes reach FFmpeg (a path is opened by Python, so no FFmpeg protocol
+    or URL is ever interpreted), and only the demuxers of :data:`CONTAINERS` may read them.
+
+    Raises:
+        InputError: no such file, empty, a format that is not accepted (a playlist, a concat
+            list, an SDP file, an archive, an image...), or not a media file FFmpeg can read.
+    """
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, bytes):
+            if not source:
+                raise InputError("the file is empty (0 bytes)")
+            fileobj: BinaryIO = io.BytesIO(source)
+        elif isinstance(source, (str, Path)):
+            path = Path(source)
+            if not path.is_file():
+                raise InputError(f"no such file: {path}")
+            if path.stat().st_size == 0:
+                raise InputError(f"the file is empty (0 bytes): {path.name}")
+            fileobj = stack.enter_context(open(path, "rb"))
+        else:
+            fileobj = source
+        try:
+            container = av.open(fileobj, mode="r", options={"format_whitelist": _FORMAT_WHITELIST})
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            raise InputError(
+                f"not an audio or video file this app reads (accepted: {_ACCEPTED}); "
+                f"playlists, concat lists and other formats are refused ({type(exc).__name__})"
+            ) from None
+        stack.enter_context(container)
+        names = set(container.format.name.split(","))
+        if not names & set(CONTAINERS):  # FFmpeg enforces the list; this is the second lock
+            raise InputError(f"the {container.format.name} format is not accepted (accepted: {_ACCEPTED})")
+        yield container
+
+
+def media_stream(container: av.container.InputContainer, kind: str) -> av.stream.Stream:
+    """The first ``kind`` (``"audio"`` or ``"video"``) stream of ``container``.
+
+    Raises:
+        InputError: there is none, or its codec is not one the app decodes.
+    """
+    streams = container.streams.audio if kind == "audio" else container.streams.video
+    if not streams:
+        raise InputError(f"the file has no {kind} track")
+    stream = streams[0]
+    codec = stream.codec_context.name
+    if codec not in _KINDS[kind]:
+        raise InputError(f"the {kind} codec {codec} is not one this app decodes")
+    return stream
+
+
+def media_origin(container: av.container.InputContainer) -> float:
+    """Seconds on the container's timeline that media time 0 stands for: the earliest start of
+    its streams (FFmpeg's ``start_time``), or 0 when the container does not say."""
+    start = container.start_time
+    return start / 1_000_000 if start is not None else 0.0
+
+
+def frame_seconds(frame: av.frame.Frame, origin: float) -> float | None:
+    """Media time (s) of a decoded frame of a file: its timestamp minus ``origin``
+    (:func:`media_origin`); None when the frame has no timestamp."""
+    return None if frame.time is None else float(frame.time) - origin
+
+
+def display_rotation(frame: av.VideoFrame) -> int:
+    """Degrees (0, 90, 180 or 270) to turn ``frame`` clockwise so that it is shown upright, from its
+    display matrix (phone videos); 0 when it has none. FFmpeg's ``av_display_rotation_get`` gives
+    the counter-clockwise angle of the matrix; players turn by its negative (as ``ffmpeg``'s
+    autorotate does), rounded to a quarter turn."""
+    try:
+        angle = frame.rotation
+    except (AttributeError, ValueError):
+        return 0
+    return int(round(-float(angle or 0) / 90.0)) % 4 * 90
+
+
+_ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """``image`` [H, W, ...] turned ``rotation`` degrees clockwise (0, 90, 180 or 270); unchanged for 0."""
+    return image if rotation % 360 == 0 else cv2.rotate(image, _ROTATIONS[rotation % 360])
+
+
+class PacketClock:
+    """Media time of one live stream: seconds since its first frame, from the frames' own
+    timestamps (pts × time base), so neither the moment a callback runs nor lost packets move
+    them. The first frame is anchored at its arrival on ``clock`` (:attr:`started_at`).
+
+    RTP timestamps are 32-bit and start anywhere; they are unwrapped. A timestamp that would
+    put a frame more than :attr:`MAX_AHEAD_S` ahead of its arrival, or that goes back by more
+    than that (a new RTP stream after a renegotiation), re-anchors the stream at the frame's
+    arrival. Frames without a timestamp are placed at their arrival. Thread-safe.
+
+    Args:
+        clock: monotonic clock in seconds (injectable for tests).
+    """
+
+    MAX_AHEAD_S = 5.0
+    WRAP = 2**32
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """A new stream: the next frame is its first."""
+        with self._lock:
+            self._started_at: float | None = None
+            self._pts0: int | None = None
+            self._base = Fraction(0)  # seconds at _pts0 (after re-anchoring)
+            self._last_ticks = 0
+            self._last_s = 0.0
+
+    @property
+    def started_at(self) -> float | None:
+        """Clock time (s) at which the first frame of this stream arrived, or None before it."""
+        with self._lock:
+            return self._started_at
+
+    def seconds(self, pts: int | None, time_base: Fraction | None) -> float:
+        """Seconds since this stream's first frame of the frame with ``pts`` in ``time_base``."""
+        now = self.clock()
+        with self._lock:
+            if self._started_at is None:
+                self._started_at = now
+            arrived = now - self._started_at
+            if pts is None or not time_base:
+                self._last_s = arrived
+                return arrived
+            if self._pts0 is None:
+                self._pts0, self._base, self._last_ticks = pts, Fraction(arrived), 0
+            ticks = self._unwrap(pts - self._pts0)
+            t = float(self._base + ticks * Fraction(time_base))
+            if t > arrived + self.MAX_AHEAD_S or t < self._last_s - self.MAX_AHEAD_S:
+                log.info("live stream timestamps jumped (%.1f s for a frame that arrived at %.1f s): re-anchored", t, arrived)
+                self._pts0, self._base, ticks, t = pts, Fraction(arrived), 0, arrived
+            self._last_ticks, self._last_s = ticks, t
+            return t
+
+    def _unwrap(self, delta: int) -> int:
+        """``delta`` ticks since the first frame, taken as the value nearest the last one modulo 2^32."""
+        k = round((self._last_ticks - delta) / self.WRAP)
+        return delta + k * self.WRAP
