@@ -62,7 +62,7 @@ def _audio(path: Path, timeline: Timeline, ctx: dict) -> None:
 
     analyzer = _cached(ctx, "speech", SpeechEmotionAnalyzer.from_settings)
     n = 0
-    for u in analyzer.analyze_file(path):
+    for u in analyzer.analyze_file(path, on_note=lambda note: print(f"{path}: {note}", file=sys.stderr)):
         timeline.add(utterance_row(u, path.name))
         n += 1
     if not n:

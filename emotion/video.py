@@ -150,10 +150,12 @@ class _Decoder:
         decoded, audio_ok = False, self.audio is not None
         bad, first_bad = 0, None
         packets = self.container.demux(*streams)
+        read_to_end = False
         while True:
             try:
                 packet = next(packets)
             except StopIteration:
+                read_to_end = True
                 break
             except (av.error.FFmpegError, ValueError) as exc:
                 if not decoded:
@@ -181,8 +183,14 @@ class _Decoder:
             for frame in frames:
                 decoded = True
                 yield frame
-        if not decoded and bad:
-            raise InputError("the video could not be decoded: corrupt or unsupported (no frame decoded)")
+        if read_to_end:
+            stated = _duration(self.container, self.video)
+            if decoded and stated and self.last_t < stated - 1.0:
+                self.notes.append(
+                    f"the video ends at {self.last_t:.1f} s although the file says it lasts {stated:.1f} s (truncated?)"
+                )
+        if not decoded:
+            raise InputError("the video could not be decoded: corrupt, truncated or unsupported (no frame decoded)")
         if bad:
             where = f", the first at {first_bad:.1f} s" if first_bad is not None else ""
             self.notes.append(f"{bad} video packet(s) could not be decoded{where}; those frames are missing")

@@ -26,17 +26,21 @@ results = st.session_state.get("audio_results")
 run_key = (upload.file_id, analyzer.transcriber.model_label)  # a new file or another Whisper model: analyse again
 if results is None or results["key"] != run_key:
 
+    notes: list[str] = []
+
     def analyse(progress) -> list:
         def on_progress(done_s: float, total_s: float) -> None:
             fraction = min(1.0, done_s / total_s) if total_s else 0.0
             progress.progress(fraction, text=f"Analysed {done_s:.0f} s of {total_s:.0f} s")
 
-        return list(analyzer.analyze_file(upload.data, progress=on_progress))
+        return list(analyzer.analyze_file(upload.data, progress=on_progress, on_note=notes.append))
 
-    results = {"key": run_key, "utterances": analyse_or_stop(name, analyse)}
+    results = {"key": run_key, "utterances": analyse_or_stop(name, analyse), "notes": notes}
     st.session_state.audio_results = results
 
 utterances = results["utterances"]
+for note in results["notes"]:  # trouble that did not stop the analysis (a damaged or truncated file)
+    st.info(note[0].upper() + note[1:])
 if not utterances:
     st.warning(f"No speech found in {shown(name)}: it is silent, or holds no voice the detector recognises.")
     st.stop()

@@ -82,7 +82,10 @@ for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (ri
 if analysis.utterances:
     utterance_table(analysis.utterances, newest_first=False)
 if analysis.fused:
-    st.markdown("**Fused emotion per utterance** (faces during the utterance + words + voice)")
+    st.markdown(
+        "**Fused emotion per utterance**: the face followed during the utterance (the one on screen the most "
+        "while it was said) + the words + the voice"
+    )
     st.dataframe(
         [
             {
@@ -91,6 +94,7 @@ if analysis.fused:
                 "transcript": u.text,
                 "fused": f.label,
                 "confidence": round(f.confidence, 2),
+                "face": f"#{f.face_id}" if f.face_id is not None else "–",
             }
             for u, f in analysis.fused
         ],

@@ -133,3 +133,46 @@ def fake_microphone_wav(path: Path, clips: list[np.ndarray], pause_s: float = 1.
     pause = np.zeros(round(pause_s * 16_000), np.float32)
     audio = np.concatenate([part for clip in clips for part in (pause, np.asarray(clip, np.float32))] + [pause]) * gain
     return write_audio(path, soxr.resample(audio, 16_000, 48_000).astype(np.float32), 48_000).resolve()
+
+
+def write_av_clip(
+    path: Path,
+    frames_bgr: list[np.ndarray],
+    times_s: list[float],
+    audio: np.ndarray | None = None,
+    audio_start_s: float = 0.0,
+    rotation: int = 0,
+) -> Path:
+    """A video file (container by ``path``'s extension: mp4 or mkv) built with PyAV: H.264 frames
+    ``frames_bgr`` (BGR uint8, all one even size) shown at ``times_s`` (seconds; any spacing:
+    variable frame rates), and mono 16 kHz ``audio`` (AAC) whose first sample is at
+    ``audio_start_s`` seconds on the same timeline. ``rotation`` is written into the display
+    matrix (counter-clockwise degrees, what ``av.VideoFrame.rotation`` reads back; a phone held
+    upright stores its frames sideways with -90)."""
+    from fractions import Fraction
+
+    import av
+
+    h, w = frames_bgr[0].shape[:2]
+    ms = Fraction(1, 1000)
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        v.codec_context.time_base = ms
+        if rotation:
+            v.set_display_rotation(rotation)
+        a = out.add_stream("aac", rate=16_000, layout="mono") if audio is not None else None
+        for image, t in zip(frames_bgr, times_s, strict=True):
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts, frame.time_base = round(t * 1000), ms
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+        if a is not None:
+            x = np.asarray(audio, np.float32)
+            first = round(audio_start_s * 16_000)
+            for i in range(0, len(x), 1024):
+                frame = av.AudioFrame.from_ndarray(x[i : i + 1024][None].copy(), format="fltp", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = 16_000, first + i, Fraction(1, 16_000)
+                out.mux(a.encode(frame))
+            out.mux(a.encode(None))
+    return Path(path)

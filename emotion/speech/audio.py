@@ -179,16 +179,17 @@ def iter_audio_blocks(
         timed = TimedResampler(sample_rate=sample_rate)
         pending: list[np.ndarray] = []
         pending_start, pending_len = 0.0, 0
-        decoded_any = False
+        decoded_any = read_to_end = False
         bad_packets, first_bad = 0, None
 
         def frames() -> Iterator[tuple[av.AudioFrame, float | None]]:
-            nonlocal decoded_any, bad_packets, first_bad
+            nonlocal decoded_any, read_to_end, bad_packets, first_bad
             packets = container.demux(stream)
             while True:
                 try:
                     packet = next(packets)
                 except StopIteration:
+                    read_to_end = True
                     return
                 except (av.error.FFmpegError, ValueError) as exc:
                     if not decoded_any:
@@ -229,9 +230,23 @@ def iter_audio_blocks(
                 pending, pending_len = ([rest] if len(rest) else []), len(rest)
         if pending_len:
             yield AudioBlock(pending_start, np.concatenate(pending), sample_rate)
+        stated = _stated_end(container, stream, origin)
+        end = timed._in_end_s
+        if read_to_end and stated is not None and end is not None and end < stated - 1.0:
+            _note(on_note, f"the audio ends at {end:.1f} s although the file says it lasts {stated:.1f} s (truncated?)")
         if bad_packets:
             where = f" (the first at {first_bad:.1f} s)" if first_bad is not None else ""
             _note(on_note, f"{bad_packets} audio packet(s) could not be decoded{where}; those moments are missing")
+
+
+def _stated_end(container: av.container.InputContainer, stream: av.stream.Stream, origin: float) -> float | None:
+    """Media time (s) at which the container says ``stream`` ends, or None when it does not say."""
+    if stream.duration is not None and stream.time_base:
+        start = float((stream.start_time or 0) * stream.time_base)
+        return start + float(stream.duration * stream.time_base) - origin
+    if container.duration is not None and len(container.streams) == 1:
+        return container.duration / 1_000_000
+    return None
 
 
 def _note(on_note: Callable[[str], None] | None, message: str) -> None:
