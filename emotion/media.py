@@ -178,16 +178,17 @@ class PacketClock:
     timestamps (pts × time base), so neither the moment a callback runs nor lost packets move
     them. The first frame is anchored at its arrival on ``clock`` (:attr:`started_at`).
 
-    RTP timestamps are 32-bit and start anywhere; they are unwrapped. A timestamp that would
-    put a frame more than :attr:`MAX_AHEAD_S` ahead of its arrival, or that goes back by more
-    than that (a new RTP stream after a renegotiation), re-anchors the stream at the frame's
-    arrival. Frames without a timestamp are placed at their arrival. Thread-safe.
+    RTP timestamps are 32-bit and start anywhere; they are unwrapped. A live frame cannot be
+    ahead of its arrival by more than the first frame's delay; a timestamp that would put it more
+    than :attr:`MAX_AHEAD_S` ahead, or that goes back by more than that (a new RTP stream after a
+    renegotiation starts at a random timestamp), re-anchors the stream at the frame's arrival.
+    Frames without a timestamp are placed at their arrival. Thread-safe.
 
     Args:
         clock: monotonic clock in seconds (injectable for tests).
     """
 
-    MAX_AHEAD_S = 5.0
+    MAX_AHEAD_S = 60.0
     WRAP = 2**32
 
     def __init__(self, clock=time.monotonic):

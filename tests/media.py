@@ -66,7 +66,10 @@ def write_audio(path: Path, samples: np.ndarray, rate: int = 16_000, channels: i
 
 
 def webrtc_frames(samples: np.ndarray, rate: int = 16_000, out_rate: int = 48_000, channels: int = 2, frame_ms: int = 20):
-    """Mono float32 ``samples`` as WebRTC-like ``av.AudioFrame`` objects: packed s16, 48 kHz, stereo, 20 ms."""
+    """Mono float32 ``samples`` as WebRTC-like ``av.AudioFrame`` objects: packed s16, 48 kHz, stereo, 20 ms,
+    with timestamps as aiortc gives them (pts in samples, time base 1 / 48 kHz)."""
+    from fractions import Fraction
+
     import av
     import soxr
 
@@ -79,7 +82,7 @@ def webrtc_frames(samples: np.ndarray, rate: int = 16_000, out_rate: int = 48_00
         inter = np.repeat(block, channels).reshape(1, -1)
         f = av.AudioFrame.from_ndarray(inter, format="s16", layout=layout)
         f.sample_rate = out_rate
-        f.pts = k * n
+        f.pts, f.time_base = k * n, Fraction(1, out_rate)
         frames.append(f)
     return frames
 

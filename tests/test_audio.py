@@ -113,6 +113,45 @@ def test_vad_cuts_a_stream_into_its_utterances(kids_clip, dogs_clip):
     assert all(abs(s.duration_s * 16_000 - len(s.samples)) <= 1 for s in out)
 
 
+@pytest.mark.parametrize("options", [{}, {"max_utterance_s": 4.0, "min_silence_ms": 2000, "speech_pad_ms": 100}])
+def test_streaming_vad_scores_each_sample_once_and_matches_one_pass(kids_clip, dogs_clip, options):
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    stream = np.concatenate([SILENCE, kids_clip, SILENCE[:5000], dogs_clip, SILENCE, kids_clip * 0.5, SILENCE])
+    seg, out, i = UtteranceSegmenter(**options), [], 0
+    rng = np.random.default_rng(3)
+    while i < len(stream):  # random chunk sizes, 1 sample to 0.3 s
+        n = int(rng.integers(1, 5000))
+        out += seg.push(stream[i : i + n])
+        i += n
+    out += seg.flush()
+    # faster-whisper's one pass over the whole recording, with the same options
+    reference = get_speech_timestamps(
+        stream,
+        VadOptions(
+            threshold=0.5,
+            min_silence_duration_ms=options.get("min_silence_ms", 500),
+            min_speech_duration_ms=250,
+            speech_pad_ms=options.get("speech_pad_ms", 200),
+            max_speech_duration_s=options.get("max_utterance_s", 15.0),
+        ),
+    )
+    assert [(round(s.start_s * 16_000), round(s.end_s * 16_000)) for s in out] == [(r["start"], r["end"]) for r in reference]
+    assert all(np.array_equal(s.samples, stream[r["start"] : r["end"]]) for s, r in zip(out, reference, strict=True))
+    assert len(stream) <= seg.samples_scanned < len(stream) + 512  # each sample once (+ the last window's padding)
+
+
+def test_vad_keeps_media_time_across_a_gap(kids_clip):
+    seg = UtteranceSegmenter()
+    speech = np.concatenate([SILENCE, kids_clip, SILENCE])
+    first = seg.push(speech, start_s=10.0)
+    second = seg.push(speech, start_s=100.0)  # 86.7 s of nothing between the two blocks
+    out = first + second + seg.flush()
+    assert len(out) == 2
+    assert 11.0 < out[0].start_s < out[0].end_s < 10.0 + len(speech) / 16_000
+    assert out[1].start_s - out[0].start_s == pytest.approx(90.0, abs=0.05)  # the same sentence, 90 s later
+
+
 def test_vad_finds_nothing_in_silence_and_noise():
     seg = UtteranceSegmenter()
     noise = np.random.default_rng(0).normal(0, 0.003, 16_000 * 5).astype(np.float32)

@@ -158,3 +158,58 @@ def test_arrival_times_are_forgotten_not_guessed():
     assert run.arrival_of(0.15) == 11.0  # arrived in the batch that completed at 11.0
     assert run.arrival_of(0.201) == 12.0
     assert run.arrival_of(0.3) == 12.0 and run.arrival_of(0.301) is None
+
+
+def _utterances(proc, frames):
+    _stream(proc, frames)
+    proc.on_ended()
+    proc.join(timeout=120)
+    return proc.snapshot()
+
+
+@pytest.mark.parametrize("lost_s, tolerance_s", [(0.4, 0.01), (1.2, 0.15)])
+def test_lost_packets_do_not_shift_later_utterances(speech_analyzer, kids_clip, dogs_clip, lost_s, tolerance_s):
+    audio = np.concatenate([SILENCE, kids_clip, SILENCE, SILENCE, dogs_clip, SILENCE])
+    frames = webrtc_frames(audio)  # 20 ms each, RTP-like timestamps
+    full = _utterances(SpeechStreamProcessor(speech_analyzer), frames)
+    # packets lost in the pause between the sentences, and 60 ms inside the second one. Up to 0.5 s
+    # is filled with silence (the VAD goes on as it was); a longer loss stays a gap (the VAD starts
+    # afresh after it, which may move the next onset by a window or two, never by the loss)
+    pause = round((1 + len(kids_clip) / 16_000 + 0.3) / 0.02)
+    second = round((3 + (len(kids_clip) + len(dogs_clip) / 2) / 16_000) / 0.02)
+    lost = set(range(pause, pause + round(lost_s / 0.02))) | set(range(second, second + 3))
+    partial = _utterances(SpeechStreamProcessor(speech_analyzer), [f for i, f in enumerate(frames) if i not in lost])
+    assert partial.received_s == pytest.approx(full.received_s - len(lost) * 0.02, abs=1e-6)
+    assert len(full.utterances) == len(partial.utterances) == 2
+    for a, b in zip(full.utterances, partial.utterances, strict=True):
+        assert b.start_s == pytest.approx(a.start_s, abs=tolerance_s) and b.end_s == pytest.approx(a.end_s, abs=tolerance_s)
+
+
+def test_a_backlog_over_the_cap_skips_the_oldest_speech_and_says_how_much(kids_clip):
+    class Slow(SpeechEmotionAnalyzer):
+        def analyze_segment(self, segment):
+            time.sleep(1.0)
+            return super().analyze_segment(segment)
+
+    audio = np.concatenate([SILENCE, kids_clip] * 6 + [SILENCE])
+    frames = webrtc_frames(audio)
+    on_time = _utterances(SpeechStreamProcessor(SpeechEmotionAnalyzer()), frames).utterances
+    assert len(on_time) == 6
+    snap = _utterances(SpeechStreamProcessor(Slow(), max_backlog_s=4.0), frames)  # 20 s of audio at once
+    assert snap.skipped_s > 3.0 and 1 <= snap.count < 6 and snap.backlog_s == 0 and not snap.running
+    # what was analysed kept its true times: skipping moved nothing
+    starts = [u.start_s for u in on_time]
+    for u in snap.utterances:
+        assert min(abs(u.start_s - s) for s in starts) < 0.05
+    assert sum(u.end_s - u.start_s for u in on_time) == pytest.approx(
+        sum(u.end_s - u.start_s for u in snap.utterances) + snap.skipped_s, abs=0.5
+    )
+
+
+def test_snapshots_cover_a_bounded_window(speech_analyzer, kids_clip, dogs_clip):
+    audio = np.concatenate([SILENCE, kids_clip, SILENCE, dogs_clip, SILENCE])
+    proc = SpeechStreamProcessor(speech_analyzer)
+    snap = _utterances(proc, webrtc_frames(audio))
+    last = proc.snapshot(last=1)
+    assert snap.count == last.count == 2 and last.utterances == snap.utterances[-1:]
+    assert last.ready_at == snap.ready_at[-1:] and last.end_arrived_at == snap.end_arrived_at[-1:]
