@@ -113,9 +113,10 @@ def open_media(source: MediaSource) -> Iterator[av.container.InputContainer]:
         try:
             container = av.open(fileobj, mode="r", options={"format_whitelist": _FORMAT_WHITELIST})
         except (av.error.FFmpegError, ValueError, OSError) as exc:
+            log.info("media refused or unreadable: %s", exc)
             raise InputError(
                 f"not an audio or video file this app reads (accepted: {_ACCEPTED}); "
-                f"playlists, concat lists and other formats are refused ({type(exc).__name__})"
+                "playlists, concat lists and other formats are refused"
             ) from None
         stack.enter_context(container)
         names = set(container.format.name.split(","))

@@ -24,6 +24,9 @@ from PIL import Image
 from tests.media import write_audio, write_video
 
 RAVDESS_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac"
+REAL_SPEECH = RAVDESS_CLIP.exists()
+"""Whether the corpus speaks (a real RAVDESS sentence); without ../shared its "speech" is a synthetic
+vowel that voice-activity detection rightly ignores, so no utterance is expected from it."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,34 @@ def _wav(samples: np.ndarray, rate: int, channels: int = 1, fmt: str = "PCM_16")
     buf = io.BytesIO()
     soundfile.write(buf, data, rate, subtype=fmt, format="WAV")
     return buf.getvalue()
+
+
+def references(target: Path) -> dict[str, bytes]:
+    """Files that name another file, a URL or a protocol for FFmpeg to open: ffconcat lists (by
+    relative and absolute path), ``concat:`` and ``file:`` URLs inside them, HLS playlists (a local
+    segment, an http URL), an SDP description (RTP from the network), and archives holding
+    ``target`` (tar, zip). Keys are the kinds, values the file contents; none of them may make the
+    app read ``target`` or anything else outside the upload."""
+    import tarfile
+    import zipfile
+
+    rel, absolute = target.name, str(target.resolve())
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.write(target, rel)
+    tarred = io.BytesIO()
+    with tarfile.open(fileobj=tarred, mode="w") as t:
+        t.add(target, rel)
+    return {
+        "ffconcat_relative": f"ffconcat version 1.0\nfile '{rel}'\n".encode(),
+        "ffconcat_absolute": f"ffconcat version 1.0\nfile '{absolute}'\n".encode(),
+        "ffconcat_protocols": f"ffconcat version 1.0\nfile 'concat:{absolute}|{absolute}'\nfile 'file:{rel}'\n".encode(),
+        "hls_local": f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{rel}\n#EXT-X-ENDLIST\n".encode(),
+        "hls_url": b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nhttp://127.0.0.1:9/segment.ts\n#EXT-X-ENDLIST\n",
+        "sdp": b"v=0\no=- 0 0 IN IP4 127.0.0.1\ns=stream\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 5004 RTP/AVP 0\n",
+        "zip": zipped.getvalue(),
+        "tar": tarred.getvalue(),
+    }
 
 
 def build_corpus(folder: Path) -> list[FuzzFile]:
@@ -234,6 +265,12 @@ def build_corpus(folder: Path) -> list[FuzzFile]:
     long = np.concatenate([speech, quiet, speech])
     add("long_20min.ogg", write_audio(tmp / "long.ogg", long, rate).read_bytes(), "audio", f"{len(long) / rate / 60:.1f} min")
     add("jpg_named.wav", encoded["jpg"], "audio", "a JPEG with a .wav name")
+    # playlists, concat lists, SDP and archives that point at a real speech file beside them
+    target = folder / "speech_target.wav"
+    target.write_bytes(audio_encoded["wav"])
+    for what, payload in references(target).items():
+        for ext in ("wav", "mp3", "m4a"):
+            add(f"reference_{what}.{ext}", payload, "audio", f"{what.replace('_', ' ')} with a .{ext} name")
     add("text_named.mp3", b"not audio at all\n" * 50, "audio", "text with a .mp3 name")
 
     # ------------------------------------------------------------------ video
@@ -275,6 +312,8 @@ def build_corpus(folder: Path) -> list[FuzzFile]:
     add("audio_only_named.mp4", audio_encoded["m4a"], "video", "an audio-only m4a with a .mp4 name")
     add("jpg_named.mp4", encoded["jpg"], "video", "a JPEG with a .mp4 name")
     add("wav_named.mov", audio_encoded["wav"], "video", "a WAV with a .mov name")
+    for what, payload in references(target).items():
+        add(f"reference_{what}.mp4", payload, "video", f"{what.replace('_', ' ')} with a .mp4 name")
     for p in tmp.iterdir():
         p.unlink()
     tmp.rmdir()

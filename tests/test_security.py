@@ -131,3 +131,97 @@ def test_missing_or_corrupt_model_is_one_clear_error_at_start_up(tmp_path, monke
         assert not at.exception
         assert len(at.error) == 1, [e.value for e in at.error]
         assert model_file in at.error[0].value and "missing or corrupt" in at.error[0].value
+
+
+@pytest.fixture
+def secret(tmp_path, monkeypatch):
+    """A real media file (the astronaut photo as a 2 s video with a tone) that uploads will try to
+    point at, in the current folder, with its access time set back so that any read shows."""
+    import os
+
+    from tests.media import face_scene, write_video
+
+    folder = tmp_path / "server"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    tone = (0.3 * np.sin(np.arange(32_000) * 2 * np.pi * 220 / 16_000)).astype(np.float32)
+    from skimage import data
+
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    path = write_video(folder / "secret.mp4", face_scene(astronaut, 320, 240), 2.0, audio=tone)
+    probe = folder / "probe"
+    probe.write_bytes(b"x" * 10)
+    st = probe.stat()
+    os.utime(probe, (st.st_mtime - 2 * 86400, st.st_mtime))
+    before = probe.stat().st_atime
+    probe.read_bytes()
+    atime_works = probe.stat().st_atime > before  # relatime or strictatime: a read moves it
+    from tests.fuzz_corpus import references
+
+    payloads = references(path)  # the archives read it: made before the clock is set
+    st = path.stat()
+    os.utime(path, (st.st_mtime - 2 * 86400, st.st_mtime))
+
+    def untouched() -> bool:
+        return not atime_works or path.stat().st_atime == st.st_mtime - 2 * 86400
+
+    return path, payloads, untouched
+
+
+def test_uploads_that_point_elsewhere_are_refused_and_nothing_else_is_read(secret, analyzer):
+    from emotion.errors import InputError
+    from emotion.speech.analyzer import SpeechEmotionAnalyzer
+    from emotion.video import VideoEmotionAnalyzer
+    path, payloads, untouched = secret
+    speech = SpeechEmotionAnalyzer()
+    video = VideoEmotionAnalyzer(analyzer, speech)
+    for what, payload in payloads.items():
+        with pytest.raises(InputError, match="not an audio or video file this app reads"):
+            list(speech.analyze_file(payload))
+        with pytest.raises(InputError, match="not an audio or video file this app reads"):
+            video.analyze(payload)
+        assert untouched(), f"{what}: the referenced file was read"
+    # the file itself is fine: the refusals are about what the uploads are, not about it
+    assert untouched() and len(VideoEmotionAnalyzer(analyzer).analyze(path.read_bytes()).faces) == 4
+
+
+def test_the_cli_never_hands_a_url_or_protocol_to_ffmpeg(secret, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path, payloads, untouched = secret
+    lists = []
+    for what, payload in payloads.items():
+        lists.append(path.parent / f"{what}.mp4")
+        lists[-1].write_bytes(payload)
+    names = [f"concat:{path}|{path}", f"file:{path.name}", "http://127.0.0.1:9/talk.mp4", "pipe:0", *map(str, lists)]
+    run = subprocess.run(
+        [sys.executable, "-m", "emotion", "video", *names, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    for name in names[:4]:  # taken as file names (Path collapses "//"), none of them exists
+        assert f"error: {Path(name)}: no such file" in run.stderr, run.stderr
+    for name in names[4:]:
+        assert f"error: {name}: not an audio or video file" in run.stderr, run.stderr
+    assert '"rows": []' in run.stdout and untouched()
+
+
+def test_the_pages_refuse_a_concat_list_named_like_media(secret):
+    path, payloads, untouched = secret
+    payload = payloads["ffconcat_relative"]
+    for script, key, name in (("4_Audio_file.py", "audio", "talk.wav"), ("5_Video_file.py", "video", "talk.mp4")):
+        at = AppTest.from_file(str(ROOT / "pages" / script), default_timeout=120)
+        at.run()
+        at.file_uploader(key=key).set_value((name, payload, "application/octet-stream"))
+        at.run()
+        assert not at.exception
+        (error,) = at.error
+        assert f"Could not read `{name}`" in error.value and "playlists, concat lists" in error.value
+    assert untouched()
