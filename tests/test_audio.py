@@ -200,3 +200,36 @@ def test_long_file_is_decoded_in_bounded_memory(tmp_path):
     tracemalloc.stop()
     assert total == 16_000 * 600
     assert peak < 20 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_the_whisper_pool_is_bounded_and_falls_back_with_a_reason():
+    from emotion.errors import ModelError
+    from emotion.speech.transcribe import TranscriberPool
+
+    loads = []
+
+    def loader(name):
+        loads.append(name)
+        if name == "medium":
+            raise ModelError(
+                "Whisper model 'medium' could not be loaded: it is not on this machine and could not be downloaded (no network)"
+            )
+        return f"model:{name}"
+
+    pool = TranscriberPool(("", "base", "small", "medium"), max_loaded=1, loader=loader)
+    assert pool.get("") == ("model:", None) and pool.get("base") == ("model:base", None)
+    assert pool.get("base") == ("model:base", None) and loads == ["", "base"]  # loaded once
+    assert pool.get("small") == ("model:small", None) and set(pool.loaded) == {"", "small"}  # base dropped
+    model, why = pool.get("medium")
+    assert model == "model:" and "no network" in why and "bundled tiny.en" in why and set(pool.loaded) == {"", "small"}
+    model, why = pool.get("large-v3")  # not on this server's list: never loaded
+    assert model == "model:" and "not available on this server" in why and "large-v3" not in loads
+    assert TranscriberPool(("", "base"), max_loaded=0, loader=loader).get("base")[1] is not None
+
+
+def test_an_offline_whisper_model_fails_with_a_clear_reason(monkeypatch):
+    from emotion.errors import ModelError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="not on this machine and could not be downloaded"):
+        Transcriber("base.en", fallback=False)

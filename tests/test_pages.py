@@ -194,7 +194,9 @@ def test_audio_page_unavailable_whisper_model_falls_back_with_a_warning(audio_pa
     assert "1 utterance" in _texts(at.success)
     at.sidebar.selectbox(key="whisper_model").set_value("small").run()
     assert not at.exception
-    assert "'small' could not be loaded" in _texts(at.warning) and "tiny.en" in _texts(at.warning)
+    (warning,) = at.warning
+    assert "'small' could not be loaded" in warning.value and "no network" in warning.value and "tiny.en" in warning.value
+    assert at.sidebar.selectbox(key="whisper_model").value == ""  # the selector shows the model in use
     assert "1 utterance" in _texts(at.success)  # analysed again with the default model
     assert "kids are talking by the door" in at.dataframe[0].value["transcript"][0].lower()
 
@@ -243,3 +245,22 @@ def test_video_page_without_audio_and_corrupt(video_page, tmp_path, astronaut_bg
     assert len(at.get("video")) == 1
     at = _upload(at, "video", "corrupt.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500, "video/mp4")
     assert "Could not read `corrupt.mp4`" in _texts(at.error)
+
+
+@pytest.mark.parametrize(
+    "env, offered",
+    [
+        ({"EMOTION_HOSTED": "1"}, None),  # a hosted link: the bundled model only
+        ({"EMOTION_HOSTED": "1", "EMOTION_WHISPER_ALLOWED": "base.en"}, ["", "base.en"]),
+        ({"EMOTION_HOSTED": "0"}, ["", "tiny.en", "base.en", "small.en", "tiny", "base", "small", "medium", "large-v3"]),
+    ],
+)
+def test_the_whisper_models_offered_follow_the_deployment(monkeypatch, env, offered):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    at = _open_page("4_Audio_file.py")
+    boxes = [b for b in at.sidebar.selectbox if b.key == "whisper_model"]
+    if offered is None:
+        assert boxes == [] and "switched off on this server" in _texts(at.sidebar.caption)
+    else:
+        assert boxes[0].options == [("tiny.en (bundled, offline)" if o == "" else o) for o in offered]

@@ -172,6 +172,7 @@ def test_uploads_that_point_elsewhere_are_refused_and_nothing_else_is_read(secre
     from emotion.errors import InputError
     from emotion.speech.analyzer import SpeechEmotionAnalyzer
     from emotion.video import VideoEmotionAnalyzer
+
     path, payloads, untouched = secret
     speech = SpeechEmotionAnalyzer()
     video = VideoEmotionAnalyzer(analyzer, speech)

@@ -12,7 +12,7 @@ from emotion.errors import ModelError
 from emotion.face import FaceEmotionAnalyzer
 from emotion.speech.acoustic import AcousticEmotionClassifier
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
-from emotion.speech.transcribe import Transcriber
+from emotion.speech.transcribe import Transcriber, TranscriberPool
 from emotion.text.semantic import TextEmotionClassifier
 
 log = logging.getLogger(__name__)
@@ -56,15 +56,16 @@ def face_analyzer_or_stop() -> FaceEmotionAnalyzer:
         st.stop()
 
 
-WHISPER_MODELS = ("", "tiny.en", "base.en", "small.en", "tiny", "base", "small", "medium", "large-v3")
-"""Whisper models offered in the sidebar; "" is the bundled tiny.en (offline). Others are
-downloaded by faster-whisper on first use when the machine has a network."""
+@st.cache_resource
+def _transcriber_pool(settings: Settings) -> TranscriberPool:
+    return TranscriberPool(settings.whisper_allowed, settings.whisper_max_loaded, settings.whisper_backend)
 
 
-@st.cache_resource(show_spinner="Loading the Whisper model…")
-def transcriber(model: str) -> Transcriber:
-    """A Whisper transcriber per model name, loaded once; falls back to the bundled model (with a warning)."""
-    return Transcriber(model, Settings.from_env().whisper_backend)
+def transcriber(model: str) -> tuple[Transcriber, str | None]:
+    """The Whisper transcriber of ``model`` from the server's bounded pool, and None; or the
+    bundled one and why ``model`` is not used (:meth:`~emotion.speech.transcribe.TranscriberPool.get`)."""
+    with st.spinner(f"Loading the Whisper model {model or 'tiny.en (bundled)'}…"):
+        return _transcriber_pool(Settings.from_env()).get(model)
 
 
 @st.cache_resource(show_spinner="Loading the acoustic and text emotion models…")
@@ -78,14 +79,26 @@ def speech_emotion_models() -> tuple[AcousticEmotionClassifier, TextEmotionClass
     return _speech_emotion_models(Settings.from_env())
 
 
+_FALLBACK_KEY = "whisper_model_fallback"
+
+
 def whisper_model_choice() -> str:
-    """The Whisper model chosen in the sidebar (default: ``EMOTION_WHISPER_MODEL`` or the bundled tiny.en)."""
-    default = Settings.from_env().whisper_model
-    options = list(WHISPER_MODELS) if default in WHISPER_MODELS else [default, *WHISPER_MODELS]
+    """The Whisper model chosen in the sidebar, among the models this server allows (default:
+    ``EMOTION_WHISPER_MODEL`` or the bundled tiny.en). On a hosted deployment, unless
+    ``EMOTION_WHISPER_ALLOWED`` says otherwise, only the bundled model is offered."""
+    settings = Settings.from_env()
+    options = list(settings.whisper_allowed)
+    if st.session_state.get(_FALLBACK_KEY):  # the last choice could not be loaded: show the model in use
+        st.session_state["whisper_model"] = ""
+    if st.session_state.get("whisper_model") not in options:
+        st.session_state.pop("whisper_model", None)
+    if len(options) == 1:
+        st.sidebar.caption("Whisper model: tiny.en (bundled, offline). Other models are switched off on this server.")
+        return options[0]
     return st.sidebar.selectbox(
         "Whisper model",
         options,
-        index=options.index(default),
+        index=options.index(settings.whisper_model) if settings.whisper_model in options else 0,
         format_func=lambda m: "tiny.en (bundled, offline)" if m == "" else m,
         help="Bigger models transcribe better and slower; they are downloaded on first use and need a network.",
         key="whisper_model",
@@ -93,16 +106,22 @@ def whisper_model_choice() -> str:
 
 
 def speech_analyzer_or_stop() -> SpeechEmotionAnalyzer:
-    """The speech models with the sidebar's Whisper model, or a clear error on the page and ``st.stop()``."""
+    """The speech models with the sidebar's Whisper model, or a clear error on the page and
+    ``st.stop()``. A model that cannot be loaded gives one message, and the page goes on with the
+    bundled model, the sidebar showing it."""
     stop_if_models_broken()
     model = whisper_model_choice()
     try:
         acoustic, semantic = speech_emotion_models()
-        whisper = transcriber(model)
+        whisper, problem = transcriber(model)
     except (ModelError, ValueError) as exc:
         log.error("speech models could not be loaded: %s", exc)
         st.error(f"The speech models could not be loaded: {exc}")
         st.stop()
-    if whisper.warning:
-        st.warning(whisper.warning)
+    if problem is not None and model:
+        st.session_state[_FALLBACK_KEY] = problem
+        st.rerun()  # the selector shows the bundled model, and the message comes with it
+    note = st.session_state.pop(_FALLBACK_KEY, None)
+    if note:
+        st.warning(note)
     return SpeechEmotionAnalyzer(whisper, acoustic, semantic)

