@@ -102,3 +102,21 @@ def test_a_session_without_a_running_stream_is_simply_forgotten(watchdog):
     clock.t = 30.0
     assert dog.check() == ["a"]
     assert dog.check() == []
+
+
+def test_the_private_apis_the_live_pages_rely_on_are_still_there():
+    # aioice's consent limit (aiortc/aioice#58), streamlit-webrtc's worker (whitphx/streamlit-webrtc#213)
+    # and Streamlit's session registry: an upgrade that removes one must fail here, loudly, not
+    # quietly bring back streams cut under load or workers left running by closed tabs
+    from ui.webrtc import private_api_problems
+
+    assert private_api_problems() == []
+
+
+def test_a_missing_private_api_is_reported(monkeypatch):
+    from ui.webrtc import private_api_problems
+
+    monkeypatch.delattr(aioice.ice, "CONSENT_FAILURES")
+    (problem,) = private_api_problems()
+    assert "CONSENT_FAILURES" in problem
+    keep_streams_alive_under_load()  # only a warning in the log: the app keeps running

@@ -1,7 +1,24 @@
-"""WebRTC settings shared by the live pages (camera, voice, dashboard)."""
+"""WebRTC settings shared by the live pages (camera, voice, dashboard).
+
+Three private APIs are used here, each only because no public one exists, each in one function,
+and each checked by :func:`private_api_problems` (a test fails loudly when an upgrade removes one;
+at run time a missing one only costs its fix, with a warning in the log):
+
+- ``aioice.ice.CONSENT_FAILURES`` (aioice has no setting for its consent-freshness limit; the
+  upstream issue is aiortc/aioice#58): :func:`keep_streams_alive_under_load`. It is a module
+  global that every ICE connection of the process reads; in the app's server process the only
+  ICE connections are the live pages' streams, which is the narrowest scope aioice allows.
+- ``WebRtcStreamerContext._get_worker()`` of streamlit-webrtc (no public call stops a stream from
+  the server: whitphx/streamlit-webrtc#213; stopping workers when the browser disconnects is the
+  open pull request #2513): :func:`_stop_stream`.
+- ``streamlit.runtime.Runtime.instance().is_active_session`` (Streamlit documents
+  ``st.runtime.exists()`` only; nothing public says whether another session's browser is still
+  connected): :func:`_streamlit_session_is_active`.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -9,6 +26,32 @@ import time
 import aioice.ice
 
 log = logging.getLogger(__name__)
+
+
+def private_api_problems() -> list[str]:
+    """What is missing of the private APIs this module relies on (empty when all are there): each
+    entry names the attribute and the fix that depends on it."""
+    problems = []
+    limit = getattr(aioice.ice, "CONSENT_FAILURES", None)
+    consent = getattr(getattr(aioice.ice, "Connection", None), "query_consent", None)
+    if not isinstance(limit, int) or consent is None or "CONSENT_FAILURES" not in inspect.getsource(consent):
+        problems.append("aioice.ice.CONSENT_FAILURES (read by Connection.query_consent): live streams are cut on a loaded server")
+    try:
+        from streamlit_webrtc.component import WebRtcStreamerContext
+        from streamlit_webrtc.webrtc import WebRtcWorker
+    except ImportError as exc:
+        problems.append(f"streamlit_webrtc WebRtcStreamerContext / WebRtcWorker ({exc})")
+    else:
+        if not callable(getattr(WebRtcStreamerContext, "_get_worker", None)) or not callable(getattr(WebRtcWorker, "stop", None)):
+            problems.append(
+                "streamlit_webrtc WebRtcStreamerContext._get_worker / WebRtcWorker.stop: a closed tab's stream runs on"
+            )
+    from streamlit.runtime import Runtime
+
+    if not all(callable(getattr(Runtime, a, None)) for a in ("exists", "instance", "is_active_session")):
+        problems.append("streamlit.runtime.Runtime.exists/instance/is_active_session: a closed tab's stream runs on")
+    return problems
+
 
 CONSENT_MISSES_BEFORE_CLOSE = 120
 """Consecutive unanswered ICE consent checks (one every ~5 s) after which a connection is
@@ -29,9 +72,14 @@ def keep_streams_alive_under_load() -> None:
     STOP does, and :class:`BrowserGoneWatchdog` does when the browser's Streamlit connection
     has gone (a closed tab, a lost network).
 
-    Idempotent; never lowers a limit set elsewhere.
+    Idempotent; never lowers a limit set elsewhere. Private API (see the module's docstring):
+    when an aioice upgrade removes the limit, this logs a warning and does nothing.
     """
-    aioice.ice.CONSENT_FAILURES = max(aioice.ice.CONSENT_FAILURES, CONSENT_MISSES_BEFORE_CLOSE)
+    limit = getattr(aioice.ice, "CONSENT_FAILURES", None)
+    if not isinstance(limit, int):
+        log.warning("aioice.ice.CONSENT_FAILURES is gone (aiortc/aioice#58): live streams may be cut on a loaded server")
+        return
+    aioice.ice.CONSENT_FAILURES = max(limit, CONSENT_MISSES_BEFORE_CLOSE)
 
 
 class BrowserGoneWatchdog:
@@ -105,6 +153,8 @@ class BrowserGoneWatchdog:
 
 
 def _streamlit_session_is_active(session_id: str) -> bool:
+    """Whether Streamlit still has a browser connected to ``session_id``. Private API: Streamlit's
+    ``Runtime.is_active_session`` (see the module's docstring)."""
     from streamlit.runtime import Runtime
 
     return Runtime.exists() and Runtime.instance().is_active_session(session_id)
@@ -112,7 +162,8 @@ def _streamlit_session_is_active(session_id: str) -> bool:
 
 def _stop_stream(ctx) -> None:
     """Stop a streamer's WebRTC worker as its STOP button does. streamlit-webrtc has no public
-    call for this; its context's ``_get_worker()`` is used, and a version without it only logs."""
+    call for this (whitphx/streamlit-webrtc#213); its context's private ``_get_worker()`` is used,
+    and a version without it only logs."""
     get_worker = getattr(ctx, "_get_worker", None)
     worker = get_worker() if get_worker is not None else None
     if worker is None:
