@@ -85,12 +85,30 @@ _KINDS = {"audio": AUDIO_CODECS, "video": VIDEO_CODECS}
 _ACCEPTED = ", ".join(dict.fromkeys(CONTAINERS.values()))
 
 
+class _Nameless:
+    """A binary file seen through read/seek/tell only: FFmpeg gets no file name, so it probes the
+    content alone (a name ending in .mp3 would make its mp3 demuxer take a zip file)."""
+
+    def __init__(self, f: BinaryIO):
+        self._f = f
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read(n)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+
 @contextlib.contextmanager
 def open_media(source: MediaSource) -> Iterator[av.container.InputContainer]:
     """Open a media file for reading (a context manager yielding PyAV's container).
 
     Only the file's own bytes reach FFmpeg (a path is opened by Python, so no FFmpeg protocol
-    or URL is ever interpreted), and only the demuxers of :data:`CONTAINERS` may read them.
+    or URL is ever interpreted, and FFmpeg is not told the file's name: the format is probed from
+    the content, as for an upload), and only the demuxers of :data:`CONTAINERS` may read them.
 
     Raises:
         InputError: no such file, empty, a format that is not accepted (a playlist, a concat
@@ -107,9 +125,9 @@ def open_media(source: MediaSource) -> Iterator[av.container.InputContainer]:
                 raise InputError(f"no such file: {path}")
             if path.stat().st_size == 0:
                 raise InputError(f"the file is empty (0 bytes): {path.name}")
-            fileobj = stack.enter_context(open(path, "rb"))
+            fileobj = _Nameless(stack.enter_context(open(path, "rb")))
         else:
-            fileobj = source
+            fileobj = _Nameless(source)
         try:
             container = av.open(fileobj, mode="r", options={"format_whitelist": _FORMAT_WHITELIST})
         except (av.error.FFmpegError, ValueError, OSError) as exc:

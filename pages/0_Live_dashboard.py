@@ -13,6 +13,7 @@ from streamlit_webrtc import WebRtcMode
 from emotion.charts import probability_bars, probability_trend, utterance_trend
 from emotion.face.draw import face_caption
 from emotion.live import LiveSession
+from emotion.stream import MAX_BACKLOG_S
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
 from ui.webrtc import live_streamer
 from ui.widgets import page_header
@@ -101,7 +102,7 @@ st.session_state.dashboard_playing = playing
 def finishing() -> bool:
     """After STOP, the last utterance is still being analysed (for up to FINISH_S seconds)."""
     stopped_at = st.session_state.get("dashboard_stopped_at", float("-inf"))
-    return not playing and session.speech.snapshot().running and time.monotonic() - stopped_at < FINISH_S
+    return not playing and session.speech.snapshot(last=0).running and time.monotonic() - stopped_at < FINISH_S
 
 
 # The panels refresh while the stream plays, and after STOP until the last utterance is shown.
@@ -135,7 +136,7 @@ def status_panel() -> None:
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Processing rate (fps)", f"{snap.face.fps:.1f}")
     m2.metric("Faces in view", len(snap.face.faces) if snap.face.frames else "–")
-    m3.metric("Utterances", len(snap.utterances))
+    m3.metric("Utterances", snap.speech.count)
     m4.metric(
         "Speech latency (s)",
         f"{statistics.median(latencies):.1f}" if latencies else "–",
@@ -148,6 +149,11 @@ def status_panel() -> None:
         st.warning(
             f"Speech analysis is falling behind: {snap.speech.backlog_s:.0f} s of audio and {snap.speech.queued} "
             "utterances are waiting. A smaller Whisper model (sidebar) keeps up."
+        )
+    if snap.speech.skipped_s:
+        st.warning(
+            f"{snap.speech.skipped_s:.0f} s of speech were skipped (not analysed): the analysis fell more than "
+            f"{MAX_BACKLOG_S:.0f} s behind the microphone."
         )
     st.markdown("**Latest transcript**")
     if not snap.utterances:

@@ -15,6 +15,7 @@ from ui.webrtc import live_streamer
 from ui.widgets import page_header, utterance_table
 
 REFRESH_S = 0.5
+WINDOW = 50  # utterances redrawn on each refresh (the newest): the cost of a refresh does not grow with the session
 
 page_header(
     "Voice",
@@ -47,13 +48,18 @@ st.caption(f"Transcription: Whisper {analyzer.transcriber.model_label if analyze
 
 @st.fragment(run_every=REFRESH_S if playing else None)
 def voice_panel() -> None:
-    snap = processor.snapshot()
+    snap = processor.snapshot(last=WINDOW)
     m1, m2, m3 = st.columns(3)
     m1.metric("Audio received (s)", f"{snap.received_s:.1f}")
-    m2.metric("Utterances", len(snap.utterances))
+    m2.metric("Utterances", snap.count)
     m3.metric("Waiting for analysis", snap.queued)
     if snap.error:
         st.warning(f"Speech processing failed: {snap.error}")
+    if snap.skipped_s:
+        st.warning(
+            f"{snap.skipped_s:.0f} s of speech were skipped: the analysis could not keep up with the microphone. "
+            "A smaller Whisper model (sidebar) keeps up."
+        )
     if not snap.utterances:
         st.info("Listening… say a sentence, then pause." if playing else "Press START to begin.")
         return
@@ -66,7 +72,9 @@ def voice_panel() -> None:
         fig = utterance_trend(snap.utterances, modality, title)
         if fig is not None:
             col.plotly_chart(fig, key=f"voice-{modality}")
-    st.markdown("**Transcript**")
+    st.markdown(
+        "**Transcript**" + (f" (the latest {len(snap.utterances)} of {snap.count})" if snap.count > len(snap.utterances) else "")
+    )
     utterance_table(snap.utterances)
 
 

@@ -25,7 +25,6 @@ name = upload.name
 results = st.session_state.get("audio_results")
 run_key = (upload.file_id, analyzer.transcriber.model_label)  # a new file or another Whisper model: analyse again
 if results is None or results["key"] != run_key:
-
     notes: list[str] = []
 
     def analyse(progress) -> list:

@@ -85,9 +85,8 @@ def test_every_file_through_the_library_api(corpus, analyzer, speech_analyzer):
     assert next(o for n, o in outcomes.items() if n.endswith("silent_30s.flac")) == "ok: 0 utterances"
     # playlists, concat lists, SDP and archives are refused, whatever their name
     references = {n: o for n, o in outcomes.items() if "_reference_" in n}
-    assert len(references) >= 30 and all(o.startswith("InputError: not an audio or video file") for o in references.values()), (
-        references
-    )
+    accepted = {n: o for n, o in references.items() if not o.startswith("InputError: not an audio or video file")}
+    assert len(references) >= 30 and not accepted, accepted
     assert next(o for n, o in outcomes.items() if n.endswith("no_audio.mp4")).startswith("ok:")
     assert _peak_rss_mb() < MAX_RSS_MB, f"peak RSS {_peak_rss_mb():.0f} MB"
 

@@ -82,7 +82,7 @@ def test_transcripts_and_typed_text_with_html_are_shown_as_text(monkeypatch):
     script = "<script>alert('x')</script> **loud** [x](javascript:alert(1))"
     probs = np.full(7, 1 / 7, np.float32)
     snap = SpeechSnapshot((Utterance(0.0, 1.5, script, probs, probs),), 1.5, 0.0, 0, True, None)
-    monkeypatch.setattr(SpeechStreamProcessor, "snapshot", lambda self: snap)
+    monkeypatch.setattr(SpeechStreamProcessor, "snapshot", lambda self, last=None: snap)
     # no WebRTC in AppTest: a streamer that is not playing
     import types
 

@@ -49,6 +49,8 @@ from training.fer_net import INPUT_SIZE, FERNet, count_macs, count_parameters  #
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013" / "fer2013_ferplus.npz"
 NUM_CLASSES = 7
+
+
 def load_data(path: Path, labels: str, limit: int | None, seed: int) -> dict[str, torch.Tensor]:
     with np.load(path) as d:
         usage, pixels, emotion = d["usage"], d["pixels"], d["emotion"].astype(np.int64)
