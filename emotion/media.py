@@ -80,6 +80,10 @@ VIDEO_CODECS = frozenset(
 )  # fmt: skip
 """Video decoders (FFmpeg names) the app runs."""
 
+AUDIO_RATES = (1_000, 768_000)
+"""Lowest and highest audio sample rates (Hz) accepted: a header claiming 1 Hz would make three
+seconds of samples last 13 hours."""
+
 _FORMAT_WHITELIST = ",".join(CONTAINERS)
 _KINDS = {"audio": AUDIO_CODECS, "video": VIDEO_CODECS}
 _ACCEPTED = ", ".join(dict.fromkeys(CONTAINERS.values()))
@@ -147,7 +151,8 @@ def media_stream(container: av.container.InputContainer, kind: str) -> av.stream
     """The first ``kind`` (``"audio"`` or ``"video"``) stream of ``container``.
 
     Raises:
-        InputError: there is none, or its codec is not one the app decodes.
+        InputError: there is none, its codec is not one the app decodes, or (audio) its sample
+            rate is outside :data:`AUDIO_RATES`.
     """
     streams = container.streams.audio if kind == "audio" else container.streams.video
     if not streams:
@@ -156,6 +161,9 @@ def media_stream(container: av.container.InputContainer, kind: str) -> av.stream
     codec = stream.codec_context.name
     if codec not in _KINDS[kind]:
         raise InputError(f"the {kind} codec {codec} is not one this app decodes")
+    rate = stream.codec_context.sample_rate if kind == "audio" else None
+    if rate is not None and not AUDIO_RATES[0] <= rate <= AUDIO_RATES[1]:
+        raise InputError(f"the audio's sample rate ({rate} Hz) is not one of a recording ({AUDIO_RATES[0]}-{AUDIO_RATES[1]} Hz)")
     return stream
 
 
