@@ -1,10 +1,12 @@
 """Voice-activity detection of a live stream: how much audio the VAD model scores, and what each
 20 ms push costs, before and after the streaming segmenter.
 
-    python -m bench.bench_vad [--seconds 12.5 60 300]
+    python -m bench.bench_vad [--seconds 12.5 60 300] [--pauses 1.5 0.3]
 
-Input: real RAVDESS sentences (../shared/data/ravdess) with 1.5 s pauses, repeated to each
-stream length, pushed in 20 ms pieces as the microphone delivers them (320 samples at 16 kHz).
+Input: real RAVDESS sentences (../shared/data/ravdess) with pauses between them (1.5 s: each
+sentence its own utterance; 0.3 s: shorter than the 0.5 s of silence that ends an utterance, so
+talk runs on to the 15 s limit), repeated to each stream length, pushed in 20 ms pieces as the
+microphone delivers them (320 samples at 16 kHz).
 
 - before: the segmenter as it was until the streaming one (emotion/speech/vad.py up to commit
   180dfd5): every 0.25 s of new audio it ran faster-whisper's ``get_speech_timestamps`` over its
@@ -75,9 +77,9 @@ class RescanningSegmenter:
         return len(done)
 
 
-def stream(seconds: float) -> np.ndarray:
+def stream(seconds: float, pause_s: float) -> np.ndarray:
     clips = [load_audio(p) for p in sorted(RAVDESS.glob("Actor_0[1-4]/*-01-01.flac"))[:8]]
-    pause = np.zeros(int(1.5 * SAMPLE_RATE), np.float32)
+    pause = np.zeros(int(pause_s * SAMPLE_RATE), np.float32)
     parts, n, i = [], 0, 0
     while n < seconds * SAMPLE_RATE:
         for part in (pause, clips[i % len(clips)]):
@@ -100,22 +102,24 @@ def run(segmenter, audio: np.ndarray) -> tuple[np.ndarray, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, nargs="+", default=[12.5, 60.0, 300.0], help="stream lengths")
+    ap.add_argument("--pauses", type=float, nargs="+", default=[1.5, 0.3], help="seconds of silence between sentences")
     args = ap.parse_args()
     if not RAVDESS.exists():
         sys.exit(f"RAVDESS not found at {RAVDESS}")
     print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; pushes of {PUSH} samples (20 ms)")
-    print("stream | segmenter | audio scored by the VAD / audio streamed | utterances | per push: median, p95 | total CPU")
-    for seconds in args.seconds:
-        audio = stream(seconds)
-        for name, seg in (("before (rescan)", RescanningSegmenter()), ("after (streaming)", UtteranceSegmenter())):
-            t0 = time.process_time()
-            times, found = run(seg, audio)
-            cpu = time.process_time() - t0
-            ratio = seg.samples_scanned / len(audio)
-            print(
-                f"{seconds:7.1f} s | {name:18s} | {seg.samples_scanned / SAMPLE_RATE:8.1f} s = {ratio:5.2f}x | {found:3d} | "
-                f"{np.median(times) * 1e3:6.3f} ms, {np.percentile(times, 95) * 1e3:6.3f} ms | {cpu:6.2f} s"
-            )
+    print("stream, pauses | segmenter | audio scored by the VAD = x the stream | utterances | per push: median, p95 | CPU")
+    for pause in args.pauses:
+        for seconds in args.seconds:
+            audio = stream(seconds, pause)
+            for name, seg in (("before (rescan)", RescanningSegmenter()), ("after (streaming)", UtteranceSegmenter())):
+                t0 = time.process_time()
+                times, found = run(seg, audio)
+                cpu = time.process_time() - t0
+                ratio = seg.samples_scanned / len(audio)
+                print(
+                    f"{seconds:6.1f} s, {pause:.1f} s | {name:18s} | {seg.samples_scanned / SAMPLE_RATE:7.1f} s = {ratio:5.2f}x | "
+                    f"{found:3d} | {np.median(times) * 1e3:6.3f} ms, {np.percentile(times, 95) * 1e3:6.3f} ms | {cpu:6.2f} s"
+                )
 
 
 if __name__ == "__main__":

@@ -197,3 +197,17 @@ def test_a_new_camera_only_stream_forgets_the_previous_speech(analyzer, speech_a
     assert snap.face.trend_t[0] == pytest.approx(0.0, abs=1e-6) and snap.now_s == pytest.approx(1.2, abs=1e-6)
     assert {r["kind"] for r in session.timeline().rows()} == {"face"}
     assert set(snap.fused_now.weights) == {"face"}
+
+
+def test_a_refresh_covers_a_bounded_window_and_the_export_everything(
+    analyzer, speech_analyzer, astronaut_bgr, kids_clip, dogs_clip
+):
+    clock = Clock()
+    session = LiveSession(analyzer, speech_analyzer, snapshot_utterances=1, clock=clock)
+    _run(session, clock, face_scene(astronaut_bgr), np.concatenate([SILENCE, kids_clip, SILENCE, dogs_clip, SILENCE]))
+    snap = session.snapshot()
+    assert snap.speech.count == 2 and len(snap.utterances) == len(snap.fused_utterances) == len(snap.latency_s) == 1
+    assert "dogs are sitting by the door" in snap.utterances[0].text.lower()  # the newest
+    assert snap.fused_utterances[0].face_id == 1  # fused with the face seen while it was said
+    kinds = [r["kind"] for r in session.timeline().rows()]
+    assert kinds.count("utterance") == 2 and kinds.count("fused") == 2
