@@ -180,6 +180,39 @@ def frame_seconds(frame: av.frame.Frame, origin: float) -> float | None:
     return None if frame.time is None else float(frame.time) - origin
 
 
+def packet_seconds(packet: av.Packet, origin: float) -> float | None:
+    """Media time (s) of a packet of a file (its pts minus ``origin``), or None without a pts."""
+    if packet.pts is None or not packet.time_base:
+        return None
+    return float(packet.pts * packet.time_base) - origin
+
+
+class PacketReader:
+    """The packets of ``streams`` of ``container``, in file order.
+
+    A container that cannot be read any further ends the iteration instead of raising:
+    :attr:`error` then holds the exception, and :attr:`read_to_end` is False (True when the
+    iteration ended at the end of the file).
+    """
+
+    def __init__(self, container: av.container.InputContainer, *streams: av.stream.Stream):
+        self._packets = container.demux(*streams)
+        self.error: Exception | None = None
+        self.read_to_end = False
+
+    def __iter__(self) -> Iterator[av.Packet]:
+        while True:
+            try:
+                packet = next(self._packets)
+            except StopIteration:
+                self.read_to_end = True
+                return
+            except (av.error.FFmpegError, ValueError) as exc:
+                self.error = exc
+                return
+            yield packet
+
+
 def display_rotation(frame: av.VideoFrame) -> int:
     """Degrees (0, 90, 180 or 270) to turn ``frame`` clockwise so that it is shown upright, from its
     display matrix (phone videos); 0 when it has none. FFmpeg's ``av_display_rotation_get`` gives

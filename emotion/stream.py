@@ -238,9 +238,11 @@ class _SpeechRun:
         self.ended = False
         self.media_clock = PacketClock(clock)
         self.timed = TimedResampler()
+        self.feeding = threading.Lock()  # the resampler is fed by the audio callback, flushed by on_ended
         self.received = 0.0  # seconds of audio received
         self.inbox_n = 0  # samples (16 kHz) in the inbox
         self.queued_n = 0  # samples of the utterances in the segments queue
+        self.queued = 0  # utterances in the segments queue
         self.skipped_n = 0  # samples skipped to keep the backlog under its cap
         self.count = 0
         self.arrivals: deque[tuple[float, float]] = deque(maxlen=self.ARRIVALS)
@@ -329,10 +331,11 @@ class SpeechStreamProcessor:
         run = self._current_run()
         blocks: list[AudioBlock] = []
         received = 0.0
-        for frame in frames:
-            t = run.media_clock.seconds(frame.pts, frame.time_base)
-            blocks += run.timed.push(frame, t)
-            received += frame.samples / frame.sample_rate
+        with run.feeding:
+            for frame in frames:
+                t = run.media_clock.seconds(frame.pts, frame.time_base)
+                blocks += run.timed.push(frame, t)
+                received += frame.samples / frame.sample_rate
         now = self.clock()
         with run.wake:
             run.inbox.extend(blocks)
@@ -352,7 +355,8 @@ class SpeechStreamProcessor:
             if run is None or run.ended:
                 return
             run.ended = True
-        tail = run.timed.flush()
+        with run.feeding:
+            tail = run.timed.flush()
         with run.wake:
             run.inbox.extend(tail)
             run.inbox.append(self._END)
@@ -370,9 +374,7 @@ class SpeechStreamProcessor:
         """Drop the current stream and its results (call under the lock); its threads finish on
         their own and their late results are discarded."""
         if self._run is not None:
-            self._run.stop.set()
-            with self._run.wake:
-                self._run.wake.notify_all()
+            self._run.stop.set()  # its threads see it within 0.1 s (never take run.wake under self._lock)
         self._run = None
         self._results = deque(maxlen=self.max_results)
         self._timing = deque(maxlen=self.max_results)
@@ -408,7 +410,8 @@ class SpeechStreamProcessor:
             return queue.popleft()
 
     def _skip_over_cap(self, run: _SpeechRun) -> None:
-        """Skip the oldest waiting audio while the backlog is over the cap (call with run.wake held)."""
+        """Skip the oldest waiting audio while the backlog is over the cap (call with run.wake held;
+        the lock order is run.wake, then self._lock)."""
         while True:
             with self._lock:
                 over = run.inbox_n + run.queued_n > self.max_backlog_s * SAMPLE_RATE
@@ -422,6 +425,8 @@ class SpeechStreamProcessor:
             with self._lock:
                 setattr(run, attr, getattr(run, attr) - len(item.samples))
                 run.skipped_n += len(item.samples)
+                if queue is run.segments:
+                    run.queued -= 1
 
     def _vad_loop(self, run: _SpeechRun) -> None:
         segmenter = self.segmenter_factory()
@@ -442,6 +447,7 @@ class SpeechStreamProcessor:
                 if not final:
                     run.inbox_n -= len(item.samples)
                 run.queued_n += sum(len(seg.samples) for seg in segments)
+                run.queued += len(segments)
             with run.wake:
                 run.segments.extend(segments)
                 if final:
@@ -457,6 +463,7 @@ class SpeechStreamProcessor:
                 return
             with self._lock:
                 run.queued_n -= len(seg.samples)
+                run.queued -= 1
             try:
                 utterance = self.analyzer.analyze_segment(seg)
             except Exception as exc:  # keep the stream alive; report on the page
@@ -512,5 +519,5 @@ class SpeechStreamProcessor:
             received, count = run.received, run.count
             backlog, skipped = (run.inbox_n + run.queued_n) / SAMPLE_RATE, run.skipped_n / SAMPLE_RATE
             running = any(t.is_alive() for t in run.threads)
-            queued = sum(1 for x in run.segments if x is not self._END)
+            queued = run.queued
         return SpeechSnapshot(results, received, backlog, queued, running, error, run.started_at, arrived, ready, count, skipped)

@@ -29,7 +29,17 @@ from .face.analyzer import FaceEmotionAnalyzer
 from .face.draw import draw_faces
 from .face.track import FaceTracker, TrackedFace
 from .fusion import FaceSample, FusedEstimate, face_samples, fuse_utterance
-from .media import MediaSource, display_rotation, frame_seconds, media_origin, media_stream, open_media, upright
+from .media import (
+    MediaSource,
+    PacketReader,
+    display_rotation,
+    frame_seconds,
+    media_origin,
+    media_stream,
+    open_media,
+    packet_seconds,
+    upright,
+)
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
 from .timeline import Timeline, face_row, fused_row, utterance_row
 
@@ -139,29 +149,13 @@ class _Decoder:
         self.notes: list[str] = []
         self.last_t = 0.0
 
-    def _packet_time(self, packet: av.Packet) -> float | None:
-        if packet.pts is None or not packet.time_base:
-            return None
-        return float(packet.pts * packet.time_base) - self.origin
-
     def __iter__(self) -> Iterator[av.VideoFrame | av.AudioFrame]:
         self.video.thread_type = "AUTO"
         streams = [self.video] if self.audio is None else [self.video, self.audio]
         decoded, audio_ok = False, self.audio is not None
         bad, first_bad = 0, None
-        packets = self.container.demux(*streams)
-        read_to_end = False
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                read_to_end = True
-                break
-            except (av.error.FFmpegError, ValueError) as exc:
-                if not decoded:
-                    raise InputError(f"the video could not be decoded: corrupt or unsupported ({exc})") from None
-                self.notes.append(f"the file could not be read past {self.last_t:.1f} s ({exc}); the results stop there")
-                break
+        reader = PacketReader(self.container, *streams)
+        for packet in reader:
             if packet.stream.index != self.video.index:
                 if not audio_ok:
                     continue
@@ -178,12 +172,16 @@ class _Decoder:
             except (av.error.FFmpegError, ValueError):
                 bad += 1
                 if first_bad is None:
-                    first_bad = self._packet_time(packet)
+                    first_bad = packet_seconds(packet, self.origin)
                 continue
             for frame in frames:
                 decoded = True
                 yield frame
-        if read_to_end:
+        if reader.error is not None:
+            if not decoded:
+                raise InputError(f"the video could not be decoded: corrupt or unsupported ({reader.error})")
+            self.notes.append(f"the file could not be read past {self.last_t:.1f} s ({reader.error}); the results stop there")
+        if reader.read_to_end:
             stated = _duration(self.container, self.video)
             if decoded and stated and self.last_t < stated - 1.0:
                 self.notes.append(

@@ -57,3 +57,35 @@ def stop_app(proc: subprocess.Popen) -> None:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+_TEARDOWN_FRAMES = ("/streamlit/web/server/", "/starlette/", "/uvicorn/", "/anyio/")
+
+
+def app_tracebacks(log: str) -> list[str]:
+    """The tracebacks in a server log, but for one known to come from Streamlit itself: its
+    Starlette websocket endpoint (Streamlit >= 1.6x) may close a websocket the browser has
+    already closed, and logs ``starlette.websockets.WebSocketDisconnected`` with only Streamlit,
+    Starlette and uvicorn frames in it. Any traceback with a frame of this app (or of anything
+    else), or another exception, is returned."""
+    lines = log.splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        if not lines[i].startswith("Traceback (most recent call last):"):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and (lines[j].startswith(" ") or not lines[j].strip()):
+            j += 1
+        block = lines[i : j + 1]
+        frames = [ln for ln in block if ln.startswith('  File "')]
+        teardown = (
+            frames
+            and all(any(part in ln for part in _TEARDOWN_FRAMES) for ln in frames)
+            and j < len(lines)
+            and lines[j].startswith("starlette.websockets.WebSocketDisconnect")
+        )
+        if not teardown:
+            out.append("\n".join(block))
+        i = j + 1
+    return out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import start_app, stop_app
+from tests.server import app_tracebacks, start_app, stop_app
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {
@@ -66,4 +66,4 @@ def test_every_page_loads_in_the_fresh_environment(fresh_python, chromium_path, 
     finally:
         stop_app(proc)
     output = log.read_text()
-    assert "Traceback" not in output, output[-3000:]
+    assert app_tracebacks(output) == [], output[-3000:]

@@ -97,16 +97,24 @@ def test_late_audio_through_the_cli(tmp_path, scene, spoken, reference_start):
         assert utt["start_s"] == pytest.approx(3.0 + reference_start[0], abs=0.1), kind
 
 
-def test_late_audio_on_the_video_page(tmp_path, scene, spoken, reference_start):
+def _page(script: str, key: str, name: str, data: bytes):
     from streamlit.testing.v1 import AppTest
 
+    at = AppTest.from_file(str(ROOT / "pages" / script), default_timeout=300)
+    at.run()
+    at.file_uploader(key=key).set_value((name, data, "application/octet-stream"))
+    at.run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    return at
+
+
+@pytest.mark.parametrize(
+    "script, key, name", [("5_Video_file.py", "video", "late.mp4"), ("4_Audio_file.py", "audio", "late.m4a")]
+)
+def test_late_audio_on_the_pages(tmp_path, scene, spoken, reference_start, script, key, name):
     frames, times = _frames(scene, 3.0 + len(spoken) / 16_000 + 0.5)
     data = write_av_clip(tmp_path / "late.mp4", frames, times, audio=spoken, audio_start_s=3.0).read_bytes()
-    at = AppTest.from_file(str(ROOT / "pages" / "5_Video_file.py"), default_timeout=300)
-    at.run()
-    at.file_uploader(key="video").set_value(("late.mp4", data, "video/mp4"))
-    at.run()
-    assert not at.exception and not at.error
+    at = _page(script, key, name, data)
     table = at.dataframe[0].value
     assert float(table["start (s)"][0]) == pytest.approx(3.0 + reference_start[0], abs=0.1)
 
@@ -131,6 +139,22 @@ def test_a_rotated_phone_video_is_analysed_upright(tmp_path, scene, analyzer):
     # the same frames with the rotation ignored: the face is sideways and the box does not match
     sideways = [f.box for f in analyzer.analyze(_sideways(scene))]
     assert all(iou(box, upright_face.box) < 0.3 for box in sideways)
+
+
+def test_a_rotated_phone_video_through_the_cli_and_the_page(tmp_path, scene, analyzer):
+    (upright_face,) = analyzer.analyze(scene)
+    clip = write_av_clip(tmp_path / "phone.mp4", *_frames(_sideways(scene), 2.0), rotation=-90)
+    run = subprocess.run(
+        [sys.executable, "-m", "emotion", "video", str(clip), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    faces = [r for r in json.loads(run.stdout)["rows"] if r["kind"] == "face"]
+    assert len(faces) == 4 and all(r["label"] == "happy" for r in faces)
+    assert all(iou((r["x"], r["y"], r["w"], r["h"]), upright_face.box) > 0.7 for r in faces)
+    at = _page("5_Video_file.py", "video", "phone.mp4", clip.read_bytes())
+    assert "(1 face tracked)" in " ".join(str(s.value) for s in at.success)
+    (video,) = at.get("video")
+    assert video.proto.url
 
 
 def test_a_variable_frame_rate_keeps_each_frames_time(tmp_path, scene, analyzer):

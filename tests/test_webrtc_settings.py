@@ -120,3 +120,30 @@ def test_a_missing_private_api_is_reported(monkeypatch):
     (problem,) = private_api_problems()
     assert "CONSENT_FAILURES" in problem
     keep_streams_alive_under_load()  # only a warning in the log: the app keeps running
+
+
+def test_only_streamlits_own_websocket_teardown_is_forgiven_in_a_server_log():
+    from pathlib import Path
+
+    from tests.server import app_tracebacks
+
+    site = "/venv/lib/python3.11/site-packages"
+    teardown = (
+        "Exception in ASGI application\nTraceback (most recent call last):\n"
+        f'  File "{site}/streamlit/web/server/starlette/starlette_websocket.py", line 524, in _websocket_endpoint\n'
+        "    await websocket.close()\n"
+        f'  File "{site}/starlette/websockets.py", line 104, in send\n'
+        "    raise WebSocketDisconnected('Cannot send once a close message has been sent.')\n"
+        'starlette.websockets.WebSocketDisconnected: Cannot call "send" once a close message has been sent.\n'
+    )
+    ours = (
+        "Traceback (most recent call last):\n"
+        f'  File "{site}/streamlit/runtime/scriptrunner/exec_code.py", line 136, in exec_func\n'
+        "    result = func()\n"
+        f'  File "{Path(__file__).resolve().parents[1]}/emotion/stream.py", line 300, in feed\n'
+        "    run = self._current_run()\n"
+        "ValueError: boom\n"
+    )
+    assert app_tracebacks("started\n" + teardown + "  Stopping...\n") == []
+    (found,) = app_tracebacks(teardown + ours)
+    assert "emotion/stream.py" in found and found.endswith("ValueError: boom")

@@ -15,7 +15,7 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from ..media import MediaSource, frame_seconds, media_origin, media_stream, open_media
+from ..media import MediaSource, PacketReader, frame_seconds, media_origin, media_stream, open_media, packet_seconds
 
 SAMPLE_RATE = 16_000
 """Sample rate (Hz) of every waveform inside the library."""
@@ -134,6 +134,11 @@ class TimedResampler:
             frame.pts = pts
         return [b for b in blocks if len(b.samples)]
 
+    @property
+    def end_s(self) -> float | None:
+        """Media time (s) at which the input pushed so far ends (None before the first frame)."""
+        return self._in_end_s
+
     def flush(self) -> list[AudioBlock]:
         """The samples still inside the resampler, at the end of the stream."""
         return [b for b in self._drain() if len(b.samples)]
@@ -179,35 +184,28 @@ def iter_audio_blocks(
         timed = TimedResampler(sample_rate=sample_rate)
         pending: list[np.ndarray] = []
         pending_start, pending_len = 0.0, 0
-        decoded_any = read_to_end = False
+        reader = PacketReader(container, stream)
+        decoded_any = False
         bad_packets, first_bad = 0, None
 
         def frames() -> Iterator[tuple[av.AudioFrame, float | None]]:
-            nonlocal decoded_any, read_to_end, bad_packets, first_bad
-            packets = container.demux(stream)
-            while True:
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    read_to_end = True
-                    return
-                except (av.error.FFmpegError, ValueError) as exc:
-                    if not decoded_any:
-                        raise InputError(f"the audio could not be decoded: corrupt or unsupported ({exc})") from None
-                    _note(
-                        on_note, f"the file could not be read past {timed._in_end_s or 0.0:.1f} s ({exc}); the audio stops there"
-                    )
-                    return
+            nonlocal decoded_any, bad_packets, first_bad
+            for packet in reader:
                 try:
                     decoded = packet.decode()
                 except (av.error.FFmpegError, ValueError):
                     bad_packets += 1
-                    if first_bad is None and packet.pts is not None and packet.time_base:
-                        first_bad = float(packet.pts * packet.time_base) - origin
+                    if first_bad is None:
+                        first_bad = packet_seconds(packet, origin)
                     continue
                 for frame in decoded:
                     decoded_any = True
                     yield frame, frame_seconds(frame, origin)
+            if reader.error is not None:
+                if not decoded_any:
+                    raise InputError(f"the audio could not be decoded: corrupt or unsupported ({reader.error})")
+                end = timed.end_s or 0.0
+                _note(on_note, f"the file could not be read past {end:.1f} s ({reader.error}); the audio stops there")
 
         def blocks() -> Iterator[AudioBlock]:
             for frame, t in frames():
@@ -231,8 +229,8 @@ def iter_audio_blocks(
         if pending_len:
             yield AudioBlock(pending_start, np.concatenate(pending), sample_rate)
         stated = _stated_end(container, stream, origin)
-        end = timed._in_end_s
-        if read_to_end and stated is not None and end is not None and end < stated - 1.0:
+        end = timed.end_s
+        if reader.read_to_end and stated is not None and end is not None and end < stated - 1.0:
             _note(on_note, f"the audio ends at {end:.1f} s although the file says it lasts {stated:.1f} s (truncated?)")
         if bad_packets:
             where = f" (the first at {first_bad:.1f} s)" if first_bad is not None else ""

@@ -12,12 +12,12 @@ whatever model transcribes, so the acoustic classifier's input never changes.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError, ModelError
+from ..fairlock import FairLock
 from .audio import SAMPLE_RATE
 
 ENCODER_DIM = 384
@@ -54,7 +54,7 @@ class WhisperEncoderEmbedder:
         except Exception as exc:
             raise ModelError(f"Whisper encoder at {path} could not be loaded: {exc}") from None
         self.model_path = path
-        self._lock = threading.Lock()
+        self._lock = FairLock()  # sessions sharing the encoder take turns
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """Embedding float32 [768] of mono float32 16 kHz ``samples`` (up to 30 s are used).

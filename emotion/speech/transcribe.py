@@ -26,6 +26,7 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import ModelError
+from ..fairlock import FairLock
 from .audio import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class Transcriber:
     def __init__(self, model: str = "", backend: str = "faster-whisper", threads: int = 2, fallback: bool = True):
         self.backend = backend
         self.warning: str | None = None
-        self._lock = threading.Lock()
+        self._lock = FairLock()  # sessions sharing the model take turns
         if backend == "openai-whisper":
             try:
                 self._load_openai(model or "tiny.en")
