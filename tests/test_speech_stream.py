@@ -19,6 +19,17 @@ def speech_analyzer():
     return SpeechEmotionAnalyzer.from_settings()
 
 
+def _slow(delay_s: float):
+    """A speech analyzer (no models) that takes ``delay_s`` seconds per utterance: a slow machine."""
+
+    class Slow(SpeechEmotionAnalyzer):
+        def analyze_segment(self, segment):
+            time.sleep(delay_s)
+            return super().analyze_segment(segment)
+
+    return Slow
+
+
 def _stream(proc, frames, chunk=5):
     for i in range(0, len(frames), chunk):  # streamlit-webrtc hands over queued frames in small lists
         out = asyncio.run(proc.on_audio_frames(frames[i : i + chunk]))
@@ -48,10 +59,7 @@ def test_live_speech_yields_utterances_with_both_emotions(speech_analyzer, kids_
 
 
 def test_a_slow_analyzer_makes_audio_wait_not_vanish(kids_clip):
-    class Slow(SpeechEmotionAnalyzer):
-        def analyze_segment(self, segment):
-            time.sleep(0.3)
-            return super().analyze_segment(segment)
+    Slow = _slow(0.3)
 
     audio = np.concatenate([SILENCE, kids_clip] * 5 + [SILENCE])
     proc = SpeechStreamProcessor(Slow())
@@ -94,10 +102,7 @@ def test_a_new_stream_starts_fresh(kids_clip):
 
 
 def test_start_again_while_the_last_stream_is_still_finishing(kids_clip):
-    class Slow(SpeechEmotionAnalyzer):
-        def analyze_segment(self, segment):
-            time.sleep(1.0)
-            return super().analyze_segment(segment)
+    Slow = _slow(1.0)
 
     proc = SpeechStreamProcessor(Slow())
     clip = np.concatenate([SILENCE, kids_clip, SILENCE])
@@ -186,10 +191,7 @@ def test_lost_packets_do_not_shift_later_utterances(speech_analyzer, kids_clip, 
 
 
 def test_a_backlog_over_the_cap_skips_the_oldest_speech_and_says_how_much(kids_clip):
-    class Slow(SpeechEmotionAnalyzer):
-        def analyze_segment(self, segment):
-            time.sleep(1.0)
-            return super().analyze_segment(segment)
+    Slow = _slow(1.0)
 
     audio = np.concatenate([SILENCE, kids_clip] * 6 + [SILENCE])
     frames = webrtc_frames(audio)
