@@ -188,17 +188,40 @@ def packet_seconds(packet: av.Packet, origin: float) -> float | None:
 
 
 class PacketReader:
-    """The packets of ``streams`` of ``container``, in file order.
+    """The packets of ``streams`` of ``container``, in file order, and their decoding.
 
     A container that cannot be read any further ends the iteration instead of raising:
     :attr:`error` then holds the exception, and :attr:`read_to_end` is False (True when the
-    iteration ended at the end of the file).
+    iteration ended at the end of the file). A packet that cannot be decoded
+    (:meth:`decode`) is skipped and counted in :attr:`bad`, with the media time of the first in
+    :attr:`first_bad_s` (``origin``: :func:`media_origin`).
     """
 
-    def __init__(self, container: av.container.InputContainer, *streams: av.stream.Stream):
+    def __init__(self, container: av.container.InputContainer, *streams: av.stream.Stream, origin: float = 0.0):
         self._packets = container.demux(*streams)
+        self.origin = origin
         self.error: Exception | None = None
         self.read_to_end = False
+        self.bad = 0
+        self.first_bad_s: float | None = None
+
+    def decode(self, packet: av.Packet) -> list[av.frame.Frame]:
+        """The frames of ``packet``; none when it cannot be decoded (counted)."""
+        try:
+            return packet.decode()
+        except (av.error.FFmpegError, ValueError):
+            self.bad += 1
+            if self.first_bad_s is None:
+                self.first_bad_s = packet_seconds(packet, self.origin)
+            return []
+
+    def bad_note(self, what: str) -> str | None:
+        """``"<n> <what> could not be decoded, the first at <t> s"`` when packets could not be
+        decoded, else None."""
+        if not self.bad:
+            return None
+        where = f", the first at {self.first_bad_s:.1f} s" if self.first_bad_s is not None else ""
+        return f"{self.bad} {what} could not be decoded{where}"
 
     def __iter__(self) -> Iterator[av.Packet]:
         while True:

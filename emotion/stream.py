@@ -510,8 +510,9 @@ class SpeechStreamProcessor:
         with self._lock:
             run = self._run
             n = len(self._results) if last is None else min(last, len(self._results))
-            results = tuple(itertools.islice(self._results, len(self._results) - n, None))
-            timing = tuple(itertools.islice(self._timing, len(self._timing) - n, None))
+            # from the newest end: the copy costs the window, not the history
+            results = tuple(reversed(tuple(itertools.islice(reversed(self._results), n))))
+            timing = tuple(reversed(tuple(itertools.islice(reversed(self._timing), n))))
             error = self._error
             arrived, ready = tuple(a for a, _ in timing), tuple(r for _, r in timing)
             if run is None:

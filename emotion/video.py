@@ -37,7 +37,6 @@ from .media import (
     media_origin,
     media_stream,
     open_media,
-    packet_seconds,
     upright,
 )
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
@@ -153,8 +152,7 @@ class _Decoder:
         self.video.thread_type = "AUTO"
         streams = [self.video] if self.audio is None else [self.video, self.audio]
         decoded, audio_ok = False, self.audio is not None
-        bad, first_bad = 0, None
-        reader = PacketReader(self.container, *streams)
+        reader = PacketReader(self.container, *streams, origin=self.origin)
         for packet in reader:
             if packet.stream.index != self.video.index:
                 if not audio_ok:
@@ -167,14 +165,7 @@ class _Decoder:
                         self.on_audio_error(f"the soundtrack could not be decoded ({exc})")
                 yield from frames
                 continue
-            try:
-                frames = packet.decode()
-            except (av.error.FFmpegError, ValueError):
-                bad += 1
-                if first_bad is None:
-                    first_bad = packet_seconds(packet, self.origin)
-                continue
-            for frame in frames:
+            for frame in reader.decode(packet):
                 decoded = True
                 yield frame
         if reader.error is not None:
@@ -189,9 +180,9 @@ class _Decoder:
                 )
         if not decoded:
             raise InputError("the video could not be decoded: corrupt, truncated or unsupported (no frame decoded)")
+        bad = reader.bad_note("video packet(s)")
         if bad:
-            where = f", the first at {first_bad:.1f} s" if first_bad is not None else ""
-            self.notes.append(f"{bad} video packet(s) could not be decoded{where}; those frames are missing")
+            self.notes.append(f"{bad}; those frames are missing")
 
 
 class _FrameClock:

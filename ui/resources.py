@@ -98,7 +98,7 @@ def whisper_model_choice() -> str:
     return st.sidebar.selectbox(
         "Whisper model",
         options,
-        index=options.index(settings.whisper_model) if settings.whisper_model in options else 0,
+        index=options.index(settings.whisper_model),  # the configured model is always allowed
         format_func=lambda m: "tiny.en (bundled, offline)" if m == "" else m,
         help="Bigger models transcribe better and slower; they are downloaded on first use and need a network.",
         key="whisper_model",

@@ -15,7 +15,7 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from ..media import MediaSource, PacketReader, frame_seconds, media_origin, media_stream, open_media, packet_seconds
+from ..media import MediaSource, PacketReader, frame_seconds, media_origin, media_stream, open_media
 
 SAMPLE_RATE = 16_000
 """Sample rate (Hz) of every waveform inside the library."""
@@ -184,21 +184,13 @@ def iter_audio_blocks(
         timed = TimedResampler(sample_rate=sample_rate)
         pending: list[np.ndarray] = []
         pending_start, pending_len = 0.0, 0
-        reader = PacketReader(container, stream)
+        reader = PacketReader(container, stream, origin=origin)
         decoded_any = False
-        bad_packets, first_bad = 0, None
 
         def frames() -> Iterator[tuple[av.AudioFrame, float | None]]:
-            nonlocal decoded_any, bad_packets, first_bad
+            nonlocal decoded_any
             for packet in reader:
-                try:
-                    decoded = packet.decode()
-                except (av.error.FFmpegError, ValueError):
-                    bad_packets += 1
-                    if first_bad is None:
-                        first_bad = packet_seconds(packet, origin)
-                    continue
-                for frame in decoded:
+                for frame in reader.decode(packet):
                     decoded_any = True
                     yield frame, frame_seconds(frame, origin)
             if reader.error is not None:
@@ -232,9 +224,9 @@ def iter_audio_blocks(
         end = timed.end_s
         if reader.read_to_end and stated is not None and end is not None and end < stated - 1.0:
             _note(on_note, f"the audio ends at {end:.1f} s although the file says it lasts {stated:.1f} s (truncated?)")
-        if bad_packets:
-            where = f" (the first at {first_bad:.1f} s)" if first_bad is not None else ""
-            _note(on_note, f"{bad_packets} audio packet(s) could not be decoded{where}; those moments are missing")
+        bad = reader.bad_note("audio packet(s)")
+        if bad:
+            _note(on_note, f"{bad}; those moments are missing")
 
 
 def _stated_end(container: av.container.InputContainer, stream: av.stream.Stream, origin: float) -> float | None:
