@@ -33,7 +33,7 @@ SAMPLE_S = 10.0
 CAMERA = (320, 240)
 WARM_UP_S = 60.0  # memory: models, caches and the 60 s trend windows fill up first
 WINDOW_S = 60.0  # every session must get new results in every window this long
-MAX_GROWTH_MB = 40.0  # resident memory: allowed rise from the middle to the last third of the run
+MAX_GROWTH_MB = 40.0  # resident memory: allowed rise of the median from the middle to the last third
 FREE_TIMEOUT_S = 60.0
 POOL_SLACK = 2  # shared thread pools may grow a little under load; one session's workers are 6 or more
 
@@ -147,14 +147,16 @@ def test_three_dashboard_sessions_keep_getting_results_and_disconnects_free_thei
                     f"session {k}: no video processed in {start_t:.0f}-{start_t + WINDOW_S:.0f} s"
                 )
                 start_t += WINDOW_S
-        # memory stops growing: the last third of the run holds no more than the middle third
+        # memory stops growing: the last third of the run sits no higher than the middle third.
+        # Medians, not maxima: one utterance's buffers in flight lift a single sample by ~100 MB
+        # (seen in CI: 798 MB, then 687 MB ten seconds later), while a leak lifts them all.
         steady = [s for s in samples if s.t > WARM_UP_S]
         third = len(steady) // 3
         middle, last = steady[third : 2 * third], steady[2 * third :]
-        growth = max(s.rss_mb for s in last) - max(s.rss_mb for s in middle)
-        print(
-            f"RSS: middle third max {max(s.rss_mb for s in middle):.1f} MB, last third max {max(s.rss_mb for s in last):.1f} MB"
-        )
+        middle_mb = statistics.median(s.rss_mb for s in middle)
+        last_mb = statistics.median(s.rss_mb for s in last)
+        growth = last_mb - middle_mb
+        print(f"RSS: middle third median {middle_mb:.1f} MB, last third median {last_mb:.1f} MB")
         assert growth <= MAX_GROWTH_MB, f"resident memory still growing: +{growth:.1f} MB"
 
         # -- faults: a session vanishes mid-stream (tab closed, no STOP) ---------------------------
