@@ -119,7 +119,7 @@ def _table(timeline: Timeline) -> str:
         else:
             time = f"{r['start_s']:.2f}-{r['end_s']:.2f} s" if r["source"].lower().split(".")[-1] not in TEXT_EXTENSIONS else ""
             out.append(
-                f"{r['source']}\t{time}\t{r['text']!r}\twords: {r['semantic_label'] or '-'}\tvoice: {r['acoustic_label'] or '-'}"
+                f"{r['source']}\t{time}\t{r['text']!r}\twords: {r['semantic_label'] or '-'}\tvoice: {'uncertain' if r.get('acoustic_uncertain') else (r['acoustic_label'] or '-')}"
             )
     return "\n".join(out) + ("\n" if out else "")
 

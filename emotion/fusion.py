@@ -30,6 +30,9 @@ import numpy as np
 from .labels import NUM_EMOTIONS, LabelledProbabilities
 
 RULES = ("log_linear", "linear")
+UNCERTAIN_VOICE_WEIGHT = 0.25
+"""Factor on the voice's weight when its model calls the utterance uncertain (its calibrated top
+probability is below the card's ``uncertain_below``): it still counts, at a quarter of its say."""
 _FLOOR = 1e-4  # probabilities are floored before logs so a single 0 cannot veto a label
 _MIN_WEIGHT = 1e-6  # effective weights below this (a uniform vector, a weight of 0) take no part
 
@@ -155,10 +158,15 @@ def fuse_face_words_voice(
     voice: np.ndarray | None,
     weights: Mapping[str, float] | None = None,
     rule: str = "log_linear",
+    voice_uncertain: bool = False,
 ) -> FusedEstimate | None:
     """:func:`fuse` of a followed face ((face ID, probabilities (7,)) as :func:`face_over_span`
     gives it, or None), the words (semantic (7,)) and the voice (acoustic (7,)); the result
-    names the face when it took part."""
+    names the face when it took part. An uncertain voice (``voice_uncertain``) enters with its
+    weight times :data:`UNCERTAIN_VOICE_WEIGHT`."""
+    if voice_uncertain:
+        weights = {**(weights or {})}
+        weights["voice"] = float(weights.get("voice", 1.0)) * UNCERTAIN_VOICE_WEIGHT
     fused = fuse({"face": None if face is None else face[1], "words": words, "voice": voice}, weights, rule)
     if fused is None or face is None or "face" not in fused.weights:
         return fused
@@ -169,11 +177,12 @@ def fuse_utterance(
     utterance, faces: Sequence[FaceSample], weights: Mapping[str, float] | None = None, rule: str = "log_linear"
 ) -> FusedEstimate | None:
     """The fused emotion of one utterance (:class:`~emotion.speech.analyzer.Utterance`): the face
-    followed over its span (:func:`face_over_span`) + its words (semantic) + its voice (acoustic),
-    by :func:`fuse`. Used by the live session and by video files alike; ``faces`` and the
+    followed over its span (:func:`face_over_span`) + its words (semantic) + its voice (acoustic,
+    at reduced weight when uncertain), by :func:`fuse`. Used by the live session and by video files alike; ``faces`` and the
     utterance are on the same media clock.
 
     Returns None when no modality has anything (see :func:`fuse`).
     """
     face = face_over_span(faces, utterance.start_s, utterance.end_s)
-    return fuse_face_words_voice(face, utterance.semantic, utterance.acoustic, weights, rule)
+    uncertain = bool(getattr(utterance, "acoustic_uncertain", False))
+    return fuse_face_words_voice(face, utterance.semantic, utterance.acoustic, weights, rule, uncertain)

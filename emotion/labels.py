@@ -57,6 +57,24 @@ RAVDESS_TO_EMOTION: dict[int, str] = {
 }
 """RAVDESS emotion code (file name field 3, 01..08) -> app label (Livingstone & Russo 2018)."""
 
+EMOVO_TO_EMOTION: dict[str, str] = {
+    "rab": "angry",  # rabbia
+    "dis": "disgust",  # disgusto
+    "pau": "fear",  # paura
+    "gio": "happy",  # gioia
+    "tri": "sad",  # tristezza
+    "sor": "surprise",  # sorpresa
+    "neu": "neutral",
+}
+"""EMOVO emotion code (file name ``EMO-SPK-SENT``, first field; Costantini et al. 2014) -> app label."""
+
+URDU_TO_EMOTION: dict[str, str] = {"Angry": "angry", "Happy": "happy", "Sad": "sad", "Neutral": "neutral"}
+"""URDU folder name (Latif et al. 2018) -> app label."""
+
+TUREV_TO_EMOTION: dict[str, str] = {"Angry": "angry", "Happy": "happy", "Sad": "sad", "Calm": "neutral"}
+"""TurEV-DB folder name (Canpolat et al. 2020) -> app label; calm, the corpus's low-arousal
+non-emotional class, is mapped to neutral as RAVDESS's calm is."""
+
 EKMAN_TO_EMOTION: dict[str, str] = {
     "anger": "angry",
     "disgust": "disgust",

@@ -229,6 +229,7 @@ class LiveSession:
             latest.semantic if fresh else None,
             latest.acoustic if fresh else None,
             weights,
+            voice_uncertain=fresh and latest.acoustic_uncertain,
         )
         latency = tuple(
             None if arrived is None else ready - arrived

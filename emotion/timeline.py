@@ -70,6 +70,7 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
     "semantic_label",
     *(f"semantic_{e}" for e in EMOTIONS),
     "acoustic_label",
+    "acoustic_uncertain",
     *(f"acoustic_{e}" for e in EMOTIONS),
 )
 """Columns of a timeline export, one row per face, utterance or fused estimate:
@@ -81,7 +82,9 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
 - ``text``: utterance rows only (the transcript);
 - ``label``: the face's, or the fused estimate's, emotion;
 - ``face_<emotion>``: a face's probabilities (fused rows: the fused probabilities);
-- ``semantic_label``, ``semantic_<emotion>``, ``acoustic_label``, ``acoustic_<emotion>``: utterance rows.
+- ``semantic_label``, ``semantic_<emotion>``, ``acoustic_label``, ``acoustic_<emotion>``: utterance rows;
+  ``acoustic_uncertain``: True where the voice model's top probability is below its threshold
+  (the pages show "uncertain"; ``acoustic_label`` is still the most probable label).
 """
 
 
@@ -120,6 +123,7 @@ def utterance_row(u, source: str) -> dict:
         "semantic_label": u.semantic_label,
         **_probs("semantic", u.semantic),
         "acoustic_label": u.acoustic_label,
+        "acoustic_uncertain": None if u.acoustic is None else bool(u.acoustic_uncertain),
         **_probs("acoustic", u.acoustic),
     }
 

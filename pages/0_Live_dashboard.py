@@ -161,7 +161,7 @@ def status_panel() -> None:
     recent = list(zip(snap.utterances, snap.fused_utterances, shown_after, strict=True))[-TRANSCRIPT_LINES:]
     for u, f, after in reversed(recent):
         st.text(f"[{u.start_s:.1f}–{u.end_s:.1f} s] {u.text or '(no words recognised)'}")  # plain text, never HTML
-        parts = [f"words: {u.semantic_label or '–'}", f"voice: {u.acoustic_label or '–'}"]
+        parts = [f"words: {u.semantic_label or '–'}", f"voice: {u.acoustic_shown or '–'}"]
         if f is not None:
             parts.append(f"fused: {f.label} {f.confidence:.0%}")
         if after is not None:

@@ -66,7 +66,7 @@ def voice_panel() -> None:
     latest = snap.utterances[-1]
     st.markdown("**Latest utterance**")
     st.text(latest.text or "(no words recognised)")
-    st.markdown(f"Words: **{latest.semantic_label or '–'}** · Voice: **{latest.acoustic_label or '–'}**")
+    st.markdown(f"Words: **{latest.semantic_label or '–'}** · Voice: **{latest.acoustic_shown or '–'}**")
     left, right = st.columns(2)
     for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (right, "acoustic", "Acoustic emotion (voice)")):
         fig = utterance_trend(snap.utterances, modality, title)

@@ -122,6 +122,24 @@ def test_an_utterance_is_fused_with_the_face_seen_while_it_was_spoken():
     assert words_only.face_id is None and words_only.label == "sad"
 
 
+def test_an_uncertain_voice_counts_at_a_quarter_of_its_weight():
+    from emotion.fusion import UNCERTAIN_VOICE_WEIGHT
+    from emotion.speech.analyzer import Utterance
+
+    words, voice = peaked("happy", 0.55), peaked("sad", 0.38)
+    sure = fuse_utterance(Utterance(0.0, 1.0, "hm", words, voice, acoustic_uncertain=False), [])
+    unsure = fuse_utterance(Utterance(0.0, 1.0, "hm", words, voice, acoustic_uncertain=True), [])
+    assert unsure.weights["voice"] == pytest.approx(
+        sure.weights["voice"] * UNCERTAIN_VOICE_WEIGHT, abs=1e-4
+    )  # rounded to 4 places
+    assert unsure.weights["words"] == pytest.approx(sure.weights["words"])
+    assert unsure.probabilities[index("sad")] < sure.probabilities[index("sad")]
+    assert unsure.label == "happy"
+    # the user's own weight is kept and scaled, not replaced
+    scaled = fuse_utterance(Utterance(0.0, 1.0, "hm", words, voice, acoustic_uncertain=True), [], {"voice": 2.0})
+    assert scaled.weights["voice"] == pytest.approx(2 * unsure.weights["voice"], abs=1e-4)
+
+
 def test_timeline_rows_export_as_csv_and_json():
     import csv
     import io

@@ -153,7 +153,7 @@ def test_audio_page_tables_every_utterance(audio_page, tmp_path, kids_clip, dogs
     assert [t.lower().strip(".") for t in table["transcript"]] == ["kids are talking by the door", "dogs are sitting by the door"]
     from emotion.labels import EMOTIONS
 
-    assert set(table["words (semantic)"]) <= set(EMOTIONS) and set(table["voice (acoustic)"]) <= set(EMOTIONS)
+    assert set(table["words (semantic)"]) <= set(EMOTIONS) and set(table["voice (acoustic)"]) <= {*EMOTIONS, "uncertain"}
     assert {d.proto.label for d in at.get("download_button")} == {"Download timeline (CSV)", "Download timeline (JSON)"}
     assert len(at.get("plotly_chart")) == 2
     # the downloads are the documented timeline: TIMELINE_COLUMNS, one utterance row each

@@ -108,6 +108,7 @@ def test_transcripts_and_typed_text_with_html_are_shown_as_text(monkeypatch):
         "blazeface_full_range.onnx",
         f"{Settings().face_model}.onnx",
         "acoustic_emotion.onnx",
+        "whisper_tiny_encoder.onnx",
         "text_emotion.onnx",
         "text_emotion.tokenizer.json",
     ],

@@ -47,7 +47,7 @@ def utterance_rows(utterances) -> list[dict]:
                 "transcript": u.text,
                 "words (semantic)": u.semantic_label or "–",
                 "words score": None if u.semantic is None else round(float(u.semantic.max()), 2),
-                "voice (acoustic)": u.acoustic_label or "–",
+                "voice (acoustic)": u.acoustic_shown or "–",
                 "voice score": None if u.acoustic is None else round(float(u.acoustic.max()), 2),
             }
         )

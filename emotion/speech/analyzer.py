@@ -41,6 +41,8 @@ class Utterance:
         semantic: float32 (7,) emotion of the words, or None (no text, or text model off).
         acoustic: float32 (7,) emotion of the voice, or None (acoustic model off).
         Both in :data:`emotion.labels.EMOTIONS` order.
+        acoustic_uncertain: the voice model's top probability is below its card's
+            ``uncertain_below``: pages show "uncertain", and fusion gives the voice little weight.
     """
 
     start_s: float
@@ -48,6 +50,7 @@ class Utterance:
     text: str
     semantic: np.ndarray | None
     acoustic: np.ndarray | None
+    acoustic_uncertain: bool = False
 
     @property
     def semantic_label(self) -> str | None:
@@ -55,7 +58,13 @@ class Utterance:
 
     @property
     def acoustic_label(self) -> str | None:
+        """The most probable voice label (also when uncertain; see :attr:`acoustic_shown`)."""
         return _label(self.acoustic)
+
+    @property
+    def acoustic_shown(self) -> str | None:
+        """What the pages show for the voice: its label, ``"uncertain"``, or None."""
+        return "uncertain" if (self.acoustic is not None and self.acoustic_uncertain) else self.acoustic_label
 
     def to_dict(self) -> dict:
         """JSON-ready: times, text, labels and one probability per label for each modality."""
@@ -70,6 +79,7 @@ class Utterance:
             "semantic_label": self.semantic_label,
             "semantic": probs(self.semantic),
             "acoustic_label": self.acoustic_label,
+            "acoustic_uncertain": bool(self.acoustic_uncertain) if self.acoustic is not None else None,
             "acoustic": probs(self.acoustic),
         }
 
@@ -108,12 +118,22 @@ class SpeechEmotionAnalyzer:
             TextEmotionClassifier(settings=settings),
         )
 
-    def analyze_segment(self, segment: SpeechSegment) -> Utterance:
-        """Transcript, acoustic and semantic emotion of one utterance."""
+    def new_voice_session(self):
+        """A per-session voice normaliser (:class:`~emotion.speech.normalize.SessionNormalizer`)
+        for one stream or file, or None (no acoustic model, or one without normalisation)."""
+        return self.acoustic.new_session() if self.acoustic else None
+
+    def analyze_segment(self, segment: SpeechSegment, voice_session=None) -> Utterance:
+        """Transcript, acoustic and semantic emotion of one utterance.
+
+        ``voice_session`` (:meth:`new_voice_session`) collects the voice features of the
+        stream's or file's utterances, which standardise this one; None: a session of its own.
+        """
         text = self.transcriber.transcribe(segment.samples).text if self.transcriber else ""
-        acoustic = self.acoustic.predict(segment.samples) if self.acoustic else None
+        acoustic = self.acoustic.predict(segment.samples, session=voice_session) if self.acoustic else None
         semantic = self.semantic.predict(text) if (self.semantic and text.strip()) else None
-        return Utterance(segment.start_s, segment.end_s, text, semantic, acoustic)
+        uncertain = bool(self.acoustic.is_uncertain(acoustic)) if self.acoustic else False
+        return Utterance(segment.start_s, segment.end_s, text, semantic, acoustic, uncertain)
 
     def analyze_text(self, text: str) -> np.ndarray:
         """Semantic emotion float32 (7,) of typed text.
@@ -149,16 +169,17 @@ class SpeechEmotionAnalyzer:
         info = probe_audio(source)
         total = info.duration_s or 0.0
         segmenter = segmenter or UtteranceSegmenter()
+        voice = self.new_voice_session()  # the file is one session: its utterances standardise each other
         decoded = 0
         for block in iter_audio_blocks(source, chunk_s=chunk_s, on_note=on_note):
             decoded += len(block.samples)
             for seg in segmenter.push(block.samples, block.start_s):
-                yield self.analyze_segment(seg)
+                yield self.analyze_segment(seg, voice)
             if progress:
                 progress(segmenter.stream_seconds, max(total, segmenter.stream_seconds))
         if decoded == 0:
             raise InputError("the file contains no audio samples")
         for seg in segmenter.flush():
-            yield self.analyze_segment(seg)
+            yield self.analyze_segment(seg, voice)
         if progress:
             progress(segmenter.stream_seconds, segmenter.stream_seconds)
