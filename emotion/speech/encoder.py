@@ -101,7 +101,8 @@ class WhisperLayerEncoder:
         self.n_layers, self.dim = int(shape[0]), int(shape[-1])
         self.model_path = path
         self._mel = FeatureExtractor(feature_size=80)
-        trim_silence(np.full(SAMPLE_RATE // 10, 0.1, np.float32))  # librosa's first call loads and compiles (~4 s): here, not on the first utterance
+        # librosa's first call loads and compiles (~4 s): here, not on the first utterance
+        trim_silence(np.full(SAMPLE_RATE // 10, 0.1, np.float32))
 
     def states(self, samples: np.ndarray) -> np.ndarray:
         """Encoder states float32 [n_layers, n, dim] of mono float32 16 kHz ``samples``, one state per 20 ms.
