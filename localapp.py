@@ -64,7 +64,12 @@ except (ModelError, ValueError) as exc:
     st.error(f"The face models could not be loaded: {exc}")
 cards = [
     ("face expression", settings.face_model, ("evaluation", "PrivateTest", "accuracy"), "FER2013 PrivateTest accuracy"),
-    ("voice (acoustic)", settings.acoustic_model, ("evaluation", "chosen", "accuracy"), "RAVDESS leave-actors-out accuracy"),
+    (
+        "voice (acoustic)",
+        settings.acoustic_model,
+        ("evaluation", "chosen_loco", "test_mean_uar"),
+        "on corpora it never heard (leave-one-corpus-out), mean UAR",
+    ),
     ("words (semantic)", settings.text_model, ("evaluation", "meld_test", "weighted_f1"), "MELD test weighted-F1"),
 ]
 for role, name, path, what in cards:
