@@ -23,9 +23,9 @@ def _slow(delay_s: float):
     """A speech analyzer (no models) that takes ``delay_s`` seconds per utterance: a slow machine."""
 
     class Slow(SpeechEmotionAnalyzer):
-        def analyze_segment(self, segment):
+        def analyze_segment(self, segment, voice_session=None):
             time.sleep(delay_s)
-            return super().analyze_segment(segment)
+            return super().analyze_segment(segment, voice_session)
 
     return Slow
 
@@ -58,6 +58,29 @@ def test_live_speech_yields_utterances_with_both_emotions(speech_analyzer, kids_
     assert snap.utterances[0].end_s < kids_end + 0.3 < snap.utterances[1].start_s
 
 
+def test_a_live_stream_is_one_voice_session_and_a_new_start_another(speech_analyzer, kids_clip, dogs_clip):
+    """Each utterance's voice is standardised over the stream's earlier utterances (one session
+    from START to STOP); the next stream starts a fresh session."""
+    sessions = []
+
+    class Recording(SpeechEmotionAnalyzer):
+        def analyze_segment(self, segment, voice_session=None):
+            sessions.append(voice_session)
+            return super().analyze_segment(segment, voice_session)
+
+    analyzer = Recording(None, speech_analyzer.acoustic, None)
+    proc = SpeechStreamProcessor(analyzer)
+    for _ in range(2):  # two streams, each with two utterances
+        _stream(proc, webrtc_frames(np.concatenate([SILENCE, kids_clip, SILENCE, dogs_clip, SILENCE])))
+        proc.on_ended()
+        proc.join(timeout=60)
+    assert len(sessions) == 4 and sessions[0] is not None
+    assert sessions[0] is sessions[1] and sessions[2] is sessions[3] and sessions[0] is not sessions[2]
+    assert sessions[1].count == sessions[3].count == 2
+    utterances = proc.snapshot().utterances
+    assert all(u.acoustic_uncertain == speech_analyzer.acoustic.is_uncertain(u.acoustic) for u in utterances)
+
+
 def test_a_slow_analyzer_makes_audio_wait_not_vanish(kids_clip):
     Slow = _slow(0.3)
 
@@ -81,7 +104,7 @@ def test_stop_ends_the_workers_promptly(kids_clip):
 
 def test_a_failing_analyzer_is_reported_and_the_stream_goes_on(kids_clip):
     class Broken(SpeechEmotionAnalyzer):
-        def analyze_segment(self, segment):
+        def analyze_segment(self, segment, voice_session=None):
             raise RuntimeError("model exploded")
 
     proc = SpeechStreamProcessor(Broken())
