@@ -248,7 +248,7 @@ class _SpeechRun:
         self.arrivals: deque[tuple[float, float]] = deque(maxlen=self.ARRIVALS)
         self.forgotten = float("-inf")  # media time up to the oldest mark dropped from ``arrivals``
         self.threads: list[threading.Thread] = []
-        self.voice = None  # the stream's voice normaliser (SpeechEmotionAnalyzer.new_voice_session)
+        self.conversation = None  # voice normaliser + previous words (SpeechEmotionAnalyzer.new_conversation)
 
     @property
     def started_at(self) -> float | None:
@@ -387,7 +387,7 @@ class SpeechStreamProcessor:
                 return self._run
             self._retire()
             run = self._run = _SpeechRun(self.clock)
-            run.voice = self.analyzer.new_voice_session()
+            run.conversation = self.analyzer.new_conversation()
             run.threads = [
                 threading.Thread(target=self._vad_loop, args=(run,), name="speech-vad", daemon=True),
                 threading.Thread(target=self._analysis_loop, args=(run,), name="speech-analysis", daemon=True),
@@ -467,7 +467,7 @@ class SpeechStreamProcessor:
                 run.queued_n -= len(seg.samples)
                 run.queued -= 1
             try:
-                utterance = self.analyzer.analyze_segment(seg, run.voice)
+                utterance = self.analyzer.analyze_segment(seg, run.conversation)
             except Exception as exc:  # keep the stream alive; report on the page
                 log.exception("utterance analysis failed")
                 self._report(run, exc)

@@ -65,6 +65,9 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
     "w",
     "h",
     "text",
+    "language",
+    "translation",
+    "transcript_unreliable",
     "label",
     *(f"face_{e}" for e in EMOTIONS),
     "semantic_label",
@@ -79,7 +82,10 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
 - ``start_s``, ``end_s``: seconds (a face row has start = end = its frame time);
 - ``face_id``, ``x``, ``y``, ``w``, ``h``: face rows (pixels); ``face_id`` also on fused rows: the
   face followed over the utterance (:func:`emotion.fusion.face_over_span`);
-- ``text``: utterance rows only (the transcript);
+- ``text``: utterance rows only (the transcript, in the language spoken); ``language``: its ISO
+  639-1 code; ``translation``: Whisper's English translation when it is not English (multilingual
+  models; the words' emotion is read from it); ``transcript_unreliable``: True where the English-only
+  model did not recognise the speech as English (the text is not what was said; no words' emotion);
 - ``label``: the face's, or the fused estimate's, emotion;
 - ``face_<emotion>``: a face's probabilities (fused rows: the fused probabilities);
 - ``semantic_label``, ``semantic_<emotion>``, ``acoustic_label``, ``acoustic_<emotion>``: utterance rows;
@@ -120,6 +126,9 @@ def utterance_row(u, source: str) -> dict:
         "start_s": round(u.start_s, 3),
         "end_s": round(u.end_s, 3),
         "text": u.text,
+        "language": u.language,
+        "translation": u.translation,
+        "transcript_unreliable": bool(u.transcript_unreliable),
         "semantic_label": u.semantic_label,
         **_probs("semantic", u.semantic),
         "acoustic_label": u.acoustic_label,

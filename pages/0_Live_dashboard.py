@@ -13,6 +13,7 @@ from streamlit_webrtc import WebRtcMode
 from emotion.charts import probability_bars, probability_trend, utterance_trend
 from emotion.face.draw import face_caption
 from emotion.live import LiveSession
+from emotion.speech.analyzer import language_note
 from emotion.stream import MAX_BACKLOG_S
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
 from ui.webrtc import live_streamer
@@ -159,8 +160,13 @@ def status_panel() -> None:
     if not snap.utterances:
         st.caption("Say a sentence, then pause." if playing and microphone else "No utterance yet.")
     recent = list(zip(snap.utterances, snap.fused_utterances, shown_after, strict=True))[-TRANSCRIPT_LINES:]
+    note = language_note(snap.utterances)
+    if note:
+        st.caption(note)
     for u, f, after in reversed(recent):
         st.text(f"[{u.start_s:.1f}–{u.end_s:.1f} s] {u.text or '(no words recognised)'}")  # plain text, never HTML
+        if u.translation:
+            st.text(f"({u.language} → en) {u.translation}")
         parts = [f"words: {u.semantic_label or '–'}", f"voice: {u.acoustic_shown or '–'}"]
         if f is not None:
             parts.append(f"fused: {f.label} {f.confidence:.0%}")

@@ -65,7 +65,11 @@ def voice_panel() -> None:
         return
     latest = snap.utterances[-1]
     st.markdown("**Latest utterance**")
-    st.text(latest.text or "(no words recognised)")
+    st.text(latest.text or "(no words recognised)")  # plain text, never HTML
+    if latest.translation:
+        st.text(f"({latest.language} → en) {latest.translation}")
+    if latest.transcript_unreliable:
+        st.caption("Not recognised as English: the bundled Whisper model knows English only (see the note below).")
     st.markdown(f"Words: **{latest.semantic_label or '–'}** · Voice: **{latest.acoustic_shown or '–'}**")
     left, right = st.columns(2)
     for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (right, "acoustic", "Acoustic emotion (voice)")):

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from emotion.config import Settings
 from emotion.labels import EMOTIONS
 from emotion.models import read_card
+from emotion.speech.transcribe import describe_model
 from emotion.timeline import TIMELINE_COLUMNS
 
 TIMEOUT = 60
@@ -265,4 +266,6 @@ def test_the_whisper_models_offered_follow_the_deployment(monkeypatch, env, offe
     if offered is None:
         assert boxes == [] and "switched off on this server" in _texts(at.sidebar.caption)
     else:
-        assert boxes[0].options == [("tiny.en (bundled, offline)" if o == "" else o) for o in offered]
+        assert boxes[0].options == [describe_model(o) for o in offered]
+        assert boxes[0].options[0] == "tiny.en (bundled, English only, offline)"
+        assert all("multilingual" in o for o in boxes[0].options if not o.split(" ")[0].endswith(".en"))

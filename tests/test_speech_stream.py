@@ -23,9 +23,9 @@ def _slow(delay_s: float):
     """A speech analyzer (no models) that takes ``delay_s`` seconds per utterance: a slow machine."""
 
     class Slow(SpeechEmotionAnalyzer):
-        def analyze_segment(self, segment, voice_session=None):
+        def analyze_segment(self, segment, conversation=None):
             time.sleep(delay_s)
-            return super().analyze_segment(segment, voice_session)
+            return super().analyze_segment(segment, conversation)
 
     return Slow
 
@@ -64,9 +64,9 @@ def test_a_live_stream_is_one_voice_session_and_a_new_start_another(speech_analy
     sessions = []
 
     class Recording(SpeechEmotionAnalyzer):
-        def analyze_segment(self, segment, voice_session=None):
-            sessions.append(voice_session)
-            return super().analyze_segment(segment, voice_session)
+        def analyze_segment(self, segment, conversation=None):
+            sessions.append(conversation.voice)
+            return super().analyze_segment(segment, conversation)
 
     analyzer = Recording(None, speech_analyzer.acoustic, None)
     proc = SpeechStreamProcessor(analyzer)
@@ -104,7 +104,7 @@ def test_stop_ends_the_workers_promptly(kids_clip):
 
 def test_a_failing_analyzer_is_reported_and_the_stream_goes_on(kids_clip):
     class Broken(SpeechEmotionAnalyzer):
-        def analyze_segment(self, segment, voice_session=None):
+        def analyze_segment(self, segment, conversation=None):
             raise RuntimeError("model exploded")
 
     proc = SpeechStreamProcessor(Broken())

