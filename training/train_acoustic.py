@@ -42,6 +42,8 @@ from emotion.speech.normalize import SessionNormalizer
 from training.acoustic_data import AUG_SETTINGS, CACHE_DIR, GEMAPS_VERSIONS, LIVE_OPUS_BITRATE, TRAIN_VERSIONS, VERSIONS, extract
 from training.export_whisper_encoder import SOURCES, encoder_layers, read_ctranslate2, source_dir
 from training.export_whisper_encoder import export as export_encoder
+from training.metrics import fit_temperature, softmax
+from training.metrics import top_label_ece as ece
 from training.speech_corpora import CORPORA, DEFAULT_DATA, LICENCES, Clip, corpus_labels, list_clips
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +58,6 @@ ENCODERS = ("tiny", "base")
 N_POOLED_FOLDS = 5
 HELD_OUT_SPEAKER = "ravdess:24"
 """Left out of the final model only (the tests' unseen clips); every evaluation uses it as usual."""
-ECE_BINS = 15
 UNCERTAIN_BELOW = 0.4
 """Calibrated top probability under which the app says "uncertain" (fixed beforehand, not tuned on test)."""
 TODAY = {  # the model shipped before this script (RAVDESS only; CTranslate2 final-layer states, 30 s padded)
@@ -173,12 +174,6 @@ class Fitted:
         return softmax(self.logits(X) / self.temperature)
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
-
-
 def training_rows(feats, cfg: Config, clips: list[Clip], idx: np.ndarray):
     """(X, y, corpora, speakers, prior) of the training clips ``idx``, with augmented copies if ``cfg.aug``."""
     y_all = np.array([c.label for c in clips])
@@ -224,33 +219,6 @@ def test_matrix(feats, cfg: Config, model: Fitted, clips: list[Clip], idx: np.nd
         spk = np.array([c.speaker for c in clips])[idx]
         X = causal_normalise(X, spk, model.prior, seed) if causal else speaker_normalise(X, spk, model.prior)
     return X
-
-
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """Temperature minimising the negative log-likelihood of ``y`` (Guo et al. 2017)."""
-    from scipy.optimize import minimize_scalar
-
-    ok = logits[np.arange(len(y)), y] > -1e8  # a class the fold never trained on has no finite likelihood
-    z, t = logits[ok], y[ok]
-
-    def nll(log_t):
-        p = softmax(z / np.exp(log_t))
-        return -np.mean(np.log(p[np.arange(len(t)), t] + 1e-12))
-
-    return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
-
-
-def ece(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error of the top label (Naeini et al. 2015; Guo et al. 2017), ``bins`` equal-width bins."""
-    conf, pred = probs.max(1), probs.argmax(1)
-    correct = pred == y
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            total += m.mean() * abs(correct[m].mean() - conf[m].mean())
-    return float(total)
 
 
 def uncertain_stats(probs: np.ndarray, y: np.ndarray, below: float = UNCERTAIN_BELOW) -> dict:

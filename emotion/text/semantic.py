@@ -1,9 +1,9 @@
 """Semantic (text) emotion: a sentence -> tokenizer -> one ONNX call -> probabilities.
 
-Default model: all-MiniLM-L6-v2 (Apache-2.0) fine-tuned on MELD and a
-down-weighted GoEmotions-Ekman subset by ``training/train_semantic.py``; its
-card is ``models_onnx/text_emotion.md``. Needs only onnxruntime, tokenizers and
-numpy at run time (no torch, no transformers).
+Default model: all-MiniLM-L6-v2 (Apache-2.0) fine-tuned by ``training/train_semantic.py``
+on MELD, DailyDialog, GoEmotions-Ekman and CARER, reading the previous utterance of the
+conversation when there is one; its card is ``models_onnx/text_emotion.md``. Needs only
+onnxruntime, tokenizers and numpy at run time (no torch, no transformers).
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from ..models import OnnxModel
 
 DEFAULT_MAX_LENGTH = 128
 """Longest token sequence (including [CLS] and [SEP]) when the card names none."""
+CONTEXT_WORDS = 24
+"""Words of the previous utterance a context-reading model sees (its last ones), unless its card
+says otherwise (``context.max_words``)."""
 
 _QUOTES = str.maketrans(
     {
@@ -60,6 +63,12 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", text.translate(_QUOTES)).strip()
 
 
+def clip_context(context: str, max_words: int = CONTEXT_WORDS) -> str:
+    """The last ``max_words`` words of the normalised previous utterance ("" for none)."""
+    words = normalize_text(context).split(" ")
+    return " ".join(words[-max_words:]) if max_words > 0 else ""
+
+
 def tokenizer_path(model_path: Path) -> Path:
     """The tokenizer file beside ``model_path``: same stem + ``.tokenizer.json``."""
     model_path = Path(model_path)
@@ -79,6 +88,10 @@ class TextEmotionClassifier:
     Raises:
         ModelError: the model, its card or its tokenizer is missing or corrupt, or the
             card lists other labels.
+
+    A model whose card has a ``context`` entry reads the previous utterance of the conversation
+    as a second segment (``[CLS] text [SEP] context [SEP]``, the context clipped to its last
+    ``context.max_words`` words); :attr:`reads_context` says so. Other models ignore context.
 
     ``predict`` and ``predict_batch`` are safe to call from several threads at once
     (the tokenizer's padding/truncation state is set once here, encoding is guarded
@@ -102,52 +115,67 @@ class TextEmotionClassifier:
         tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
         self.tokenizer = tok
         self._lock = threading.Lock()
+        ctx = self.model.card.get("context") or {}
+        self.reads_context = bool(ctx)
+        self.context_words = int(ctx.get("max_words", CONTEXT_WORDS))
 
     @property
     def name(self) -> str:
         return self.model.name
 
-    def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    def encode(self, texts: Sequence[str], contexts: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
         """Model inputs for ``texts``: ``input_ids`` and ``attention_mask``, int64
-        [n, T], padded to the longest and truncated to :attr:`max_length` tokens.
+        [n, T], padded to the longest and truncated (longest segment first) to
+        :attr:`max_length` tokens. ``contexts``: the utterance before each text (None or ""
+        for none); used only when :attr:`reads_context`.
 
         Raises:
-            InputError: a text is not a ``str``, or is empty or whitespace only.
+            InputError: a text is not a ``str``, or is empty or whitespace only; a context is
+                neither a ``str`` nor None; ``contexts`` and ``texts`` differ in length.
         """
-        clean = []
+        if contexts is not None and len(contexts) != len(texts):
+            raise InputError(f"{len(texts)} texts but {len(contexts)} contexts")
+        clean: list = []
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise InputError(f"text {i} must be a string, got {type(text).__name__}")
             t = normalize_text(text)
             if not t:
                 raise InputError("text is empty" if len(texts) == 1 else f"text {i} is empty")
-            clean.append(t)
+            c = None if contexts is None else contexts[i]
+            if c is not None and not isinstance(c, str):
+                raise InputError(f"context {i} must be a string or None, got {type(c).__name__}")
+            c = clip_context(c, self.context_words) if (c and self.reads_context) else ""
+            clean.append((t, c) if c else t)
         with self._lock:
             enc = self.tokenizer.encode_batch(clean)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
         return {"input_ids": ids, "attention_mask": mask}
 
-    def predict_batch(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_batch(self, texts: Sequence[str], contexts: Sequence[str | None] | None = None) -> np.ndarray:
         """Probabilities float32 [n, 7] (rows sum to 1, :data:`~emotion.labels.EMOTIONS`
-        order) for ``texts``, in one ONNX call; an empty list gives [0, 7].
+        order) for ``texts``, in one ONNX call; an empty list gives [0, 7]. ``contexts``: the
+        previous utterance of each text's conversation (see :meth:`encode`).
 
         Raises:
-            InputError: ``texts`` is a bare string, or a text is not a ``str`` or is empty.
+            InputError: ``texts`` is a bare string, or a text is not a ``str`` or is empty, or a
+                context is not a ``str``/None.
         """
         if isinstance(texts, str):
             raise InputError("predict_batch takes a list of strings; use predict for one string")
         if len(texts) == 0:
             return np.zeros((0, NUM_EMOTIONS), np.float32)
-        probs = self.model.run(self.encode(list(texts)))
+        probs = self.model.run(self.encode(list(texts), None if contexts is None else list(contexts)))
         return np.asarray(probs, dtype=np.float32)
 
-    def predict(self, text: str) -> np.ndarray:
-        """Probabilities float32 (7,) (sum 1, EMOTIONS order) for one sentence.
+    def predict(self, text: str, context: str | None = None) -> np.ndarray:
+        """Probabilities float32 (7,) (sum 1, EMOTIONS order) for one utterance; ``context``:
+        the utterance before it in the same conversation, or None.
 
         Raises:
             InputError: ``text`` is not a ``str``, or is empty or whitespace only.
         """
         if not isinstance(text, str):
             raise InputError(f"text must be a string, got {type(text).__name__}")
-        return self.predict_batch([text])[0]
+        return self.predict_batch([text], [context])[0]
