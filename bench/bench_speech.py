@@ -81,10 +81,14 @@ def main() -> None:
         t0 = time.perf_counter()
         acoustic.predict_features(f[None])
         acoustic_t.append(time.perf_counter() - t0)
-    for text in texts:
+    context_t = []
+    for previous, text in zip([""] + texts[:-1], texts, strict=True):
         t0 = time.perf_counter()
         semantic.predict(text)
         semantic_t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        semantic.predict(text, previous)  # as in a conversation: the utterance before it as context
+        context_t.append(time.perf_counter() - t0)
     whisper, durations = np.array(whisper), np.array([len(c) / 16_000 for c in clips])
     rtf = durations / whisper
 
@@ -105,6 +109,10 @@ def main() -> None:
     print(f"acoustic features per 4.0 s utterance (one thread): {summary_ms(np.array(four))}")
     print(f"acoustic classifier (ONNX) per utterance: {summary_ms(np.array(acoustic_t))}")
     print(f"semantic classifier (ONNX, tokenizer included) per sentence: {summary_ms(np.array(semantic_t))}")
+    print(
+        f"semantic classifier with the previous utterance as context (reads context: {semantic.reads_context}): "
+        f"{summary_ms(np.array(context_t))}"
+    )
     live = live_latency(analyzer, clips[: args.live_clips])
     print(f"live: end of utterance -> result (VAD close + Whisper + both classifiers): {summary_ms(live)}")
 

@@ -267,5 +267,5 @@ def test_the_whisper_models_offered_follow_the_deployment(monkeypatch, env, offe
         assert boxes == [] and "switched off on this server" in _texts(at.sidebar.caption)
     else:
         assert boxes[0].options == [describe_model(o) for o in offered]
-        assert boxes[0].options[0] == "tiny.en (bundled, English only, offline)"
+        assert boxes[0].options[0] == "tiny.en (English, bundled)"
         assert all("multilingual" in o for o in boxes[0].options if not o.split(" ")[0].endswith(".en"))

@@ -32,6 +32,14 @@ CLEAR_SENTENCES = {
     "That smell is disgusting, I want to throw up.": "disgust",
     "I'm terrified, someone is inside the house.": "fear",
     "The meeting is at three o'clock.": "neutral",
+    # each sentence carries its emotion in so many words: it must not collapse to neutral
+    "I was absolutely furious when he lied to me again.": "angry",
+    "Eww, there are maggots crawling in the rotten meat.": "disgust",
+    "I'm scared to death of what the doctor will say tomorrow.": "fear",
+    "We won the championship, I have never been this happy!": "happy",
+    "My dog died this morning and I feel heartbroken.": "sad",
+    "What? You're getting married? I had no idea!": "surprise",
+    "Please send me the report by Friday.": "neutral",
 }
 
 
@@ -58,13 +66,55 @@ def test_probabilities_shape_dtype_and_sum(clf):
     assert clf.predict_batch([]).shape == (0, 7)
 
 
-def test_clear_sentences_get_the_right_label(clf):
-    probs = clf.predict_batch(list(CLEAR_SENTENCES))
-    got = [EMOTIONS[i] for i in probs.argmax(1)]
-    misses = [(s, want, g) for (s, want), g in zip(CLEAR_SENTENCES.items(), got, strict=True) if g != want]
-    for s, want, g in misses:
-        print(f"miss: {s!r}: expected {want}, got {g}")
-    assert len(misses) == 0, misses
+def test_clear_sentences_get_the_right_label_with_probability_at_least_half(clf):
+    assert set(CLEAR_SENTENCES.values()) == set(EMOTIONS)
+    probs = np.stack([clf.predict(s) for s in CLEAR_SENTENCES])
+    misses = []
+    for (s, want), p in zip(CLEAR_SENTENCES.items(), probs, strict=True):
+        print(f"{want:>8} {p[EMOTIONS.index(want)]:.2f}  (top {EMOTIONS[int(p.argmax())]})  {s}")
+        if p[EMOTIONS.index(want)] < 0.5:
+            misses.append((s, want, EMOTIONS[int(p.argmax())], round(float(p.max()), 2)))
+    assert not misses, misses
+
+
+def test_the_previous_utterance_is_read_as_context(clf):
+    assert clf.reads_context
+    enc = clf.encode(["Really?"], ["I just won the lottery!"])
+    alone = clf.encode(["Really?"])
+    assert enc["input_ids"].shape[1] > alone["input_ids"].shape[1]
+    assert (enc["input_ids"][0] == clf.tokenizer.token_to_id("[SEP]")).sum() == 2
+    with_good = clf.predict("Really?", "I just won the lottery!")
+    with_bad = clf.predict("Really?", "My father passed away last night.")
+    assert np.abs(with_good - with_bad).max() > 0.05
+    assert with_good[EMOTIONS.index("sad")] < with_bad[EMOTIONS.index("sad")]
+    np.testing.assert_allclose(clf.predict("Really?", ""), clf.predict("Really?"), atol=1e-6)
+    long = " ".join(["word"] * 500)  # a very long context is clipped to its last words
+    assert clf.encode(["Really?"], [long])["input_ids"].shape[1] <= clf.max_length
+    with pytest.raises(InputError):
+        clf.predict_batch(["a", "b"], ["only one"])
+    with pytest.raises(InputError):
+        clf.predict("a", 5)
+
+
+def test_the_analyzer_gives_each_utterance_the_previous_words(clf, speech_wav, monkeypatch):
+    if speech_wav is None:
+        pytest.skip("RAVDESS not found (../shared is absent in a user's clone)")
+    from emotion.speech.analyzer import SpeechEmotionAnalyzer
+    from emotion.speech.transcribe import Transcriber
+
+    contexts = []
+    predict = clf.predict
+
+    def recording(text, context=None):
+        contexts.append(context)
+        return predict(text, context)
+
+    monkeypatch.setattr(clf, "predict", recording)
+    analyzer = SpeechEmotionAnalyzer(Transcriber(), None, clf)
+    us = list(analyzer.analyze_file(speech_wav))
+    assert len(us) == 2 and contexts == ["", us[0].text]
+    list(analyzer.analyze_file(speech_wav))  # the next file is a new conversation
+    assert contexts[2] == ""
 
 
 def test_batch_equals_one_by_one(clf):
@@ -169,6 +219,6 @@ def test_smoke_training_exports_a_loadable_onnx(tmp_path):
     ref = json.loads((tmp_path / "smoke_reference.json").read_text())
     smoke = TextEmotionClassifier(out)
     assert tuple(smoke.model.card["labels"]) == EMOTIONS
-    got = smoke.predict_batch(ref["texts"])
+    got = smoke.predict_batch(ref["texts"], ref["contexts"])
     np.testing.assert_allclose(got, np.array(ref["torch_probabilities"], np.float32), atol=1e-4)
     assert out.with_suffix(".md").read_text().startswith("# Model card: text_emotion")

@@ -144,5 +144,5 @@ def test_transcript_english_words():
     assert Transcript("Ciao a tutti", "it", "Hello everyone").english == "Hello everyone"
     assert Transcript("Hello", "en").english == "Hello"
     assert Transcript("Thank you for watching!", "en", unreliable=True).english == ""
-    assert describe_model("") == "tiny.en (bundled, English only, offline)"
-    assert describe_model("small.en") == "small.en (English only, download)"
+    assert describe_model("") == "tiny.en (English, bundled)"
+    assert describe_model("small.en") == "small.en (English, download)"

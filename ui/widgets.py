@@ -42,10 +42,12 @@ def utterance_rows(utterances) -> list[dict]:
     rows = []
     utterances = list(utterances)
     languages = any(u.transcript_unreliable or u.translation for u in utterances)
+    translations = any(u.translation for u in utterances)
     for u in utterances:
         row = {"start (s)": round(u.start_s, 2), "end (s)": round(u.end_s, 2), "transcript": u.text}
         if languages:
             row["language"] = "not English?" if u.transcript_unreliable else u.language
+        if translations:
             row["English translation"] = u.translation
         rows.append(
             row

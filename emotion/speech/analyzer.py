@@ -237,7 +237,8 @@ def language_note(utterances) -> str | None:
     other = sorted({u.language for u in us if u.translation and u.language != "en"})
     if other:
         notes.append(
-            f"Speech in {', '.join(other)} was transcribed in its own language and translated to English by Whisper; "
+            f"Speech in another language ({', '.join(other)}) was transcribed in that language and translated to "
+            "English by Whisper; "
             "the words' emotion is read from the translation."
         )
     return " ".join(notes) or None

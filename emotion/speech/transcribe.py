@@ -89,9 +89,9 @@ def offline_wheel_installed(name: str) -> bool:
 def describe_model(name: str) -> str:
     """Whisper model ``name`` for a menu: its languages and whether it works offline."""
     if not name:
-        return "tiny.en (bundled, English only, offline)"
+        return "tiny.en (English, bundled)"
     if name.endswith(".en"):
-        return f"{name} (English only, download)"
+        return f"{name} (English, download)"
     return f"{name} (multilingual, {'offline' if offline_wheel_installed(name) else 'download'})"
 
 
