@@ -118,8 +118,13 @@ def _table(timeline: Timeline) -> str:
             out.append(f"{r['source']}\t{r['start_s']:.2f}-{r['end_s']:.2f} s\tfused\t{r['label']}")
         else:
             time = f"{r['start_s']:.2f}-{r['end_s']:.2f} s" if r["source"].lower().split(".")[-1] not in TEXT_EXTENSIONS else ""
+            text = repr(r["text"])
+            if r.get("transcript_unreliable"):
+                text += " (not English?)"
+            elif r.get("translation"):
+                text += f" [{r['language']}] -> {r['translation']!r}"
             out.append(
-                f"{r['source']}\t{time}\t{r['text']!r}\twords: {r['semantic_label'] or '-'}\tvoice: {'uncertain' if r.get('acoustic_uncertain') else (r['acoustic_label'] or '-')}"
+                f"{r['source']}\t{time}\t{text}\twords: {r['semantic_label'] or '-'}\tvoice: {'uncertain' if r.get('acoustic_uncertain') else (r['acoustic_label'] or '-')}"
             )
     return "\n".join(out) + ("\n" if out else "")
 
