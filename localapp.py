@@ -70,7 +70,7 @@ cards = [
         ("evaluation", "chosen_loco", "test_mean_uar"),
         "on corpora it never heard (leave-one-corpus-out), mean UAR",
     ),
-    ("words (semantic)", settings.text_model, ("evaluation", "meld_test", "weighted_f1"), "MELD test weighted-F1"),
+    ("words (semantic)", settings.text_model, ("evaluation", "test", "meld", "weighted_f1"), "MELD test weighted-F1"),
 ]
 for role, name, path, what in cards:
     try:

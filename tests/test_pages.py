@@ -125,7 +125,8 @@ def test_home_page_lists_pages_and_the_model():
     assert f"FER2013 PrivateTest accuracy {card['evaluation']['PrivateTest']['accuracy'] * 100:.1f}%" in measured
     acoustic = read_card(settings.model_path(settings.acoustic_model))
     assert f"leave-one-corpus-out), mean UAR {acoustic['evaluation']['chosen_loco']['test_mean_uar'] * 100:.1f}%" in measured
-    assert "MELD test weighted-F1" in measured
+    text = read_card(settings.model_path(settings.text_model))
+    assert f"MELD test weighted-F1 {text['evaluation']['test']['meld']['weighted_f1'] * 100:.1f}%" in measured
     assert len(at.get("page_link")) == len(list((ROOT / "pages").glob("*.py")))  # every page is linked
 
 

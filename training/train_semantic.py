@@ -799,6 +799,7 @@ def parser() -> argparse.ArgumentParser:
         "--leave-out", choices=DATASETS, default=None, help="leave-one-dataset-out run: neither trained nor selected on it"
     )
     ap.add_argument("--lodo", type=Path, nargs="*", default=[], help="cards (.json) of --leave-out runs, for the card's table")
+    ap.add_argument("--card-only", action="store_true", help="with --lodo: only add those runs to the card at --out")
     ap.add_argument("--skip-train", action="store_true", help="export + evaluate workdir/best.pt")
     ap.add_argument("--smoke", action="store_true", help="a few steps on 64 sentences, quick export (CI smoke test)")
     return ap
@@ -809,6 +810,12 @@ DEFAULTS = parser().parse_args([])
 
 def main() -> None:
     args = parser().parse_args()
+    if args.lodo and args.card_only:  # fold finished --leave-out runs into the shipped card, nothing else
+        card = json.loads(args.out.with_suffix(".json").read_text())
+        card["evaluation"]["lodo"] = lodo_rows(args.lodo)
+        args.out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+        args.out.with_suffix(".md").write_text(render_markdown(card))
+        return
 
     import torch
 
