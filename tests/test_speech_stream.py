@@ -226,9 +226,12 @@ def test_a_backlog_over_the_cap_skips_the_oldest_speech_and_says_how_much(kids_c
     starts = [u.start_s for u in on_time]
     for u in snap.utterances:
         assert min(abs(u.start_s - s) for s in starts) < 0.05
-    assert sum(u.end_s - u.start_s for u in on_time) == pytest.approx(
-        sum(u.end_s - u.start_s for u in snap.utterances) + snap.skipped_s, abs=0.5
-    )
+    # nothing vanishes uncounted: what was analysed plus what was skipped covers all the speech. Skipping
+    # counts audio seconds, and drops raw audio (pauses too) when no utterance is queued yet, so it may
+    # exceed the speech it removed, never the audio itself
+    speech = sum(u.end_s - u.start_s for u in on_time)
+    assert sum(u.end_s - u.start_s for u in snap.utterances) + snap.skipped_s >= speech - 0.5
+    assert snap.skipped_s <= len(audio) / 16_000
 
 
 def test_snapshots_cover_a_bounded_window(speech_analyzer, kids_clip, dogs_clip):
