@@ -1,18 +1,22 @@
 """Late fusion of the modalities' emotion probabilities over the shared 7 labels.
 
-Rule (default ``"log_linear"``): a weighted logarithmic opinion pool, i.e. a weighted
-product of experts,
+Rule (default ``"linear"``), in words a person can follow:
 
-    p_fused(k)  ∝  Π_m  p_m(k) ^ (e_m / max_j e_j),     e_m = w_m · c_m
+1. Each modality that has something now says its own label (its most probable emotion) and
+   gets an effective weight ``e_m = w_m · c_m``: the user's weight ``w_m`` times the
+   modality's confidence ``c_m = 1 − H(p_m) / log 7`` (1 for a one-hot vector, 0 for the
+   uniform one). A modality that is absent (None), switched off (weight 0) or uncertain
+   (near-uniform) takes no part.
+2. The fused probabilities are the weighted mean of the modalities' probabilities (the
+   weighted linear opinion pool ``Σ_m e_m p_m / Σ_m e_m``): never more confident than its
+   inputs.
+3. The fused label is chosen among the labels the modalities said: the one with the highest
+   fused probability. A label that no modality chose is never the result (two modalities that
+   both rank "angry" second cannot crown it).
 
-where ``w_m`` is the user's weight of modality m and ``c_m`` its confidence,
-``1 − H(p_m) / log 7`` (1 for a one-hot vector, 0 for the uniform one). The most reliable
-modality enters at full strength (alone, the result is that modality itself); a modality
-that is absent (None) or uncertain (near-uniform) gets an exponent near 0 and so cannot drag
-the result; confident modalities that agree reinforce each other (product of experts), and
-in a conflict the more confident one wins. The alternative ``"linear"`` is the weighted
-linear opinion pool ``Σ_m e_m p_m / Σ_m e_m``, which never becomes more confident than its
-inputs.
+The alternative ``"log_linear"`` is the weighted logarithmic opinion pool (a product of
+experts), ``p(k) ∝ Π_m p_m(k) ^ (e_m / max_j e_j)``: agreeing modalities reinforce each other
+and the result can be more confident than any input; step 3 applies to it too.
 
 Sources: Genest & Zidek (1986), "Combining probability distributions: a critique and an
 annotated bibliography", Statistical Science 1(1) (linear and logarithmic opinion pools);
@@ -23,13 +27,14 @@ Computation 14(8) (product of experts).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .labels import NUM_EMOTIONS, LabelledProbabilities
+from .labels import EMOTIONS, NUM_EMOTIONS, LabelledProbabilities
 
-RULES = ("log_linear", "linear")
+RULES = ("linear", "log_linear")
+DEFAULT_RULE = "linear"
 UNCERTAIN_VOICE_WEIGHT = 0.25
 """Factor on the voice's weight when its model calls the utterance uncertain (its calibrated top
 probability is below the card's ``uncertain_below``): it still counts, at a quarter of its say."""
@@ -52,22 +57,52 @@ class FusedEstimate(LabelledProbabilities):
         probabilities: float32 (7,), :data:`emotion.labels.EMOTIONS` order, sums to 1.
         weights: the effective weight ``e_m = w_m · c_m`` of each modality that took part.
         face_id: the tracked face whose expression took part (:func:`fuse_utterance`), or None.
+        inputs: the normalised probabilities float32 (7,) of each modality that took part, by
+            name (what each modality said).
+        label_index: index of the fused label in :data:`~emotion.labels.EMOTIONS`: among the
+            labels the modalities said, the one with the highest fused probability (None: the
+            most probable label, e.g. for an estimate built by hand).
     """
 
     probabilities: np.ndarray
     weights: dict[str, float]
     face_id: int | None = None
+    inputs: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
+    label_index: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The fused emotion: one of the labels the modalities said (see the module's rule)."""
+        if self.label_index is None:
+            return super().label
+        return EMOTIONS[self.label_index]
+
+    @property
+    def score(self) -> float:
+        """Fused probability of :attr:`label`, in 0..1."""
+        if self.label_index is None:
+            return super().score
+        return float(self.probabilities[self.label_index])
 
     @property
     def confidence(self) -> float:
-        """Probability of :attr:`label`, in 0..1 (the same as :attr:`score`)."""
+        """Fused probability of :attr:`label`, in 0..1 (the same as :attr:`score`)."""
         return self.score
+
+    def shares(self) -> dict[str, float]:
+        """Each modality's share of the total effective weight, in 0..1 (sums to 1)."""
+        total = sum(self.weights.values())
+        return {name: (w / total if total > 0 else 0.0) for name, w in self.weights.items()}
+
+    def says(self) -> dict[str, tuple[str, float]]:
+        """What each modality that took part said: name -> (its label, its probability)."""
+        return {name: (EMOTIONS[int(np.argmax(p))], float(np.max(p))) for name, p in self.inputs.items()}
 
 
 def fuse(
     modalities: Mapping[str, np.ndarray | None],
     weights: Mapping[str, float] | None = None,
-    rule: str = "log_linear",
+    rule: str = DEFAULT_RULE,
 ) -> FusedEstimate | None:
     """Fuse per-modality probability vectors (7,) into one estimate.
 
@@ -75,7 +110,8 @@ def fuse(
         modalities: name (e.g. ``"face"``, ``"voice"``, ``"words"``) -> probabilities, or None
             when that modality has nothing now.
         weights: user weights >= 0 per name (missing names weigh 1; 0 switches a modality off).
-        rule: ``"log_linear"`` (weighted product of experts) or ``"linear"`` (weighted mean).
+        rule: ``"linear"`` (weighted mean, the default) or ``"log_linear"`` (weighted product
+            of experts); either way the label is one a modality said (see the module's rule).
 
     Returns:
         The fused estimate, or None when no modality has a positive effective weight.
@@ -110,8 +146,11 @@ def fuse(
     else:
         logits = ((w / w.max())[:, None] * np.log(np.maximum(stack, _FLOOR))).sum(0)
         fused = np.exp(logits - logits.max())
-    fused = fused / fused.sum()
-    return FusedEstimate(fused.astype(np.float32), {k: round(v, 4) for k, v in effective.items()})
+    fused = (fused / fused.sum()).astype(np.float32)
+    said = sorted({int(np.argmax(v)) for v in vectors})
+    chosen = max(said, key=lambda k: (fused[k], -k))
+    inputs = {name: v.astype(np.float32) for name, v in zip(effective, vectors, strict=True)}
+    return FusedEstimate(fused, {k: round(v, 4) for k, v in effective.items()}, inputs=inputs, label_index=chosen)
 
 
 @dataclass(frozen=True)
@@ -157,7 +196,7 @@ def fuse_face_words_voice(
     words: np.ndarray | None,
     voice: np.ndarray | None,
     weights: Mapping[str, float] | None = None,
-    rule: str = "log_linear",
+    rule: str = DEFAULT_RULE,
     voice_uncertain: bool = False,
 ) -> FusedEstimate | None:
     """:func:`fuse` of a followed face ((face ID, probabilities (7,)) as :func:`face_over_span`
@@ -174,7 +213,7 @@ def fuse_face_words_voice(
 
 
 def fuse_utterance(
-    utterance, faces: Sequence[FaceSample], weights: Mapping[str, float] | None = None, rule: str = "log_linear"
+    utterance, faces: Sequence[FaceSample], weights: Mapping[str, float] | None = None, rule: str = DEFAULT_RULE
 ) -> FusedEstimate | None:
     """The fused emotion of one utterance (:class:`~emotion.speech.analyzer.Utterance`): the face
     followed over its span (:func:`face_over_span`) + its words (semantic) + its voice (acoustic,

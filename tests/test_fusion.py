@@ -29,12 +29,42 @@ def test_output_is_a_distribution_in_label_order(rule):
     assert out.label in EMOTIONS and out.confidence == pytest.approx(float(out.probabilities.max()))
 
 
-def test_agreeing_modalities_reinforce_each_other():
+def test_agreeing_modalities_reinforce_each_other_only_in_the_log_linear_pool():
     a, b = peaked("happy", 0.6), peaked("happy", 0.6)
-    out = fuse({"face": a, "words": b})
+    out = fuse({"face": a, "words": b}, rule="log_linear")
     assert out.label == "happy" and out.confidence > 0.6
-    # the linear pool never becomes more confident than its inputs
-    assert fuse({"face": a, "words": b}, rule="linear").confidence == pytest.approx(0.6, abs=1e-6)
+    # the default linear pool never becomes more confident than its inputs
+    assert fuse({"face": a, "words": b}).confidence == pytest.approx(0.6, abs=1e-6)
+
+
+def two_seconds(first: str, second: str, p1: float, p2: float) -> np.ndarray:
+    v = np.full(7, (1 - p1 - p2) / 5)
+    v[index(first)], v[index(second)] = p1, p2
+    return v
+
+
+@pytest.mark.parametrize("rule", ["linear", "log_linear"])
+def test_the_fused_label_is_one_a_modality_said(rule):
+    # seen on the dashboard: words neutral, voice sad, and the pool crowned angry, which both
+    # ranked second
+    words = two_seconds("neutral", "angry", 0.40, 0.36)
+    voice = two_seconds("sad", "angry", 0.40, 0.36)
+    out = fuse({"words": words, "voice": voice}, rule=rule)
+    assert EMOTIONS[int(np.argmax(out.probabilities))] == "angry"  # the pool itself ranks angry first
+    assert out.label in {"neutral", "sad"} and out.label != "angry"
+    assert out.confidence == pytest.approx(float(out.probabilities[index(out.label)]))
+
+
+def test_the_estimate_says_what_each_modality_said_and_its_share():
+    out = fuse({"face": peaked("sad", 0.66), "words": peaked("happy", 0.95), "voice": None})
+    assert out.says() == {"face": ("sad", pytest.approx(0.66)), "words": ("happy", pytest.approx(0.95))}
+    shares = out.shares()
+    assert set(shares) == {"face", "words"} and sum(shares.values()) == pytest.approx(1.0)
+    assert shares["words"] > shares["face"]  # the more confident modality counts more
+    expected = (out.weights["face"] * peaked("sad", 0.66) + out.weights["words"] * peaked("happy", 0.95)) / sum(
+        out.weights.values()
+    )
+    np.testing.assert_allclose(out.probabilities, expected, atol=1e-4)  # the weighted mean, as documented
 
 
 def test_in_a_conflict_the_more_confident_modality_wins():
