@@ -19,9 +19,13 @@ Fusion (:func:`emotion.fusion.fuse`, weighted log-linear pool, confidence-weight
 - per utterance: :func:`emotion.fusion.fuse_utterance`, the same function video files use: the
   face followed over the utterance's span (:func:`emotion.fusion.face_over_span`) + the words
   (semantic) + the voice (acoustic);
-- now: the face followed over the last ``face_span_s`` seconds, by the same rule (none when no
-  face was seen in that time) + the words and voice of the latest utterance while it ended less
-  than ``speech_hold_s`` seconds ago (afterwards speech is absent, not stale).
+- now: the face followed over the last ``face_span_s`` seconds of the stream, by the same rule
+  (none when no face was seen in that time) + the words and voice of the latest utterance
+  while it ended less than ``speech_hold_s`` seconds before the stream's newest moment
+  (afterwards speech is absent, not stale). While the stream plays, "now" is the session
+  clock's present; once it has ended (STOP: ``snapshot(ended=True)``) it is the stream's last
+  moment (the latest analysed video frame or received audio sample), so the numbers keep
+  describing the last seconds of the stream instead of dropping the face and keeping the words.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from .face.analyzer import FaceEmotionAnalyzer
 from .face.track import TrackedFace
 from .fusion import FaceSample, FusedEstimate, face_over_span, face_samples, fuse_face_words_voice, fuse_utterance
+from .labels import EMOTIONS
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
 from .stream import MAX_BACKLOG_S, FaceVideoProcessor, LiveFaceSnapshot, SpeechSnapshot, SpeechStreamProcessor
 from .timeline import Timeline, face_row, fused_row, utterance_row
@@ -64,6 +71,13 @@ class DashboardSnapshot:
             result (None when unknown).
         face_offset_s: seconds added to the face pipeline's times (since its first frame) to put
             them on the session clock.
+        media_end_s: the stream's newest moment on the session clock, seconds: the latest
+            analysed video frame or received audio sample (None before any). ``fused_now``
+            describes the time up to it.
+        now_face_window: (start, end) seconds on the session clock over which the face in
+            ``fused_now`` is averaged (the last ``face_span_s`` seconds up to ``media_end_s``).
+        now_utterance: the utterance whose words and voice count in ``fused_now`` (the latest
+            one, while it ended at most ``speech_hold_s`` seconds before ``media_end_s``), or None.
     """
 
     now_s: float
@@ -74,6 +88,74 @@ class DashboardSnapshot:
     fused_now: FusedEstimate | None
     latency_s: tuple[float | None, ...]
     face_offset_s: float = 0.0
+    media_end_s: float | None = None
+    now_face_window: tuple[float, float] | None = None
+    now_utterance: Utterance | None = None
+    face_span_s: float = 2.0
+    speech_hold_s: float = 10.0
+
+    def now_parts(self, weights: Mapping[str, float] | None = None) -> tuple[ModalityPart, ...]:
+        """Face, words and voice as they enter :attr:`fused_now` under ``weights`` (the same
+        weights given to :meth:`LiveSession.snapshot`): what each says, its share of the weight,
+        and the seconds it covers."""
+        weights = weights or {}
+        fused = self.fused_now
+        says = fused.says() if fused is not None else {}
+        shares = fused.shares() if fused is not None else {}
+        u = self.now_utterance
+        parts = []
+        for name in MODALITIES:
+            if name == "face":
+                window = self.now_face_window
+                vector = says.get("face")
+                missing = f"no face in the last {self.face_span_s:g} s"
+            else:
+                window = None if u is None else (u.start_s, u.end_s)
+                vector = None if u is None else (u.semantic if name == "words" else u.acoustic)
+                vector = None if vector is None else (EMOTIONS[int(np.argmax(vector))], float(np.max(vector)))
+                if u is None:
+                    missing = f"no utterance in the last {self.speech_hold_s:g} s"
+                elif name == "words":
+                    missing = "no words to read (empty or unreliable transcript)"
+                else:
+                    missing = "no voice result"
+            if float(weights.get(name, 1.0)) == 0:
+                note = "switched off"
+            elif vector is None:
+                note = missing
+            elif name not in shares:
+                note = "too uncertain to count"
+            elif name == "voice" and u is not None and u.acoustic_uncertain:
+                note = "uncertain: ¼ weight"
+            else:
+                note = ""
+            label, probability = vector if vector is not None else (None, None)
+            parts.append(ModalityPart(name, label, probability, shares.get(name, 0.0), window, note))
+        return tuple(parts)
+
+
+@dataclass(frozen=True)
+class ModalityPart:
+    """What one modality contributes to the current fused estimate (one row of the dashboard's
+    fusion panel).
+
+    Attributes:
+        name: ``"face"``, ``"words"`` or ``"voice"`` (:data:`MODALITIES`).
+        label: the modality's own label now, or None when it has nothing.
+        probability: the modality's probability of ``label`` (0..1), or None.
+        share: its share of the fused estimate's total effective weight (0..1; 0 when it took
+            no part).
+        window: (start, end) seconds on the session clock that its probabilities cover, or None.
+        note: why it takes no part or counts less ("switched off", "no face in the last 2 s",
+            ...), or "".
+    """
+
+    name: str
+    label: str | None
+    probability: float | None
+    share: float
+    window: tuple[float, float] | None
+    note: str = ""
 
 
 def _utterance_key(speech: SpeechSnapshot, u: Utterance) -> tuple[float | None, float]:
@@ -167,7 +249,9 @@ class LiveSession:
             for k in [k for k in cache if k not in keys]:
                 del cache[k]
 
-    def snapshot(self, weights: Mapping[str, float] | None = None, last: int | None = None) -> DashboardSnapshot:
+    def snapshot(
+        self, weights: Mapping[str, float] | None = None, last: int | None = None, ended: bool = False
+    ) -> DashboardSnapshot:
         """The dashboard's state now, over the newest ``last`` utterances (default
         ``snapshot_utterances``).
 
@@ -176,6 +260,9 @@ class LiveSession:
                 0 switches a modality off in the fusion).
             last: how many of the newest utterances to cover (0 or more; the timeline export
                 passes the whole history).
+            ended: the stream has ended (the page's STOP): the current fused estimate describes
+                the stream's last moments (:attr:`DashboardSnapshot.media_end_s`) rather than
+                the present, when nothing arrives any more.
 
         Raises:
             ValueError: a negative weight (from :func:`emotion.fusion.fuse`).
@@ -219,13 +306,21 @@ class LiveSession:
                 self._prune(self._span_samples, current)
                 self._prune(self._fused, current)
 
-        since = now_s - face_shift - self.face_span_s  # on the video stream's clock
+        # "now" for the current estimate: the present while the stream plays, its last moment after STOP
+        ends = []
+        if face.latest_t_s is not None:
+            ends.append(face.latest_t_s + face_shift)
+        if speech.started_at is not None and speech.received_to_s > 0:
+            ends.append(speech.received_to_s + speech_shift)
+        media_end = max(ends) if ends else None
+        anchor = media_end if ended and media_end is not None else now_s
+        since = anchor - face_shift - self.face_span_s  # on the video stream's clock
         with self._lock:
             recent = list(itertools.takewhile(lambda s: s.t_s >= since, reversed(self._samples)))
         latest = utterances[-1] if utterances else None
-        fresh = latest is not None and now_s - latest.end_s <= self.speech_hold_s
+        fresh = latest is not None and anchor - latest.end_s <= self.speech_hold_s
         fused_now = fuse_face_words_voice(
-            face_over_span(recent, since, float("inf")),
+            face_over_span(recent, since, anchor - face_shift),
             latest.semantic if fresh else None,
             latest.acoustic if fresh else None,
             weights,
@@ -235,7 +330,21 @@ class LiveSession:
             None if arrived is None else ready - arrived
             for arrived, ready in zip(speech.end_arrived_at, speech.ready_at, strict=True)
         )
-        return DashboardSnapshot(now_s, face, speech, utterances, tuple(fused_utterances), fused_now, latency, face_shift)
+        return DashboardSnapshot(
+            now_s,
+            face,
+            speech,
+            utterances,
+            tuple(fused_utterances),
+            fused_now,
+            latency,
+            face_shift,
+            media_end,
+            (max(0.0, anchor - self.face_span_s), anchor),
+            latest if fresh else None,
+            self.face_span_s,
+            self.speech_hold_s,
+        )
 
     def mark_shown(self, snap: DashboardSnapshot) -> tuple[float | None, ...]:
         """Record that the page has just shown ``snap``'s utterances.

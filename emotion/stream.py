@@ -62,6 +62,8 @@ class LiveFaceSnapshot:
             smoothed probabilities of the followed face at those times (last ``window_s``).
         last_frame_age_s: seconds since the latest processed frame (inf before any).
         error: the last processing error as text, or None.
+        latest_t_s: media time (seconds since the stream's first frame) of the latest processed
+            frame: the video stream's newest moment (None before any).
     """
 
     faces: tuple[TrackedFace, ...]
@@ -72,6 +74,7 @@ class LiveFaceSnapshot:
     trend_p: np.ndarray
     last_frame_age_s: float
     error: str | None
+    latest_t_s: float | None = None
 
     @property
     def followed(self) -> TrackedFace | None:
@@ -118,6 +121,7 @@ class FaceVideoProcessor:
         self._frames = 0
         self.media_clock = PacketClock(clock)
         self._error: str | None = None
+        self._latest_t: float | None = None
 
     def process(self, image: np.ndarray, t: float | None = None) -> np.ndarray:
         """Analyse a uint8 BGR [H, W, 3] frame shown at media time ``t`` (seconds since the
@@ -136,6 +140,7 @@ class FaceVideoProcessor:
             self._stamps.append(now)
             self._frames += 1
             self._error = None
+            self._latest_t = t if self._latest_t is None else max(self._latest_t, t)
             # under the lock, so a reset() cannot interleave and leave a sample of the old stream
             if followed is not None:
                 self.trend.add(t, followed.probabilities)
@@ -173,6 +178,7 @@ class FaceVideoProcessor:
             self._stamps.clear()
             self._frames = 0
             self._error = None
+            self._latest_t = None
         self.media_clock.reset()
         self.trend.clear()
 
@@ -180,13 +186,13 @@ class FaceVideoProcessor:
         now = self.clock()
         with self._lock:
             stamps = list(self._stamps)
-            faces, followed, frames, error = self._faces, self._followed, self._frames, self._error
+            faces, followed, frames, error, latest = self._faces, self._followed, self._frames, self._error, self._latest_t
         age = now - stamps[-1] if stamps else float("inf")
         fps = 0.0
         if len(stamps) >= 2 and age <= self.IDLE_S and stamps[-1] > stamps[0]:
             fps = (len(stamps) - 1) / (stamps[-1] - stamps[0])
         t, p = self.trend.snapshot()
-        return LiveFaceSnapshot(faces, followed, fps, frames, t, p, age, error)
+        return LiveFaceSnapshot(faces, followed, fps, frames, t, p, age, error, latest)
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,8 @@ class SpeechSnapshot:
         count: utterances analysed in this stream (may exceed ``len(utterances)``).
         skipped_s: seconds of audio skipped because the backlog went over its cap (the oldest
             waiting speech is dropped so that the analysis catches up).
+        received_to_s: media time (seconds since the stream's first audio frame) up to which
+            audio has arrived: the stream's newest moment (0 before any).
     """
 
     utterances: tuple[Utterance, ...]
@@ -223,6 +231,7 @@ class SpeechSnapshot:
     ready_at: tuple[float, ...] = ()
     count: int = 0
     skipped_s: float = 0.0
+    received_to_s: float = 0.0
 
 
 class _SpeechRun:
@@ -240,6 +249,7 @@ class _SpeechRun:
         self.timed = TimedResampler()
         self.feeding = threading.Lock()  # the resampler is fed by the audio callback, flushed by on_ended
         self.received = 0.0  # seconds of audio received
+        self.received_to = 0.0  # media time (s) up to which audio has arrived
         self.inbox_n = 0  # samples (16 kHz) in the inbox
         self.queued_n = 0  # samples of the utterances in the segments queue
         self.queued = 0  # utterances in the segments queue
@@ -345,6 +355,7 @@ class SpeechStreamProcessor:
             run.inbox_n += sum(len(b.samples) for b in blocks)
             if blocks:
                 run.mark_arrival(blocks[-1].end_s, now)
+                run.received_to = max(run.received_to, blocks[-1].end_s)
         if blocks:
             with run.wake:
                 run.wake.notify_all()
@@ -519,8 +530,10 @@ class SpeechStreamProcessor:
             arrived, ready = tuple(a for a, _ in timing), tuple(r for _, r in timing)
             if run is None:
                 return SpeechSnapshot(results, 0.0, 0.0, 0, False, error, None, arrived, ready, len(results), 0.0)
-            received, count = run.received, run.count
+            received, count, received_to = run.received, run.count, run.received_to
             backlog, skipped = (run.inbox_n + run.queued_n) / SAMPLE_RATE, run.skipped_n / SAMPLE_RATE
             running = any(t.is_alive() for t in run.threads)
             queued = run.queued
-        return SpeechSnapshot(results, received, backlog, queued, running, error, run.started_at, arrived, ready, count, skipped)
+        return SpeechSnapshot(
+            results, received, backlog, queued, running, error, run.started_at, arrived, ready, count, skipped, received_to
+        )

@@ -34,6 +34,10 @@ page_header(
     "and labelled; each sentence is transcribed with the emotion of its words and of the voice; the fused "
     "emotion combines the face, the words and the voice, each weighted by its confidence and by your weights.",
 )
+FUSION_RULE = (
+    "The fused probabilities are the weighted mean of the parts' probabilities; each part's weight is your weight "
+    "× its confidence (1 − entropy / log 7). The fused label is the most probable among the labels the parts said."
+)
 
 faces = face_analyzer_or_stop()
 speech = speech_analyzer_or_stop()  # also puts the Whisper model choice in the sidebar
@@ -71,9 +75,11 @@ if not (camera or microphone):
     st.warning("Switch on the camera, the microphone or both (sidebar) to start.")
     st.stop()
 
-# The camera in the middle: the current face's chart on its left, the fused emotion and the
+# The stream's figures on a row of their own (legible at 1280 px, stacked on narrow screens), then
+# the camera in the middle: the current face's chart on its left, the fused emotion and the
 # transcript on its right, the three trends below.
-face_col, video_col, status_col = st.columns([1, 2, 1.3])
+metrics_row = st.container()
+face_col, video_col, status_col = st.columns([1, 1.8, 1.6])
 with video_col:
     # One streamer carries both: the video callback runs in streamlit-webrtc's worker on the newest
     # frame only (latest-frame-wins), the queued audio callback gets every frame (never dropped) and
@@ -111,38 +117,65 @@ refreshing = playing or finishing()
 st.session_state.dashboard_refreshing = refreshing
 
 
-def _modality_line(weights_used: dict[str, float]) -> str:
-    return " · ".join(f"{name} {w:.2f}" for name, w in weights_used.items()) or "–"
+PART_NAMES = {"face": "Face", "words": "Words", "voice": "Voice"}
+
+
+def _span(window: tuple[float, float] | None) -> str:
+    return "–" if window is None else f"{window[0]:.1f}–{window[1]:.1f} s"
+
+
+def parts_table(snap) -> str:
+    """The fusion panel's rows as a Markdown table (labels and numbers only: no user text)."""
+    rows = ["| Part | Says | Weight | Covers |", "|---|---|---|---|"]
+    for part in snap.now_parts(weights):
+        says = "–" if part.label is None else f"{part.label} {part.probability:.0%}"
+        counts = f"{part.share:.0%}" if part.share > 0 else "0%"
+        note = f" ({part.note})" if part.note else ""
+        rows.append(f"| {PART_NAMES[part.name]} | {says} | {counts}{note} | {_span(part.window)} |")
+    return "\n".join(rows)
 
 
 @st.fragment(run_every=STATUS_REFRESH_S if refreshing else None)
-def status_panel() -> None:
+def metrics_panel() -> None:
     snap = session.snapshot(weights)
-    shown_after = session.mark_shown(snap)  # seconds from the end of each utterance to this page
-    latencies = [v for v in shown_after if v is not None]
-    fused = snap.fused_now
-    if fused is not None:
-        st.metric(
-            "Fused emotion",
-            fused.label,
-            f"confidence {fused.confidence:.0%}",
-            delta_color="off",
-            delta_arrow="off",
-            border=True,
-        )
-        st.caption(f"Effective weights (yours × confidence): {_modality_line(fused.weights)}")
-    else:
-        st.metric("Fused emotion", "–", border=True)
-        st.caption("Waiting for a face or an utterance." if playing else "Press START to begin.")
+    latencies = [v for v in session.mark_shown(snap) if v is not None]
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Processing rate (fps)", f"{snap.face.fps:.1f}")
-    m2.metric("Faces in view", len(snap.face.faces) if snap.face.frames else "–")
-    m3.metric("Utterances", snap.speech.count)
+    # after STOP the rate and the faces describe nothing any more: no stale figures
+    m1.metric("Processing rate (fps)", f"{snap.face.fps:.1f}" if playing and snap.face.frames else "–", border=True)
+    m2.metric("Faces in view", len(snap.face.faces) if playing and snap.face.frames else "–", border=True)
+    m3.metric("Utterances", snap.speech.count, border=True)
     m4.metric(
         "Speech latency (s)",
         f"{statistics.median(latencies):.1f}" if latencies else "–",
         help="Median time from the end of an utterance to its result on this page.",
+        border=True,
     )
+
+
+with metrics_row:
+    metrics_panel()
+
+
+@st.fragment(run_every=STATUS_REFRESH_S if refreshing else None)
+def status_panel() -> None:
+    snap = session.snapshot(weights, ended=not playing)
+    shown_after = session.mark_shown(snap)  # seconds from the end of each utterance to this page
+    fused = snap.fused_now
+    if fused is not None:
+        st.metric(
+            "Fused emotion" + ("" if playing else " (end of the stream)"),
+            fused.label,
+            f"{fused.confidence:.0%} · at {snap.media_end_s or snap.now_s:.1f} s",
+            delta_color="off",
+            delta_arrow="off",
+            border=True,
+        )
+    else:
+        st.metric("Fused emotion", "–", border=True)
+        st.caption("Waiting for a face or an utterance." if playing else "Press START to begin.")
+    if fused is not None or snap.face.frames or snap.utterances:
+        st.markdown(parts_table(snap))
+        st.caption(FUSION_RULE)
     for what, error in (("Frame", snap.face.error), ("Speech", snap.speech.error)):
         if error:
             st.warning(f"{what} processing failed: {error}")
@@ -188,7 +221,8 @@ def current_face_panel() -> None:
     if weights["face"] == 0:
         st.info("Face switched off.")
     elif followed is not None:
-        title = f"Current face: {face_caption(followed, followed.face_id)}"
+        # after STOP the chart keeps the last face of the stream, and says so
+        title = f"{'Current face' if playing else 'Last face seen'}: {face_caption(followed, followed.face_id)}"
         st.plotly_chart(probability_bars(followed.probabilities, title=title, height=340), key="dash-face-bars")
     else:
         st.info("Current face: no face in view." if snap.face.frames else "Current face: waiting for video.")

@@ -106,6 +106,51 @@ def test_stale_modalities_drop_out_of_the_current_estimate(analyzer, speech_anal
     assert set(now.weights) == {"face"} and now.label == "happy"
 
 
+def test_the_current_estimate_shows_each_modality_with_its_weight_and_window(played):
+    session, _ = played
+    snap = session.snapshot()
+    fused = snap.fused_now
+    says, shares = fused.says(), fused.shares()
+    assert set(says) == set(shares) == {"face", "words", "voice"}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    # the face part is the face on screen (the overlay's label), not something else
+    assert says["face"][0] == snap.face.followed.label == "happy"
+    # the headline is one of the labels the modalities said, with its fused probability
+    assert fused.label in {label for label, _ in says.values()}
+    # each part names the time it covers: the last 2 s for the face, the latest utterance's span
+    start, end = snap.now_face_window
+    assert end == pytest.approx(snap.now_s) and end - start == pytest.approx(session.face_span_s)
+    assert snap.now_utterance == snap.utterances[-1]
+    # the same, as the dashboard's rows
+    parts = {part.name: part for part in snap.now_parts()}
+    assert list(parts) == ["face", "words", "voice"]
+    assert sum(part.share for part in parts.values()) == pytest.approx(1.0)
+    assert parts["face"].label == "happy" and parts["face"].window == snap.now_face_window
+    u = snap.utterances[-1]
+    assert parts["words"].window == parts["voice"].window == (u.start_s, u.end_s)
+    off = {part.name: part for part in session.snapshot({"face": 0.0}).now_parts({"face": 0.0})}
+    assert off["face"].share == 0 and off["face"].note == "switched off"
+    assert off["words"].share + off["voice"].share == pytest.approx(1.0)
+
+
+def test_after_stop_the_numbers_describe_the_last_moments_of_the_stream(analyzer, speech_analyzer, astronaut_bgr, kids_clip):
+    clock = Clock()
+    session = LiveSession(analyzer, speech_analyzer, clock=clock)
+    _run(session, clock, face_scene(astronaut_bgr), np.concatenate([SILENCE, kids_clip, SILENCE]))
+    last = session.snapshot(ended=True)
+    clock.t += 20.0  # the page is read 20 s after STOP
+    later = session.snapshot(ended=True)
+    # the same estimate as at the end: the face of the last 2 s and the words and voice of the
+    # last utterance (not "words happy" with the face dropped because the wall clock moved on)
+    assert later.media_end_s == pytest.approx(last.media_end_s)
+    assert set(later.fused_now.weights) == {"face", "words", "voice"}
+    np.testing.assert_allclose(later.fused_now.probabilities, last.fused_now.probabilities, atol=1e-6)
+    assert later.now_face_window[1] == pytest.approx(later.media_end_s)
+    assert later.fused_now.says()["face"][0] == later.face.followed.label
+    # while it played, the present counts: 20 s of nothing means nothing is current
+    assert session.snapshot().fused_now is None
+
+
 def test_latency_from_end_of_utterance_is_measured(played):
     session, _ = played
     snap = session.snapshot()
