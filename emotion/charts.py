@@ -32,6 +32,10 @@ def probability_bars(probabilities: np.ndarray, title: str | None = None, height
     return go.Figure(data=[bar], layout=layout)
 
 
+ROW_HEIGHT = 240  # pixels per row of small multiples
+ROW_GAP = 110  # pixels between rows: the rotated emotion names and the next row's title
+
+
 def faces_probability_bars(probabilities: Sequence[np.ndarray], titles: Sequence[str], cols: int = 3) -> go.Figure:
     """Small multiples: one bar chart per face. ``probabilities``: n vectors (7,);
     ``titles``: n subplot titles (e.g. ``"#1 happy 87%"``)."""
@@ -40,7 +44,9 @@ def faces_probability_bars(probabilities: Sequence[np.ndarray], titles: Sequence
         raise ValueError("no faces to chart")
     cols = min(cols, n)
     rows = math.ceil(n / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles), shared_yaxes=True, vertical_spacing=0.25 / rows)
+    # a fixed gap in pixels between rows, room for the rotated tick labels and the next title
+    height = ROW_HEIGHT * rows + ROW_GAP * (rows - 1)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles), shared_yaxes=True, vertical_spacing=ROW_GAP / height)
     for i, p in enumerate(probabilities):
         fig.add_trace(
             go.Bar(
@@ -54,7 +60,8 @@ def faces_probability_bars(probabilities: Sequence[np.ndarray], titles: Sequence
             col=i % cols + 1,
         )
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
-    fig.update_layout(height=280 * rows, **_LAYOUT)
+    fig.update_xaxes(tickangle=-45)
+    fig.update_layout(height=height, **_LAYOUT)
     return fig
 
 
@@ -65,12 +72,17 @@ def probability_trend(
     height: int = 300,
     title: str | None = None,
     markers: bool = False,
+    gap_s: float | None = None,
 ) -> go.Figure:
     """Line per emotion over time. ``times`` float [n] seconds; ``probabilities`` [n, 7].
     The x axis shows the last ``window_s`` seconds (all of it when None); ``markers``
-    marks each sample (for sparse series such as utterances)."""
+    marks each sample (for sparse series such as utterances). Where consecutive samples are
+    more than ``gap_s`` seconds apart (default: :func:`gap_threshold`), the lines break: a
+    stretch with no face is drawn as a gap, not as a line from the last sample to the next."""
     t = np.asarray(times, dtype=float)
     p = np.asarray(probabilities, dtype=float).reshape(len(t), len(EMOTIONS))
+    if not markers:
+        t, p = with_gaps(t, p, gap_threshold(t) if gap_s is None else gap_s)
     mode = "lines+markers" if markers else "lines"
     lines = [
         go.Scatter(x=t, y=p[:, i], name=e, mode=mode, line=dict(color=COLORS_HEX[e], width=2)) for i, e in enumerate(EMOTIONS)
@@ -88,6 +100,26 @@ def probability_trend(
         **_LAYOUT,
     )
     return go.Figure(data=lines, layout=layout)
+
+
+def gap_threshold(times: np.ndarray, factor: float = 3.0, at_least_s: float = 1.0) -> float:
+    """Seconds between samples above which a trend has a gap: ``factor`` times the median
+    spacing of ``times`` (float [n], seconds), and at least ``at_least_s``."""
+    t = np.asarray(times, dtype=float)
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    return max(at_least_s, factor * step)
+
+
+def with_gaps(times: np.ndarray, probabilities: np.ndarray, gap_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """``times`` [n] and ``probabilities`` [n, 7] with a NaN row inserted wherever consecutive
+    samples are more than ``gap_s`` seconds apart (Plotly breaks a line at NaN)."""
+    t = np.asarray(times, dtype=float)
+    p = np.asarray(probabilities, dtype=float)
+    breaks = np.flatnonzero(np.diff(t) > gap_s) + 1
+    if not len(breaks):
+        return t, p
+    mid = (t[breaks - 1] + t[breaks]) / 2
+    return np.insert(t, breaks, mid), np.insert(p, breaks, np.nan, axis=0)
 
 
 def utterance_trend(utterances, modality: str, title: str, height: int = 300) -> go.Figure | None:

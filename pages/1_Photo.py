@@ -42,14 +42,15 @@ st.success(
     f"{len(faces)} face{'s' if len(faces) != 1 else ''} found: "
     + ", ".join(face_caption(f, i) for i, f in enumerate(faces, start=1))
 )
-left, right = st.columns([3, 2])
-with left:
-    st.image(pad_to_aspect(fit_within(annotated, DISPLAY_MAX_SIDE)), channels="BGR", caption="Annotated")
-with right:
+# the annotated photo across the page, then one chart per face and the table of boxes
+st.image(pad_to_aspect(fit_within(annotated, DISPLAY_MAX_SIDE)), channels="BGR", caption="Annotated")
+charts, table = st.columns([3, 1])
+with charts:
     st.plotly_chart(
-        faces_probability_bars([f.probabilities for f in faces], [face_caption(f, i) for i, f in enumerate(faces, 1)], cols=2),
+        faces_probability_bars([f.probabilities for f in faces], [face_caption(f, i) for i, f in enumerate(faces, 1)], cols=3),
         key="photo-bars",
     )
+with table:
     st.dataframe(
         [
             {

@@ -61,14 +61,15 @@ st.success(
 if analysis.annotated_video:
     st.video(analysis.annotated_video, format="video/mp4")
 
-frames = [(t, fs[0]) for t, fs in analysis.faces if fs]
-if frames:
+if any(fs for _, fs in analysis.faces):
+    # every sampled frame; one without a face is a gap in the lines, not an interpolated stretch
+    no_face = np.full(7, np.nan, np.float32)
     st.plotly_chart(
         probability_trend(
-            np.array([t for t, _ in frames]),
-            np.stack([f.probabilities for _, f in frames]),
+            np.array([t for t, _ in analysis.faces]),
+            np.stack([fs[0].probabilities if fs else no_face for _, fs in analysis.faces]),
             window_s=None,
-            title="Largest face per frame (tracked, smoothed)",
+            title="Largest face per frame (tracked, smoothed); gaps: no face",
         ),
         key="video-faces",
     )

@@ -27,3 +27,21 @@ def test_trend_has_a_line_per_emotion_over_the_window():
     fig = probability_trend(t, np.full((50, 7), 1 / 7), window_s=60)
     assert [d.name for d in fig.data] == list(EMOTIONS)
     assert tuple(fig.layout.xaxis.range) == (30.0, 90.0)
+
+
+def test_a_stretch_without_a_face_is_a_gap_not_a_line():
+    from emotion.charts import gap_threshold, probability_trend, with_gaps
+
+    t = np.concatenate([np.arange(0, 2, 0.1), np.arange(6, 8, 0.1)])  # no face from 2 to 6 s
+    p = np.tile(np.eye(7)[3], (len(t), 1))
+    assert gap_threshold(t) == pytest.approx(1.0)
+    fig = probability_trend(t, p, window_s=None)
+    y = np.array(fig.data[3].y, dtype=float)
+    x = np.array(fig.data[3].x, dtype=float)
+    (hole,) = np.flatnonzero(np.isnan(y))
+    assert x[hole - 1] < 2.0 < x[hole] < 6.0 <= x[hole + 1]  # the line breaks over the stretch
+    assert len(y) == len(t) + 1
+    # regular samples: no break; utterance markers are never broken
+    t2, p2 = with_gaps(np.arange(0, 5, 0.1), np.tile(np.eye(7)[0], (50, 1)), 1.0)
+    assert not np.isnan(p2).any() and len(t2) == 50
+    assert not np.isnan(np.array(probability_trend(t, p, markers=True).data[0].y, dtype=float)).any()

@@ -152,3 +152,34 @@ def test_photo_mode_false_positives_are_rare(analyzer, faceless_photos):
     # false-positive count is 1 (a motorcycle headlight, score 0.57; models_onnx card).
     found = {name: len(analyzer.analyze_photo(photo)) for name, photo in faceless_photos.items()}
     assert sum(found.values()) <= 1, found
+
+
+def test_captions_of_nearby_faces_do_not_cover_each_other_or_other_faces():
+    from emotion.face.draw import _overlap, place_captions
+
+    # face 2 sits right above face 1 (a crowd): face 1's caption cannot go above its box
+    boxes = [(100, 130, 160, 190), (100, 60, 160, 120), (165, 60, 225, 120)]
+    sizes = [(90, 20)] * 3
+    placed = place_captions(boxes, sizes, 400, 300)
+    for i, r in enumerate(placed):
+        assert 0 <= r[0] and r[2] <= 400 and 0 <= r[1] and r[3] <= 300
+        assert r[2] - r[0] == 90 and r[3] - r[1] == 20
+        assert all(_overlap(r, b) == 0 for j, b in enumerate(boxes) if j != i), f"caption {i} covers another face"
+        assert all(_overlap(r, q) == 0 for q in placed[:i]), f"caption {i} covers an earlier caption"
+    assert placed[1][3] == 60  # room above face 2: its caption stays above
+    # at the right edge, the caption is shifted into the image
+    (r,) = place_captions([(380, 100, 400, 120)], [(90, 20)], 400, 300)
+    assert r[2] == 400
+
+
+def test_captions_on_a_real_group_photo_do_not_overlap(analyzer):
+    from emotion.face.draw import _overlap, place_captions
+    from tests.photos import group_scene
+
+    photo = group_scene()
+    faces = analyzer.analyze_photo(photo.image)
+    assert len(faces) >= 3
+    boxes = [(x, y, x + w, y + h) for x, y, w, h in (f.box for f in faces)]
+    placed = place_captions(boxes, [(120, 24)] * len(faces), photo.image.shape[1], photo.image.shape[0])
+    assert all(_overlap(a, b) == 0 for i, a in enumerate(placed) for b in placed[i + 1 :])
+    assert draw_faces(photo.image, faces).shape == photo.image.shape

@@ -18,30 +18,72 @@ def face_caption(face: FaceEmotion, number: int | None = None) -> str:
     return f"{prefix}{face.label} {face.score * 100:.0f}%"
 
 
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 pixels
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    """Area (pixels²) shared by two rectangles."""
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def place_captions(boxes: Sequence[Rect], sizes: Sequence[tuple[int, int]], width: int, height: int) -> list[Rect]:
+    """Where to draw each face's caption so that captions do not cover each other or other faces.
+
+    Args:
+        boxes: each face's box as (x0, y0, x1, y1) pixels.
+        sizes: each caption's (width, height) in pixels.
+        width, height: the image's size in pixels.
+
+    Returns:
+        One rectangle (x0, y0, x1, y1) per face, in order. Rule: for each face in turn, the first
+        of these places that stays inside the image and touches no other face's box and no
+        caption placed before: above the box, below it, inside its top, inside its bottom; when
+        none is free, the one that covers the least. Captions are shifted left to stay inside the
+        image.
+    """
+    placed: list[Rect] = []
+    for i, ((x0, y0, _, y1), (tw, th)) in enumerate(zip(boxes, sizes, strict=True)):
+        left = max(0, min(x0, width - tw))
+        candidates = [
+            (left, y0 - th, left + tw, y0),  # above
+            (left, y1, left + tw, y1 + th),  # below
+            (left, y0, left + tw, y0 + th),  # inside, top
+            (left, y1 - th, left + tw, y1),  # inside, bottom
+        ]
+        others = [b for j, b in enumerate(boxes) if j != i] + placed
+        costs = [(int(r[1] < 0 or r[3] > height), sum(_overlap(r, o) for o in others), k) for k, r in enumerate(candidates)]
+        placed.append(candidates[min(costs)[2]])
+    return placed
+
+
 def draw_faces(image: np.ndarray, faces: Sequence[FaceEmotion], numbered: bool = True, copy: bool = True) -> np.ndarray:
     """Boxes coloured by emotion with a caption per face, on a uint8 BGR [H, W, 3] image.
 
     Line width and text size follow the image size, so captions stay readable on
     large photos. ``numbered`` prefixes captions with ``#1, #2, ...`` in the order of
-    ``faces``, or with each face's ``face_id`` for tracked faces. Returns the annotated image
-    (a copy unless ``copy=False``).
+    ``faces``, or with each face's ``face_id`` for tracked faces. Captions are placed by
+    :func:`place_captions` (above the box when there is room, otherwise below or inside it), so
+    the captions of nearby faces do not cover each other. Returns the annotated image (a copy
+    unless ``copy=False``).
     """
     out = image.copy() if copy else image
     h, w = out.shape[:2]
     thickness = max(2, round(min(h, w) / 300))
     font_scale = max(0.5, min(h, w) / 900)
     font = cv2.FONT_HERSHEY_SIMPLEX
+    texts, sizes, boxes = [], [], []
     for i, face in enumerate(faces, start=1):
         x, y, bw, bh = face.box
-        color = color_bgr(face.label)
-        cv2.rectangle(out, (x, y), (x + bw, y + bh), color, thickness, cv2.LINE_AA)
         text = face_caption(face, getattr(face, "face_id", i) if numbered else None)
         (tw, th), base = cv2.getTextSize(text, font, font_scale, max(1, thickness // 2))
-        top = y - th - base - 2 * thickness
-        if top < 0:  # no room above: put the caption inside the box
-            top = y
-        cv2.rectangle(out, (x, top), (x + tw + 2 * thickness, top + th + base + 2 * thickness), color, -1)
+        texts.append((text, th))
+        sizes.append((tw + 2 * thickness, th + base + 2 * thickness))
+        boxes.append((x, y, x + bw, y + bh))
+    for face, (x0, y0, x1, y1) in zip(faces, boxes, strict=True):
+        cv2.rectangle(out, (x0, y0), (x1, y1), color_bgr(face.label), thickness, cv2.LINE_AA)
+    for face, (text, th), (cx0, cy0, cx1, cy1) in zip(faces, texts, place_captions(boxes, sizes, w, h), strict=True):
+        cv2.rectangle(out, (cx0, cy0), (cx1, cy1), color_bgr(face.label), -1)
         cv2.putText(
-            out, text, (x + thickness, top + th + thickness), font, font_scale, (0, 0, 0), max(1, thickness // 2), cv2.LINE_AA
+            out, text, (cx0 + thickness, cy0 + th + thickness), font, font_scale, (0, 0, 0), max(1, thickness // 2), cv2.LINE_AA
         )
     return out
