@@ -2,7 +2,8 @@
 
 Streamlit discovers the pages in ``pages/`` (one file per capability). The app does not
 use ``st.navigation``: mixed with a ``pages/`` folder it sends WebRTC reruns to a
-"Page not found" fallback (streamlit/streamlit#8860 and the hybrid-mode warning).
+"Page not found" fallback (streamlit/streamlit#8860 and the hybrid-mode warning). Its
+sidebar entry is shown as "Home" by :func:`ui.widgets.home_in_sidebar`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from emotion.config import Settings
 from emotion.errors import ModelError
 from emotion.models import read_card
 from ui.resources import face_analyzer, stop_if_models_broken
-from ui.widgets import emotion_legend
+from ui.widgets import emotion_legend, home_in_sidebar
 
 st.set_page_config(page_title="Emotion recognition", page_icon="🙂", layout="wide")
+home_in_sidebar()
 st.title("Multimodal emotion recognition")
 st.write(
     "Faces, voice and words: find every face in a photo or a live webcam stream and label its emotion; "

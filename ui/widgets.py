@@ -21,9 +21,24 @@ def page_header(title: str, icon: str, intro: str) -> None:
     title, its one-paragraph introduction (fixed Markdown) and the colour legend. Must be the
     page's first Streamlit call (``st.set_page_config``)."""
     st.set_page_config(page_title=f"{title} · Emotion", page_icon=icon, layout="wide")
+    home_in_sidebar()
     st.title(title)
     st.write(intro)
     emotion_legend()
+
+
+# Streamlit names the main script's entry in the sidebar after its file (localapp.py); the
+# entry is shown as "Home" instead. (st.navigation, which could title it, broke streamlit-webrtc's
+# reruns when tried.) Fixed CSS, no user input.
+_HOME_CSS = """<style>
+[data-testid="stSidebarNav"] span[label="localapp"] p { visibility: hidden; position: relative; }
+[data-testid="stSidebarNav"] span[label="localapp"] p::after { content: "Home"; visibility: visible; position: absolute; left: 0; }
+</style>"""
+
+
+def home_in_sidebar() -> None:
+    """Show the home page's sidebar entry as "Home" rather than the script's name."""
+    st.markdown(_HOME_CSS, unsafe_allow_html=True)
 
 
 def emotion_legend() -> None:
