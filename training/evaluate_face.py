@@ -135,6 +135,36 @@ def _source_lines(card: dict) -> list[str]:
     return lines
 
 
+def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion ``correct / n`` (scipy's)."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(correct, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def _history_lines(history: dict, private: dict) -> list[str]:
+    """How often PrivateTest was looked at before this model was chosen, and the interval of its figure."""
+    correct, n = int(np.trace(np.array(private["confusion"]))), int(private["n"])
+    lo, hi = wilson_interval(correct, n)
+    lines = [
+        "## PrivateTest: how often it was looked at",
+        history["summary"],
+        "",
+        "| model scored on PrivateTest, in order | PrivateTest (FER2013 labels) |",
+        "|---|---|",
+    ]
+    lines += [f"| {m['model']} | {m['accuracy'] * 100:.2f}% |" for m in history["scored"]]
+    lines += [
+        "",
+        f"95% interval of this model's {correct / n * 100:.2f}% ({correct:,} of {n:,} faces right): "
+        f"{lo * 100:.2f}% to {hi * 100:.2f}% (Wilson score interval for a binomial proportion).",
+        "",
+        f"Selection caveat: {history['caveat']}",
+    ]
+    return lines
+
+
 def render_markdown(card: dict) -> str:
     """The human-readable model card, from the JSON card."""
     inp, out = card["input"], card["output"]
@@ -189,6 +219,9 @@ def render_markdown(card: dict) -> str:
             format_matrix(np.array(ev["PrivateTest"]["confusion"])),
             "```",
         ]
+    history = card.get("privatetest_history")
+    if history and ev:
+        lines += ["", *_history_lines(history, ev["PrivateTest"])]
     bench = card.get("benchmark")
     if bench:
         lines += ["", "## Latency in the app", f"Command: `{bench['command']}` ({bench['machine']}).", ""]
