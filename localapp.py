@@ -60,7 +60,7 @@ try:
     analyzer = face_analyzer()
     detector_eval = getattr(getattr(analyzer.detector, "model", None), "card", {}).get("evaluation", {})
     photo = detector_eval.get("photo (1280 px copy)")
-    measured = f"faces found in the real test photos: {photo['found']}" if photo else "–"
+    measured = f"faces found in synthetic composites of real faces: {photo['found']}" if photo else "–"
     rows.append({"role": "face detector", "model": analyzer.detector.name, "measured": measured})
 except (ModelError, ValueError) as exc:
     st.error(f"The face models could not be loaded: {exc}")

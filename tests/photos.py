@@ -1,10 +1,15 @@
-"""Real photos with known face boxes, for measuring face detectors (tests, bench, evaluation).
+"""Synthetic composites of real faces with known face boxes, for measuring face detectors
+(tests, bench, evaluation).
 
-Every image is a real photograph shipped with scikit-image (``skimage.data``, offline):
-the astronaut (Eileen Collins, NASA, public domain) and the camera operator (CC0), each
-face boxed by hand, and face-free photographs (coffee, rocket, brick, grass, gravel, a
-cat, coins, ...). Harder cases are made from them by rotating (tilted faces), shrinking
-(small faces) and pasting several faces onto a face-free photo (group scene).
+Every face is one of two real people, from photographs shipped with scikit-image
+(``skimage.data``, offline): the astronaut (Eileen Collins, NASA, public domain) and the
+camera operator (CC0), each face boxed by hand. Of the 13 faces of :func:`photos_with_faces`,
+2 are those photographs unedited; 3 are the astronaut photo rotated (15, -30, 45 degrees);
+3 are the astronaut's head shrunk (40, 30, 24 px faces) and pasted through a soft elliptical
+mask onto the rocket photo; 5 are heads of both people, shrunk (50-110 px) and some rotated,
+pasted onto the coffee photo (the group scene). No photograph of several real people is
+among them. The face-free photographs (coffee, rocket, brick, grass, gravel, a cat, coins,
+...) are real and unedited.
 
 Requires scikit-image (a test/dev dependency; the app does not need it).
 """

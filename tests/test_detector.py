@@ -1,4 +1,5 @@
-"""Face detectors on real photos (tests/photos.py): BlazeFace (default) and Haar (selectable)."""
+"""Face detectors on synthetic composites of real faces (tests/photos.py: two real people,
+rotated, shrunk and pasted) and real face-free photos: BlazeFace (default) and Haar (selectable)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def test_anchor_layouts_match_the_models_outputs():
     assert np.allclose(a[0], [0.5 / 16, 0.5 / 16]) and np.allclose(a[-1], [1 - 0.5 / 8, 1 - 0.5 / 8])
 
 
-def test_blazeface_finds_the_faces_in_real_photos(blazeface, photos):
+def test_blazeface_finds_the_faces_in_composites_of_real_faces(blazeface, photos):
     for p in photos:
         found, false = match(blazeface.detect(p.image, max_side=1280).boxes, p.faces)
         if p.kind != "several":
@@ -118,12 +119,21 @@ def test_missing_corrupt_or_cardless_detector_is_one_clear_error(tmp_path):
         build_detector(Settings(models_dir=tmp_path))
 
 
-def test_cards_record_measured_recall_and_latency():
-    card = json.loads(Settings().model_path("blazeface_full_range").with_suffix(".json").read_text())
-    photo = card["evaluation"]["photo (1280 px copy)"]
-    haar = card["evaluation"]["haar_for_comparison"]["photo (1280 px copy)"]
-    assert photo["recall"] > haar["recall"]
-    assert card["latency"]["median_ms"] <= 10
+def test_cards_recall_figures_are_what_the_detectors_find_now(photos):
+    """Every recall and false-box figure in the BlazeFace cards, and the Haar figures they carry
+    for comparison, re-measured on the same composites and face-free photos in both modes
+    (training/evaluate_detector.py's own evaluation); BlazeFace finds more faces than Haar."""
+    from training.evaluate_detector import MODES, evaluate
+
+    face_free = face_free_photos()
+    haar = evaluate(HaarFaceDetector(Settings().haar_cascade), photos, face_free)
+    for name in ("blazeface_full_range", "blazeface_short_range"):
+        card = json.loads(Settings().model_path(name).with_suffix(".json").read_text())["evaluation"]
+        got = evaluate(BlazeFaceDetector(Settings().model_path(name)), photos, face_free)
+        for mode in MODES:
+            assert got[mode] == card[mode], (name, mode, got[mode], card[mode])
+            assert haar[mode] == card["haar_for_comparison"][mode], (name, mode, haar[mode])
+            assert got[mode]["recall"] > haar[mode]["recall"], (name, mode)
 
 
 def test_conversion_reproduces_the_shipped_detector(tmp_path):
