@@ -394,6 +394,9 @@ class VideoAnalysis:
         utterances: the soundtrack's utterances (empty without audio).
         fused: (utterance, fused estimate) for each utterance with at least one modality.
         notes: messages for the user (e.g. "the file has no audio track").
+        no_utterances_reason: why there is no utterance, when there is none: "no audio track",
+            "no speech found in N s of audio", "the soundtrack could not be analysed: ...",
+            "no speech analyzer"; None when there are utterances.
         annotated_video: with ``analyze(..., annotate=True)``: the annotated copy, an MP4 file's
             bytes (H.264 yuv420p at the source's frame rate, longest side at most
             :data:`ANNOTATED_MAX_SIDE` px, the soundtrack in AAC when the source has one); else None.
@@ -404,6 +407,7 @@ class VideoAnalysis:
     fused: list[tuple[Utterance, FusedEstimate]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     annotated_video: bytes | None = None
+    no_utterances_reason: str | None = None
 
     def face_samples(self) -> list[FaceSample]:
         """Every tracked face of every sampled frame as :class:`~emotion.fusion.FaceSample` objects."""
@@ -540,16 +544,28 @@ class VideoEmotionAnalyzer:
             finally:
                 if writer is not None and not done:
                     writer.abort()
-        if self.speech is not None:
+        if self.speech is None:
+            result.no_utterances_reason = "no speech analyzer"
+        else:
+            heard = [0.0]  # seconds of soundtrack through voice activity detection
+
+            def on_speech(done_s: float, _total_s: float) -> None:
+                heard[0] = done_s
+                if progress:
+                    progress("speech", done_s)
+
             try:
                 for u in self.speech.analyze_file(
-                    source,
-                    progress=(lambda d, _t: progress("speech", d)) if progress else None,
-                    on_note=lambda message: result.notes.append(f"soundtrack: {message}"),
+                    source, progress=on_speech, on_note=lambda message: result.notes.append(f"soundtrack: {message}")
                 ):
                     result.utterances.append(u)
+                if not result.utterances:
+                    result.no_utterances_reason = f"no speech found in {heard[0]:.0f} s of audio"
             except InputError as exc:
                 result.notes.append(f"soundtrack: {exc}")
+                if not result.utterances:
+                    no_track = "has no audio track" in str(exc)
+                    result.no_utterances_reason = "no audio track" if no_track else f"the soundtrack could not be analysed: {exc}"
         samples = result.face_samples()
         for u in result.utterances:
             fused = fuse_utterance(u, samples, weights)

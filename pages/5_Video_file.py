@@ -55,7 +55,8 @@ ids = sorted({f.face_id for _, fs in analysis.faces for f in fs})
 st.success(
     f"{shown(name)}: {len(analysis.faces)} frames analysed, {detections} face detections "
     f"({len(ids)} face{'s' if len(ids) != 1 else ''} tracked), {len(analysis.utterances)} "
-    f"utterance{'s' if len(analysis.utterances) != 1 else ''}."
+    f"utterance{'s' if len(analysis.utterances) != 1 else ''}"
+    + (f" ({analysis.no_utterances_reason})." if analysis.no_utterances_reason else ".")
 )
 
 if analysis.annotated_video:
@@ -87,7 +88,7 @@ if analysis.fused:
         "**Fused emotion per utterance**: the face followed during the utterance (the one on screen the most "
         "while it was said) + the words + the voice"
     )
-    st.dataframe(
+    st.table(
         [
             {
                 "start (s)": round(u.start_s, 2),

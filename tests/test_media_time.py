@@ -115,7 +115,7 @@ def test_late_audio_on_the_pages(tmp_path, scene, spoken, reference_start, scrip
     frames, times = _frames(scene, 3.0 + len(spoken) / 16_000 + 0.5)
     data = write_av_clip(tmp_path / "late.mp4", frames, times, audio=spoken, audio_start_s=3.0).read_bytes()
     at = _page(script, key, name, data)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert float(table["start (s)"][0]) == pytest.approx(3.0 + reference_start[0], abs=0.1)
 
 

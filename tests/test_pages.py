@@ -153,7 +153,7 @@ def test_audio_page_tables_every_utterance(audio_page, tmp_path, kids_clip, dogs
         audio_page, "audio", "speech.mp3", _speech_file(tmp_path, [kids_clip, dogs_clip], "mp3", 44_100, 2), "audio/mpeg"
     )
     assert "2 utterances" in _texts(at.success)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert [t.lower().strip(".") for t in table["transcript"]] == ["kids are talking by the door", "dogs are sitting by the door"]
     from emotion.labels import EMOTIONS
 
@@ -202,7 +202,7 @@ def test_audio_page_unavailable_whisper_model_falls_back_with_a_warning(audio_pa
     assert "'small' could not be loaded" in warning.value and "no network" in warning.value and "tiny.en" in warning.value
     assert at.sidebar.selectbox(key="whisper_model").value == ""  # the selector shows the model in use
     assert "1 utterance" in _texts(at.success)  # analysed again with the default model
-    assert "kids are talking by the door" in at.dataframe[0].value["transcript"][0].lower()
+    assert "kids are talking by the door" in at.table[0].value["transcript"][0].lower()
 
 
 @pytest.fixture
@@ -222,9 +222,9 @@ def test_video_page_timeline_with_faces_speech_and_fusion(video_page, tmp_path, 
     assert not at.exception and not at.error
     summary = _texts(at.success)
     assert "1 face tracked" in summary and "1 utterance" in summary
-    assert len(at.dataframe) == 2  # utterances + fused
-    assert "kids are talking by the door" in at.dataframe[0].value["transcript"][0].lower()
-    assert at.dataframe[1].value["fused"][0] in EMOTIONS
+    assert len(at.table) == 2  # utterances + fused
+    assert "kids are talking by the door" in at.table[0].value["transcript"][0].lower()
+    assert at.table[1].value["fused"][0] in EMOTIONS
     assert {d.proto.label for d in at.get("download_button")} == {
         "Download timeline (CSV)",
         "Download timeline (JSON)",

@@ -157,3 +157,18 @@ def test_a_failing_annotated_copy_keeps_the_analysis(analyzer, annotated, hd_cli
     assert result.annotated_video is None
     assert result.notes == ["annotated video: it could not be made (encoder broke)"]
     assert [(t, [f.label for f in fs]) for t, fs in result.faces] == [(t, [f.label for f in fs]) for t, fs in annotated.faces]
+
+
+def test_a_video_without_utterances_says_why(analyzer, astronaut_bgr, tmp_path):
+    from emotion.speech.analyzer import SpeechEmotionAnalyzer
+    from tests.media import face_scene, write_av_clip, write_video
+
+    speech = SpeechEmotionAnalyzer.from_settings()
+    video = VideoEmotionAnalyzer(analyzer, speech)
+    silent = video.analyze(write_video(tmp_path / "silent.mp4", face_scene(astronaut_bgr), 2.0))
+    assert silent.utterances == [] and silent.no_utterances_reason == "no audio track"
+    # a soundtrack of room noise: audio, but no speech in it
+    noise = (np.random.default_rng(0).normal(0, 0.003, 3 * 16_000)).astype(np.float32)
+    frames = [face_scene(astronaut_bgr)] * 30
+    quiet = video.analyze(write_av_clip(tmp_path / "quiet.mp4", frames, [i / 10 for i in range(30)], noise))
+    assert quiet.utterances == [] and quiet.no_utterances_reason == "no speech found in 3 s of audio"

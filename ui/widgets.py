@@ -88,7 +88,9 @@ def utterance_table(utterances, newest_first: bool = True) -> None:
     elif note:
         st.info(note)
     rows = utterance_rows(utterances)
-    st.dataframe(rows[::-1] if newest_first else rows, hide_index=True)
+    # a static table: long transcripts wrap and every column fits (an interactive dataframe cuts
+    # its cells to one line and scrolls sideways); cells are text, never HTML
+    st.table(rows[::-1] if newest_first else rows, hide_index=True)
 
 
 @dataclass(frozen=True)
