@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -10,7 +11,7 @@ from emotion.charts import utterance_trend
 from emotion.speech.audio import AUDIO_EXTENSIONS
 from emotion.timeline import Timeline, utterance_row
 from ui.resources import speech_analyzer_or_stop
-from ui.widgets import analyse_or_stop, page_header, shown, uploaded_file, utterance_table
+from ui.widgets import analyse_or_stop, page_header, progress_line, shown, uploaded_file, utterance_table
 
 page_header(
     "Audio file",
@@ -28,9 +29,11 @@ if results is None or results["key"] != run_key:
     notes: list[str] = []
 
     def analyse(progress) -> list:
+        started = time.monotonic()
+
         def on_progress(done_s: float, total_s: float) -> None:
             fraction = min(1.0, done_s / total_s) if total_s else 0.0
-            progress.progress(fraction, text=f"Analysed {done_s:.0f} s of {total_s:.0f} s")
+            progress.progress(fraction, text=progress_line("Audio", done_s, total_s, time.monotonic() - started))
 
         return list(analyzer.analyze_file(upload.data, progress=on_progress, on_note=notes.append))
 

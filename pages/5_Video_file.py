@@ -3,13 +3,15 @@ emotion per utterance; the annotated video and the timeline to download."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import streamlit as st
 
 from emotion.charts import probability_trend, utterance_trend
 from emotion.video import VIDEO_EXTENSIONS, VideoAnalysis, VideoEmotionAnalyzer, video_duration
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
-from ui.widgets import analyse_or_stop, page_header, shown, uploaded_file, utterance_table
+from ui.widgets import analyse_or_stop, page_header, progress_line, shown, uploaded_file, utterance_table
 
 page_header(
     "Video file",
@@ -31,13 +33,14 @@ if results is None or results["key"] != run_key:
 
     def analyse(progress) -> VideoAnalysis:
         duration = video_duration(upload.data) or 0.0
+        started = {"faces": time.monotonic()}
 
         def on_progress(stage: str, done_s: float) -> None:
             part = min(1.0, done_s / duration) if duration else 0.0
             fraction = part / 2 if stage == "faces" else 0.5 + part / 2
-            progress.progress(
-                fraction, text=f"{'Faces' if stage == 'faces' else 'Soundtrack'}: {done_s:.0f} s of {duration:.0f} s"
-            )
+            elapsed = time.monotonic() - started.setdefault(stage, time.monotonic())
+            what = "Faces (step 1 of 2)" if stage == "faces" else "Soundtrack (step 2 of 2)"
+            progress.progress(fraction, text=progress_line(what, done_s, duration, elapsed))
 
         return VideoEmotionAnalyzer(faces, speech).analyze(
             upload.data, sample_fps=sample_fps, progress=on_progress, annotate=True

@@ -28,6 +28,20 @@ def test_file_utterances_have_text_times_and_progress(tmp_path, transcriber, kid
     assert done == sorted(done) and len(progress) >= 5
     assert abs(progress[-1][0] - len(audio) / 16_000) < 0.2 and progress[-1][0] == progress[-1][1]
     assert utterances[0].to_dict()["text"] == utterances[0].text
+    # one block holding the whole file: progress still moves after each utterance, not only at the end
+    whole = []
+    list(analyzer.analyze_file(path, progress=lambda done, total: whole.append(done), chunk_s=60.0))
+    assert whole == sorted(whole)
+    assert any(abs(d - u.end_s) < 1e-6 for d in whole for u in utterances[:1]), whole
+
+
+def test_progress_line_gives_media_seconds_and_time_left():
+    from ui.widgets import progress_line
+
+    assert progress_line("Audio", 1.0, 60.0, 1.5) == "Audio: 1 s of 60 s analysed"  # too early to estimate
+    assert progress_line("Audio", 15.0, 60.0, 10.0) == "Audio: 15 s of 60 s analysed · about 30 s left"
+    assert progress_line("Audio", 10.0, 600.0, 20.0).endswith("about 20 min left")
+    assert progress_line("Audio", 12.0, 0.0, 5.0) == "Audio: 12 s analysed"  # no duration in the container
 
 
 def test_speech_in_a_video_file(tmp_path, transcriber, kids_clip):

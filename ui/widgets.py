@@ -127,6 +127,18 @@ def uploaded_file(what: str, extensions: Sequence[str], key: str, prompt: str) -
     return Upload(name, data, upload.file_id)
 
 
+def progress_line(what: str, done_s: float, total_s: float, elapsed_s: float) -> str:
+    """Progress of a file analysis in media seconds, with an estimate of the time left, e.g.
+    ``"Soundtrack: 12 s of 60 s analysed · about 48 s left"``. The estimate is the wall time so
+    far per media second times the media seconds left; it is given once at least 2 s of media
+    and 2 s of wall time have passed (earlier ones swing too much)."""
+    line = f"{what}: {done_s:.0f} s of {total_s:.0f} s analysed" if total_s else f"{what}: {done_s:.0f} s analysed"
+    if total_s and done_s >= 2.0 and elapsed_s >= 2.0 and done_s < total_s:
+        left = elapsed_s / done_s * (total_s - done_s)
+        line += f" · about {left:.0f} s left" if left < 90 else f" · about {left / 60:.0f} min left"
+    return line
+
+
 def analyse_or_stop(name: str, work: Callable[[Any], T]) -> T:
     """Run ``work(progress)`` (``progress``: an ``st.progress`` bar it may update) on the file
     ``name``. Bad input (:class:`~emotion.errors.InputError`) shows its message; any other

@@ -195,7 +195,8 @@ class SpeechEmotionAnalyzer:
         stays bounded for any duration. Utterance times are media times: seconds on the file's
         own timeline (:mod:`emotion.media`), so audio that starts late in a video starts late
         here too, and a gap in the audio stays a gap. ``progress(done_s, total_s)`` is called
-        after every block (``total_s`` is 0 when the container does not give a duration).
+        after every utterance and every decoded block, with the seconds of audio done (``total_s``
+        is 0 when the container does not give a duration).
         ``on_note(message)`` hears about trouble that did not stop the analysis (packets that
         could not be decoded, a file that could not be read to its end).
 
@@ -207,16 +208,25 @@ class SpeechEmotionAnalyzer:
         segmenter = segmenter or UtteranceSegmenter()
         conversation = self.new_conversation()  # the file is one conversation: one voice session, context
         decoded = 0
+        reported = 0.0  # seconds done so far: never goes back
+
+        def report(done_s: float) -> None:
+            nonlocal reported
+            reported = max(reported, done_s)
+            if progress:
+                progress(reported, max(total, segmenter.stream_seconds))
+
         for block in iter_audio_blocks(source, chunk_s=chunk_s, on_note=on_note):
             decoded += len(block.samples)
             for seg in segmenter.push(block.samples, block.start_s):
                 yield self.analyze_segment(seg, conversation)
-            if progress:
-                progress(segmenter.stream_seconds, max(total, segmenter.stream_seconds))
+                report(seg.end_s)  # after each utterance too: a block holds many seconds of work
+            report(segmenter.stream_seconds)
         if decoded == 0:
             raise InputError("the file contains no audio samples")
         for seg in segmenter.flush():
             yield self.analyze_segment(seg, conversation)
+            report(seg.end_s)
         if progress:
             progress(segmenter.stream_seconds, segmenter.stream_seconds)
 
