@@ -25,7 +25,6 @@ def test_shipped_model_card_and_onnx_metadata_agree_on_labels():
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert meta["labels"].split(",") == list(EMOTIONS)
     assert card["input"]["shape"] == ["N", 1, 64, 64]
-    assert card["evaluation"]["PrivateTest"]["accuracy"] >= 0.65
     assert path.with_suffix(".md").exists()
 
 
