@@ -44,6 +44,14 @@ from .timeline import Timeline, face_row, fused_row, utterance_row
 
 VIDEO_EXTENSIONS = ("mp4", "mov", "webm", "avi", "mkv")
 
+MIN_TRACK_SCORE = 0.6
+"""A tracked face counts in a video only when its mean detector score is at least this: lettering
+on a title card, a pattern or a headlight can pass BlazeFace's per-frame threshold (0.5) once or
+for a while, with a lower score than real faces (measured: README, detector section)."""
+MIN_TRACK_HITS = 2
+"""...and when it was found on at least this many sampled frames (a one-frame flash is dropped;
+a video with a single sampled frame needs one)."""
+
 ANNOTATED_MAX_SIDE = 640
 """Longest side (px) of the annotated video; smaller sources keep their size (rounded down to even)."""
 ANNOTATED_MAX_BITRATE = 1_500_000
@@ -394,6 +402,8 @@ class VideoAnalysis:
         utterances: the soundtrack's utterances (empty without audio).
         fused: (utterance, fused estimate) for each utterance with at least one modality.
         notes: messages for the user (e.g. "the file has no audio track").
+        dropped_tracks: face tracks dropped as not face-like (:data:`MIN_TRACK_SCORE`,
+            :data:`MIN_TRACK_HITS`).
         no_utterances_reason: why there is no utterance, when there is none: "no audio track",
             "no speech found in N s of audio", "the soundtrack could not be analysed: ...",
             "no speech analyzer"; None when there are utterances.
@@ -408,6 +418,7 @@ class VideoAnalysis:
     notes: list[str] = field(default_factory=list)
     annotated_video: bytes | None = None
     no_utterances_reason: str | None = None
+    dropped_tracks: int = 0
 
     def face_samples(self) -> list[FaceSample]:
         """Every tracked face of every sampled frame as :class:`~emotion.fusion.FaceSample` objects."""
@@ -436,6 +447,26 @@ class VideoEmotionAnalyzer:
     def __init__(self, faces: FaceEmotionAnalyzer, speech: SpeechEmotionAnalyzer | None = None):
         self.faces = faces
         self.speech = speech
+
+    @staticmethod
+    def _drop_unlike_faces(result: VideoAnalysis) -> None:
+        """Remove, from every sampled frame, the tracks that do not look like faces at the end of
+        the video: fewer than :data:`MIN_TRACK_HITS` frames or a mean detector score below
+        :data:`MIN_TRACK_SCORE` (a track's last frame holds its final counts)."""
+        final: dict[int, TrackedFace] = {}
+        for _, faces in result.faces:
+            for f in faces:
+                final[f.face_id] = f
+        need = min(MIN_TRACK_HITS, len(result.faces))
+        kept = {i for i, f in final.items() if f.looks_like_a_face(need, MIN_TRACK_SCORE)}
+        result.dropped_tracks = len(final) - len(kept)
+        result.faces = [(t, [f for f in faces if f.face_id in kept]) for t, faces in result.faces]
+        if result.dropped_tracks:
+            result.notes.append(
+                f"{result.dropped_tracks} detection track{'s' if result.dropped_tracks != 1 else ''} dropped: "
+                f"seen on fewer than {MIN_TRACK_HITS} sampled frames or scored below {MIN_TRACK_SCORE:g} by the face "
+                "detector (not face-like, e.g. lettering)"
+            )
 
     def analyze(
         self,
@@ -524,8 +555,10 @@ class VideoEmotionAnalyzer:
                     decoder.last_t = t
                     if sampled:
                         image = upright(frame.to_ndarray(format="bgr24"), display_rotation(frame))
-                        latest = tracker.update(self.faces.analyze(image), t)
-                        result.faces.append((t, latest))
+                        tracked = tracker.update(self.faces.analyze(image), t)
+                        result.faces.append((t, tracked))
+                        # drawn as soon as they score like faces; single-frame flashes go at the end
+                        latest = [f for f in tracked if f.mean_score >= MIN_TRACK_SCORE]
                         if progress:
                             progress("faces", t)
                     if writer is not None:
@@ -544,6 +577,7 @@ class VideoEmotionAnalyzer:
             finally:
                 if writer is not None and not done:
                     writer.abort()
+        self._drop_unlike_faces(result)
         if self.speech is None:
             result.no_utterances_reason = "no speech analyzer"
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -172,3 +173,29 @@ def test_a_video_without_utterances_says_why(analyzer, astronaut_bgr, tmp_path):
     frames = [face_scene(astronaut_bgr)] * 30
     quiet = video.analyze(write_av_clip(tmp_path / "quiet.mp4", frames, [i / 10 for i in range(30)], noise))
     assert quiet.utterances == [] and quiet.no_utterances_reason == "no speech found in 3 s of audio"
+
+
+def test_tracks_that_do_not_look_like_faces_are_dropped(astronaut_bgr, tmp_path):
+    """A detector let through patterns (its threshold lowered to 0.2, so the brick wall and the
+    galaxies of scikit-image's face-free photos give boxes, as a title card's lettering did at the
+    default): their tracks score below MIN_TRACK_SCORE and are dropped; the real face stays."""
+    import skimage.data
+
+    from emotion.face.analyzer import FaceEmotionAnalyzer
+    from emotion.video import MIN_TRACK_SCORE
+    from tests.media import write_av_clip
+
+    permissive = FaceEmotionAnalyzer()
+    permissive.detector.score_threshold = 0.2
+    pattern = cv2.resize(cv2.cvtColor(skimage.data.hubble_deep_field(), cv2.COLOR_RGB2BGR), (640, 480))
+    face = face_scene(astronaut_bgr)
+    times = [i / 10 for i in range(40)]
+    frames = [pattern if t < 2.0 else face for t in times]
+    clip = write_av_clip(tmp_path / "title_card.mp4", frames, times)
+    result = VideoEmotionAnalyzer(permissive).analyze(clip, sample_fps=4, annotate=True)
+    assert result.dropped_tracks >= 1, "the pattern gave no detection: the test shows nothing"
+    kept = {f.face_id: f for _, faces in result.faces for f in faces}
+    assert len(kept) == 1 and all(f.mean_score >= MIN_TRACK_SCORE and f.label == "happy" for f in kept.values())
+    assert all(not faces for t, faces in result.faces if t < 2.0)  # nothing on the pattern
+    assert any("not face-like" in n for n in result.notes)
+    print(f"dropped tracks: {result.dropped_tracks}; kept: {[(i, f.hits, round(f.mean_score, 2)) for i, f in kept.items()]}")

@@ -49,10 +49,13 @@ class FaceEmotion(LabelledProbabilities):
     Attributes:
         box: (x, y, w, h) in pixels of the analysed image.
         probabilities: float32 (7,), FER2013 label order (:data:`emotion.labels.EMOTIONS`), sums to 1.
+        detection_score: the detector's confidence that this is a face, 0..1 (BlazeFace's score;
+            1 for Haar, which has none).
     """
 
     box: tuple[int, int, int, int]
     probabilities: np.ndarray
+    detection_score: float = 1.0
 
     @property
     def area(self) -> int:
@@ -130,7 +133,9 @@ class FaceEmotionAnalyzer:
             return []
         crops = crop_aligned_faces(to_gray(image), boxes, eye_roll_degrees(found.keypoints))
         probs = self.classifier.predict_crops(crops)
-        return [FaceEmotion(tuple(int(v) for v in b), p) for b, p in zip(boxes, probs, strict=True)]
+        return [
+            FaceEmotion(tuple(int(v) for v in b), p, float(score)) for b, p, score in zip(boxes, probs, found.scores, strict=True)
+        ]
 
     def analyze_photo(self, image: np.ndarray) -> list[FaceEmotion]:
         """:meth:`analyze` with detection on a larger copy (``Settings.photo_detect_max_side``),

@@ -33,12 +33,21 @@ class TrackedFace(LabelledProbabilities):
         box: (x, y, w, h) pixels, this frame's detection.
         probabilities: float32 (7,), smoothed over time, :data:`emotion.labels.EMOTIONS` order.
         raw: this frame's unsmoothed :class:`FaceEmotion`.
+        hits: frames in which the track has been detected so far (this one included).
+        mean_score: mean detector score (:attr:`FaceEmotion.detection_score`) over those frames.
     """
 
     face_id: int
     box: tuple[int, int, int, int]
     probabilities: np.ndarray
     raw: FaceEmotion
+    hits: int = 1
+    mean_score: float = 1.0
+
+    def looks_like_a_face(self, min_hits: int, min_score: float) -> bool:
+        """Whether the track is confirmed: seen in at least ``min_hits`` frames with a mean
+        detector score of at least ``min_score``."""
+        return self.hits >= min_hits and self.mean_score >= min_score
 
     @property
     def area(self) -> int:
@@ -51,6 +60,8 @@ class _Track:
     box: tuple[int, int, int, int]
     probabilities: np.ndarray
     last_seen: float
+    hits: int = 1
+    score_sum: float = 0.0
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -114,14 +125,26 @@ class FaceTracker:
         for i, face in enumerate(faces):
             p = np.asarray(face.probabilities, dtype=np.float64)
             track = assigned.get(i)
+            score = float(getattr(face, "detection_score", 1.0))
             if track is None:
-                track = _Track(self._next_id, face.box, p, t)
+                track = _Track(self._next_id, face.box, p, t, 1, score)
                 self._next_id += 1
                 self._tracks.append(track)
             else:
+                track.hits += 1
+                track.score_sum += score
                 alpha = 1.0 - math.exp(-max(0.0, t - track.last_seen) / self.smoothing_s) if self.smoothing_s > 0 else 1.0
                 smoothed = track.probabilities + alpha * (p - track.probabilities)
                 track.probabilities = smoothed / smoothed.sum()
                 track.box, track.last_seen = face.box, t
-            out.append(TrackedFace(track.face_id, face.box, track.probabilities.astype(np.float32), face))
+            out.append(
+                TrackedFace(
+                    track.face_id,
+                    face.box,
+                    track.probabilities.astype(np.float32),
+                    face,
+                    track.hits,
+                    track.score_sum / track.hits,
+                )
+            )
         return out
