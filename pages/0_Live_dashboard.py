@@ -17,7 +17,7 @@ from emotion.speech.analyzer import language_note
 from emotion.stream import MAX_BACKLOG_S
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
 from ui.webrtc import live_streamer
-from ui.widgets import page_header
+from ui.widgets import page_header, wrap_columns_below
 
 TREND_WINDOW_S = 60.0
 STATUS_REFRESH_S = 1.0  # fused label, transcript, metrics
@@ -78,7 +78,8 @@ if not (camera or microphone):
 # The stream's figures on a row of their own (legible at 1280 px, stacked on narrow screens), then
 # the camera in the middle: the current face's chart on its left, the fused emotion and the
 # transcript on its right, the three trends below.
-metrics_row = st.container()
+metrics_row = st.container(key="dash_metrics")
+wrap_columns_below("dash_metrics", 1280)
 face_col, video_col, status_col = st.columns([1, 1.8, 1.6])
 with video_col:
     # One streamer carries both: the video callback runs in streamlit-webrtc's worker on the newest

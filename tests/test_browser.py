@@ -18,7 +18,7 @@ from emotion.config import Settings
 from emotion.labels import EMOTIONS
 from emotion.models import read_card
 from emotion.timeline import TIMELINE_COLUMNS
-from tests.browser import open_and_start
+from tests.browser import metric, open_and_start
 from tests.media import chromium_media_args, face_scene, write_y4m
 
 pytestmark = pytest.mark.browser
@@ -175,10 +175,21 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     ):
         page.get_by_text(title).first.wait_for(timeout=30_000)
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=30_000)
-    # the fused estimate: a label and its confidence, from the face, the words and the voice
+    # the fused estimate: a label, its probability and the moment it describes
     fused = page.locator('[data-testid="stMetric"]', has_text="Fused emotion")
     assert fused.locator('[data-testid="stMetricValue"]').inner_text() in EMOTIONS
-    assert re.fullmatch(r"confidence \d+%", fused.locator('[data-testid="stMetricDelta"]').inner_text().strip())
+    assert re.fullmatch(r"\d+% · at \d+\.\d s", fused.locator('[data-testid="stMetricDelta"]').inner_text().strip())
+    # ...next to each modality's part: what it says, its share of the weight, the seconds it covers
+    parts = page.locator("table", has_text="Part").first
+    for name in ("Face", "Words", "Voice"):
+        row = parts.locator("tr", has_text=name).first.inner_text()
+        assert re.search(rf"({LABELS}) \d+%", row) and re.search(r"\d+%", row) and re.search(r"\d+\.\d–\d+\.\d s", row), row
+    # the four metrics read in full at this width: no label or value cut off
+    cut = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stMetric"] .stMarkdownEllipsis')]
+              .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
+    )
+    assert cut == [], f"truncated metric text: {cut}"
     # the annotated camera view comes back
     assert webrtc.locator("video").first.evaluate("v => v.videoWidth") == 640
     # the session's timeline downloads with the documented columns, faces and utterances in it
@@ -194,4 +205,7 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     assert page.locator('[data-testid="stException"]').count() == 0
     webrtc.get_by_role("button", name="STOP").click()
     page.get_by_text("Press STOP to change devices.").wait_for(state="detached", timeout=30_000)
+    # after STOP: no stale rate, and the fused estimate describes the end of the stream
+    page.locator('[data-testid="stMetric"]', has_text="Fused emotion (end of the stream)").wait_for(timeout=30_000)
+    assert metric(page, "Processing rate") == "–" and metric(page, "Faces in view") == "–"
     assert page.locator('[data-testid="stException"]').count() == 0

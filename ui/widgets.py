@@ -41,6 +41,19 @@ def home_in_sidebar() -> None:
     st.markdown(_HOME_CSS, unsafe_allow_html=True)
 
 
+def wrap_columns_below(key: str, width_px: int) -> None:
+    """Below a window width of ``width_px`` pixels, the columns inside the container ``key``
+    (``st.container(key=key)``) wrap two per line instead of squeezing their text (Streamlit
+    stacks columns only below 640 px). Fixed CSS, no user input."""
+    css = (
+        f"<style>@media (max-width: {int(width_px) - 1}px) {{"
+        f' .st-key-{key} [data-testid="stHorizontalBlock"] {{ flex-wrap: wrap; }}'
+        f' .st-key-{key} [data-testid="stColumn"] {{ flex: 1 1 calc(50% - 1rem) !important;'
+        " min-width: calc(50% - 1rem) !important; } }</style>"
+    )
+    st.markdown(css, unsafe_allow_html=True)
+
+
 def emotion_legend() -> None:
     """The colour of each of the 7 emotions, in label order (fixed text, no user input)."""
     chips = " ".join(
