@@ -15,6 +15,11 @@ def open_and_start(page, url: str, waiting: str = "Press START to begin.", expec
     return webrtc
 
 
+START_PRESSES: list[int] = []
+"""Presses of START each stream of this test session needed (the last one failed when it equals
+``attempts`` and the stream never ran); the terminal summary reports them."""
+
+
 def start(webrtc, expect_video: bool = True, attempts: int = 3) -> None:
     """Press the streamer's START until the stream runs: its button turns into STOP and, with
     ``expect_video``, the video sent back plays (a non-zero width) within 45 s.
@@ -22,7 +27,9 @@ def start(webrtc, expect_video: bool = True, attempts: int = 3) -> None:
     A press is repeated, as a person would, when it is lost (a click that lands while the
     component is still loading: seen once on a loaded machine) or when the component falls back
     to START without ever streaming (seen on a fresh server while Streamlit's file watcher was
-    flooded; the app now runs without one). Each repeat is printed.
+    flooded; the app now runs without one). Each repeat is printed, and every stream's count of
+    presses is kept in :data:`START_PRESSES` for the test session's summary: a first press that
+    fails more than rarely is a bug to fix, not to retry around.
 
     Raises:
         AssertionError: no stream after ``attempts`` presses.
@@ -37,8 +44,10 @@ def start(webrtc, expect_video: bool = True, attempts: int = 3) -> None:
             print(f"START press {attempt}: the button did not turn into STOP; pressing again")
             continue
         if not expect_video or _video_plays(webrtc, timeout_s=45.0):
+            START_PRESSES.append(attempt)
             return
         print(f"START press {attempt}: the stream fell back to START without video; pressing again")
+    START_PRESSES.append(attempts)
     raise AssertionError(f"the WebRTC streamer did not stream after {attempts} presses of START")
 
 

@@ -123,3 +123,15 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many presses of START the browser tests' streams needed (tests.browser.start)."""
+    from tests.browser import START_PRESSES
+
+    if START_PRESSES:
+        again = sum(1 for n in START_PRESSES if n > 1)
+        terminalreporter.write_line(
+            f"START presses: {len(START_PRESSES)} streams, {sum(START_PRESSES)} presses; "
+            f"{again} stream{'s' if again != 1 else ''} needed more than one press"
+        )
