@@ -30,18 +30,21 @@ if "voice_processor" not in st.session_state:
 processor: SpeechStreamProcessor = st.session_state.voice_processor
 processor.analyzer = analyzer  # a Whisper model chosen in the sidebar applies from the next utterance
 
-ctx = live_streamer(
-    key="voice",
-    mode=WebRtcMode.SENDRECV,
-    media_stream_constraints={"video": False, "audio": True},
-    queued_audio_frames_callback=processor.on_audio_frames,  # every frame: audio is never dropped
-    on_audio_ended=processor.on_ended,
-    # No echo of your own voice: nothing is sent back. aiortc tracks are pulled by their
-    # consumer, so the processed track is consumed by a black hole (else no callback runs).
-    sendback_audio=False,
-    out_recorder_factory=MediaBlackhole,
-    async_processing=True,
-)
+# audio only: the streamer's (empty) video area is kept narrow
+streamer_col, _ = st.columns([1, 2])
+with streamer_col:
+    ctx = live_streamer(
+        key="voice",
+        mode=WebRtcMode.SENDRECV,
+        media_stream_constraints={"video": False, "audio": True},
+        queued_audio_frames_callback=processor.on_audio_frames,  # every frame: audio is never dropped
+        on_audio_ended=processor.on_ended,
+        # No echo of your own voice: nothing is sent back. aiortc tracks are pulled by their
+        # consumer, so the processed track is consumed by a black hole (else no callback runs).
+        sendback_audio=False,
+        out_recorder_factory=MediaBlackhole,
+        async_processing=True,
+    )
 playing = bool(ctx.state.playing)
 st.caption(f"Transcription: Whisper {analyzer.transcriber.model_label if analyzer.transcriber else 'off'}")
 
