@@ -87,7 +87,8 @@ def probability_trend(
     lines = [
         go.Scatter(x=t, y=p[:, i], name=e, mode=mode, line=dict(color=COLORS_HEX[e], width=2)) for i, e in enumerate(EMOTIONS)
     ]
-    xaxis: dict = dict(title="time (s)")
+    # seconds in the tick labels rather than an axis title, which the legend below would cover
+    xaxis: dict = dict(ticksuffix=" s")
     if window_s is not None:
         end = float(t[-1]) if len(t) else window_s
         xaxis["range"] = [max(0.0, end - window_s), max(end, window_s)]

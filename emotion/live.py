@@ -116,7 +116,7 @@ class DashboardSnapshot:
                 if u is None:
                     missing = f"no utterance in the last {self.speech_hold_s:g} s"
                 elif name == "words":
-                    missing = "no words to read (empty or unreliable transcript)"
+                    missing = "no usable words"
                 else:
                     missing = "no voice result"
             if float(weights.get(name, 1.0)) == 0:
@@ -124,9 +124,9 @@ class DashboardSnapshot:
             elif vector is None:
                 note = missing
             elif name not in shares:
-                note = "too uncertain to count"
+                note = "too uncertain"
             elif name == "voice" and u is not None and u.acoustic_uncertain:
-                note = "uncertain: ¼ weight"
+                note = "uncertain: ¼"
             else:
                 note = ""
             label, probability = vector if vector is not None else (None, None)

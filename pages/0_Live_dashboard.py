@@ -80,7 +80,7 @@ if not (camera or microphone):
 # transcript on its right, the three trends below.
 metrics_row = st.container(key="dash_metrics")
 wrap_columns_below("dash_metrics", 1280)
-face_col, video_col, status_col = st.columns([1, 1.8, 1.6])
+face_col, video_col, status_col = st.columns([1.15, 1.75, 1.6])
 with video_col:
     # One streamer carries both: the video callback runs in streamlit-webrtc's worker on the newest
     # frame only (latest-frame-wins), the queued audio callback gets every frame (never dropped) and
@@ -122,17 +122,17 @@ PART_NAMES = {"face": "Face", "words": "Words", "voice": "Voice"}
 
 
 def _span(window: tuple[float, float] | None) -> str:
-    return "–" if window is None else f"{window[0]:.1f}–{window[1]:.1f} s"
+    return "–" if window is None else f"{window[0]:.1f}–{window[1]:.1f}"
 
 
 def parts_table(snap) -> str:
     """The fusion panel's rows as a Markdown table (labels and numbers only: no user text)."""
-    rows = ["| Part | Says | Weight | Covers |", "|---|---|---|---|"]
+    rows = ["| Part | Says | Weight | Covers (s) |", "|---|---|---|---|"]
     for part in snap.now_parts(weights):
-        says = "–" if part.label is None else f"{part.label} {part.probability:.0%}"
-        counts = f"{part.share:.0%}" if part.share > 0 else "0%"
-        note = f" ({part.note})" if part.note else ""
-        rows.append(f"| {PART_NAMES[part.name]} | {says} | {counts}{note} | {_span(part.window)} |")
+        # a part with nothing says why in its "Says" cell; a reduced weight says why beside it
+        says = part.note if part.label is None else f"{part.label} {part.probability:.0%}"
+        note = f" ({part.note})" if part.label is not None and part.note else ""
+        rows.append(f"| {PART_NAMES[part.name]} | {says or '–'} | {part.share:.0%}{note} | {_span(part.window)} |")
     return "\n".join(rows)
 
 
@@ -224,7 +224,8 @@ def current_face_panel() -> None:
     elif followed is not None:
         # after STOP the chart keeps the last face of the stream, and says so
         title = f"{'Current face' if playing else 'Last face seen'}: {face_caption(followed, followed.face_id)}"
-        st.plotly_chart(probability_bars(followed.probabilities, title=title, height=340), key="dash-face-bars")
+        st.markdown(f"**{title}**")  # above the chart, where a long title wraps instead of being cut
+        st.plotly_chart(probability_bars(followed.probabilities, height=320), key="dash-face-bars")
     else:
         st.info("Current face: no face in view." if snap.face.frames else "Current face: waiting for video.")
 

@@ -44,28 +44,25 @@ st.success(
 )
 # the annotated photo across the page, then one chart per face and the table of boxes
 st.image(pad_to_aspect(fit_within(annotated, DISPLAY_MAX_SIDE)), channels="BGR", caption="Annotated")
-charts, table = st.columns([3, 1])
-with charts:
-    st.plotly_chart(
-        faces_probability_bars([f.probabilities for f in faces], [face_caption(f, i) for i, f in enumerate(faces, 1)], cols=3),
-        key="photo-bars",
-    )
-with table:
-    st.dataframe(
-        [
-            {
-                "face": i,
-                "emotion": f.label,
-                "score": round(f.score, 3),
-                "x": f.box[0],
-                "y": f.box[1],
-                "w": f.box[2],
-                "h": f.box[3],
-            }
-            for i, f in enumerate(faces, start=1)
-        ],
-        hide_index=True,
-    )
+st.plotly_chart(
+    faces_probability_bars([f.probabilities for f in faces], [face_caption(f, i) for i, f in enumerate(faces, 1)], cols=4),
+    key="photo-bars",
+)
+st.dataframe(
+    [
+        {
+            "face": i,
+            "emotion": f.label,
+            "score": round(f.score, 3),
+            "x": f.box[0],
+            "y": f.box[1],
+            "w": f.box[2],
+            "h": f.box[3],
+        }
+        for i, f in enumerate(faces, start=1)
+    ],
+    hide_index=True,
+)
 
 stem = Path(name).stem or "photo"
 report = faces_report(faces, width, height, source=name, model=analyzer.classifier.name)

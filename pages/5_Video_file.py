@@ -94,11 +94,11 @@ if analysis.fused:
     st.table(
         [
             {
-                "start (s)": round(u.start_s, 2),
-                "end (s)": round(u.end_s, 2),
+                "start (s)": f"{u.start_s:.2f}",
+                "end (s)": f"{u.end_s:.2f}",
                 "transcript": u.text,
                 "fused": f.label,
-                "confidence": round(f.confidence, 2),
+                "confidence": f"{f.confidence:.2f}",
                 "face": f"#{f.face_id}" if f.face_id is not None else "–",
             }
             for u, f in analysis.fused

@@ -86,9 +86,15 @@ def test_photo_upload_in_the_browser(page, streamlit_url, astronaut_bgr, tmp_pat
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
+HOME_ENTRY = """() => { const p = document.querySelector('[data-testid="stSidebarNav"] span[label="localapp"] p');
+    return p ? getComputedStyle(p, '::after').content : null; }"""
+
+
 def test_home_page_links_every_page(page, streamlit_url):
     page.goto(streamlit_url)
     page.get_by_text("Multimodal emotion recognition").first.wait_for(timeout=60_000)
+    # the sidebar's first entry reads "Home", not the script's name
+    page.wait_for_function(f"({HOME_ENTRY})() === '\"Home\"'", timeout=30_000)
     for label in (
         "Live dashboard: webcam and microphone together",
         "Photo: upload a picture",
@@ -183,7 +189,7 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     parts = page.locator("table", has_text="Part").first
     for name in ("Face", "Words", "Voice"):
         row = parts.locator("tr", has_text=name).first.inner_text()
-        assert re.search(rf"({LABELS}) \d+%", row) and re.search(r"\d+%", row) and re.search(r"\d+\.\d–\d+\.\d s", row), row
+        assert re.search(rf"({LABELS}) \d+%", row) and re.search(r"\d+%", row) and re.search(r"\d+\.\d–\d+\.\d", row), row
     # the four metrics read in full at this width: no label or value cut off
     cut = page.evaluate(
         """() => [...document.querySelectorAll('[data-testid="stMetric"] .stMarkdownEllipsis')]

@@ -103,7 +103,8 @@ def utterance_table(utterances, newest_first: bool = True) -> None:
     rows = utterance_rows(utterances)
     # a static table: long transcripts wrap and every column fits (an interactive dataframe cuts
     # its cells to one line and scrolls sideways); cells are text, never HTML
-    st.table(rows[::-1] if newest_first else rows, hide_index=True)
+    shown_rows = [{k: (f"{v:.2f}" if isinstance(v, float) else ("–" if v is None else v)) for k, v in r.items()} for r in rows]
+    st.table(shown_rows[::-1] if newest_first else shown_rows, hide_index=True)
 
 
 @dataclass(frozen=True)
