@@ -1,4 +1,5 @@
-"""Command line: ``python -m emotion image|video|audio|text PATH... [--json|--csv] [--out FILE]``.
+"""Command line: ``python -m emotion image|video|audio|text PATH... [--json|--csv] [--out FILE]``,
+and ``python -m emotion batch INPUT... --out DIR [--engine local|ray]`` (:mod:`emotion.batch`).
 
 Batch analysis of files and folders with the same library calls the pages use. A folder is
 searched recursively for files of the command's kind. Output is a readable table, or the
@@ -34,6 +35,16 @@ def expand(paths: list[str], extensions: tuple[str, ...]) -> Iterator[Path]:
             yield path
 
 
+def _note(ctx: dict, path: Path, message: str) -> None:
+    """Tell the user about ``path`` (something that did not stop its analysis): ``ctx["on_note"](path,
+    message)`` when given (batch analysis keeps notes with the results), else a line on stderr."""
+    on_note = ctx.get("on_note")
+    if on_note is not None:
+        on_note(path, message)
+    else:
+        print(f"{path}: {message}", file=sys.stderr)
+
+
 def _cached(ctx: dict, key: str, factory):
     """The model ``ctx[key]``, made by ``factory()`` on first use (models load once per run)."""
     if key not in ctx:
@@ -54,7 +65,7 @@ def _image(path: Path, timeline: Timeline, ctx: dict) -> None:
         row["face_id"] = i
         timeline.add(row)
     if not faces:
-        print(f"{path}: no face found", file=sys.stderr)
+        _note(ctx, path, "no face found")
 
 
 def _audio(path: Path, timeline: Timeline, ctx: dict) -> None:
@@ -62,11 +73,11 @@ def _audio(path: Path, timeline: Timeline, ctx: dict) -> None:
 
     analyzer = _cached(ctx, "speech", SpeechEmotionAnalyzer.from_settings)
     n = 0
-    for u in analyzer.analyze_file(path, on_note=lambda note: print(f"{path}: {note}", file=sys.stderr)):
+    for u in analyzer.analyze_file(path, on_note=lambda note: _note(ctx, path, note)):
         timeline.add(utterance_row(u, path.name))
         n += 1
     if not n:
-        print(f"{path}: no speech found", file=sys.stderr)
+        _note(ctx, path, "no speech found")
 
 
 def _video(path: Path, timeline: Timeline, ctx: dict) -> None:
@@ -85,7 +96,7 @@ def _video(path: Path, timeline: Timeline, ctx: dict) -> None:
     for row in result.timeline(path.name).rows():
         timeline.add(row)
     for note in result.notes:
-        print(f"{path}: {note}", file=sys.stderr)
+        _note(ctx, path, note)
 
 
 def _text(path: Path, timeline: Timeline, ctx: dict) -> None:
@@ -130,8 +141,16 @@ def _table(timeline: Timeline) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["batch"]:  # archives into Parquet, in one process or on Ray Data
+        from .batch import main as batch_main
+
+        return batch_main(argv[1:])
     ap = argparse.ArgumentParser(
-        prog="python -m emotion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m emotion",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Archives into Parquet, in one process or on Ray: python -m emotion batch --help",
     )
     ap.add_argument("kind", choices=list(KINDS), help="what the files hold")
     ap.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
