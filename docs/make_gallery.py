@@ -41,7 +41,7 @@ SENTENCES = [  # (actor, file): real speech, both RAVDESS sentences, several act
     ("Actor_04", "03-01-05-02-02-01-04.flac"),
 ]
 PAGES = ("home", "dashboard", "photo", "camera", "voice", "audio", "video")
-HEIGHT = 1100
+HEIGHT = 1300
 
 
 def _speech() -> list[np.ndarray]:
@@ -55,6 +55,27 @@ def _settle(page, seconds: float = 2.0) -> None:
     time.sleep(seconds)
 
 
+def _whole_page(page, path: Path) -> None:
+    """Screenshot of the whole page: Streamlit scrolls inside its main area, so the window is
+    made as tall as that area's content first."""
+    width = page.viewport_size["width"]
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": width, "height": max(HEIGHT, min(int(height) + 40, 5000))})
+    time.sleep(1.5)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": width, "height": HEIGHT})
+    shrink(path)
+
+
+def shrink(path: Path) -> None:
+    """Rewrite a screenshot as a 256-colour PNG (a quarter of the size; text and charts stay sharp)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
+
+
 def shoot(page, url: str, name: str, media: dict, out: Path) -> None:
     """Open page ``name``, put the media in, wait for its results and take the screenshot."""
     if name == "home":
@@ -64,7 +85,7 @@ def shoot(page, url: str, name: str, media: dict, out: Path) -> None:
         webrtc = open_and_start(page, f"{url}/Live_dashboard")
         page.get_by_text(re.compile(r"^words: .* · voice: ")).nth(1).wait_for(timeout=180_000)
         time.sleep(4)
-        page.screenshot(path=str(out / f"dashboard-{page.viewport_size['width']}.png"), full_page=True)
+        _whole_page(page, out / f"dashboard-{page.viewport_size['width']}.png")
         webrtc.get_by_role("button", name="STOP").click()
         page.get_by_text("Press STOP to change devices.").wait_for(state="detached", timeout=30_000)
         _settle(page, 6)
@@ -86,8 +107,10 @@ def shoot(page, url: str, name: str, media: dict, out: Path) -> None:
         page.locator("input[type=file]").first.wait_for(state="attached", timeout=90_000)
         page.locator("input[type=file]").first.set_input_files(str(media[name]))
         page.get_by_role("button", name=re.compile("Download timeline")).first.wait_for(timeout=300_000)
+        if name == "video":  # show a frame with the face, not the first (black) one
+            page.locator("video").first.evaluate("v => { v.currentTime = 6; }")
     _settle(page)
-    page.screenshot(path=str(out / f"{name}-{page.viewport_size['width']}.png"), full_page=True)
+    _whole_page(page, out / f"{name}-{page.viewport_size['width']}.png")
 
 
 def main() -> None:

@@ -127,13 +127,25 @@ def _span(window: tuple[float, float] | None) -> str:
 
 def parts_table(snap) -> str:
     """The fusion panel's rows as a Markdown table (labels and numbers only: no user text)."""
-    rows = ["| Part | Says | Weight | Covers (s) |", "|---|---|---|---|"]
+    rows = ["| Part | Says | Weight |", "|---|---|---|"]
     for part in snap.now_parts(weights):
         # a part with nothing says why in its "Says" cell; a reduced weight says why beside it
         says = part.note if part.label is None else f"{part.label} {part.probability:.0%}"
         note = f" ({part.note})" if part.label is not None and part.note else ""
-        rows.append(f"| {PART_NAMES[part.name]} | {says or '–'} | {part.share:.0%}{note} | {_span(part.window)} |")
+        rows.append(f"| {PART_NAMES[part.name]} | {says or '–'} | {part.share:.0%}{note} |")
     return "\n".join(rows)
+
+
+def windows_line(snap) -> str:
+    """The seconds each part of the current estimate covers, on the session clock."""
+    face = snap.now_face_window
+    line = f"Face: mean over {_span(face)} s." if face is not None else ""
+    u = snap.now_utterance
+    if u is not None:
+        line += f" Words and voice: the utterance at {u.start_s:.1f}–{u.end_s:.1f} s."
+    else:
+        line += f" Words and voice: none in the last {snap.speech_hold_s:g} s."
+    return line.strip()
 
 
 @st.fragment(run_every=STATUS_REFRESH_S if refreshing else None)
@@ -176,7 +188,7 @@ def status_panel() -> None:
         st.caption("Waiting for a face or an utterance." if playing else "Press START to begin.")
     if fused is not None or snap.face.frames or snap.utterances:
         st.markdown(parts_table(snap))
-        st.caption(FUSION_RULE)
+        st.caption(windows_line(snap) + " " + FUSION_RULE)
     for what, error in (("Frame", snap.face.error), ("Speech", snap.speech.error)):
         if error:
             st.warning(f"{what} processing failed: {error}")

@@ -189,7 +189,8 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     parts = page.locator("table", has_text="Part").first
     for name in ("Face", "Words", "Voice"):
         row = parts.locator("tr", has_text=name).first.inner_text()
-        assert re.search(rf"({LABELS}) \d+%", row) and re.search(r"\d+%", row) and re.search(r"\d+\.\d–\d+\.\d", row), row
+        assert re.search(rf"({LABELS}) \d+%\s+\d+%", row), row
+    page.get_by_text(re.compile(r"^Face: mean over \d+\.\d–\d+\.\d s\. Words and voice: ")).first.wait_for(timeout=10_000)
     # the four metrics read in full at this width: no label or value cut off
     cut = page.evaluate(
         """() => [...document.querySelectorAll('[data-testid="stMetric"] .stMarkdownEllipsis')]
