@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -111,6 +112,8 @@ FLUSH_FILES = 256
 FLUSH_S = 60.0
 """...and at least every this many seconds (what an interrupted run loses at most)."""
 WORKER_CPUS_ENV = "EMOTION_BATCH_WORKER_CPUS"
+TASK_RETRIES = 2
+"""Times Ray retries a file whose worker died (a node lost, killed for memory, a crash)."""
 MAX_BLOCKS = 20_000
 """Ray Data blocks of the file list: one file per block up to this many files (load balance)."""
 
@@ -859,14 +862,9 @@ def _ray_engine(todo: list[InputFile], sample_fps: float, cpus: int, workers: in
     if workers is None:
         workers = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
     ds = ray.data.from_items([dataclasses.asdict(f) for f in todo], override_num_blocks=min(len(todo), MAX_BLOCKS))
-    ds = ds.map_batches(
-        FileAnalyzer,
-        fn_constructor_kwargs={"sample_fps": sample_fps, "cpus": cpus, "env": _emotion_env()},
-        batch_size=1,
-        batch_format="pyarrow",
-        num_cpus=cpus,
-        compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
-    )
+    with warnings.catch_warnings():  # max_task_retries has no named parameter yet in Ray 2.60 (pinned)
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*is deprecated")
+        ds = _map_files(ds, sample_fps, cpus, workers)
     try:
         yield from ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
     except Exception as exc:
@@ -874,6 +872,22 @@ def _ray_engine(todo: list[InputFile], sample_fps: float, cpus: int, workers: in
         if isinstance(cause, EmotionError):
             raise cause from None
         raise BatchError(f"the Ray workers failed: {cause}") from None
+
+
+def _map_files(ds, sample_fps: float, cpus: int, workers: int):
+    import ray.data
+
+    return ds.map_batches(
+        FileAnalyzer,
+        fn_constructor_kwargs={"sample_fps": sample_fps, "cpus": cpus, "env": _emotion_env()},
+        batch_size=1,
+        batch_format="pyarrow",
+        num_cpus=cpus,
+        compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
+        # a file whose worker dies (killed when out of memory, a crash in a decoder) is tried on
+        # TASK_RETRIES more workers, then given up (an error row); the actor itself restarts
+        max_task_retries=TASK_RETRIES,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1022,6 +1036,8 @@ def run_batch(
                 )  # fmt: skip
                 pending.append(result)
                 bar.update(result)
+                if on_result:
+                    on_result(result)
     finally:
         flush()
         bar.close()
