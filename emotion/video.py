@@ -510,6 +510,7 @@ class VideoEmotionAnalyzer:
         tracker = FaceTracker(smoothing_s=max(0.5, 1.0 / sample_fps))
         with open_media(source) as container:
             stream = media_stream(container, "video")
+            has_audio = bool(container.streams.audio)
             origin = media_origin(container)
             clock = _FrameClock(sample_fps, _frame_rate(stream), origin)
             writer = None
@@ -598,8 +599,9 @@ class VideoEmotionAnalyzer:
             except InputError as exc:
                 result.notes.append(f"soundtrack: {exc}")
                 if not result.utterances:
-                    no_track = "has no audio track" in str(exc)
-                    result.no_utterances_reason = "no audio track" if no_track else f"the soundtrack could not be analysed: {exc}"
+                    result.no_utterances_reason = (
+                        "no audio track" if not has_audio else f"the soundtrack could not be analysed: {exc}"
+                    )
         samples = result.face_samples()
         for u in result.utterances:
             fused = fuse_utterance(u, samples, weights)
