@@ -364,6 +364,12 @@ class LiveSession:
             self._prune(self._shown, {_utterance_key(snap.speech, u) for u in snap.speech.utterances})
         return tuple(out)
 
+    def shown_latencies(self) -> list[float]:
+        """The end-of-utterance -> on-page latencies (seconds) recorded so far by
+        :meth:`mark_shown`, for the recent utterances; reading them marks nothing."""
+        with self._lock:
+            return [v for v in self._shown.values() if v is not None]
+
     def timeline(self, weights: Mapping[str, float] | None = None) -> Timeline:
         """The session's timeline (source ``"live"``): a face row per face ID at most every
         ``timeline_interval_s`` seconds, every utterance, and the fused estimate of each

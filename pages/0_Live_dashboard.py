@@ -150,13 +150,15 @@ def windows_line(snap) -> str:
 
 @st.fragment(run_every=STATUS_REFRESH_S if refreshing else None)
 def metrics_panel() -> None:
-    snap = session.snapshot(weights)
-    latencies = [v for v in session.mark_shown(snap) if v is not None]
+    # the pipelines' own snapshots (no fusion), and the latencies the transcript panel recorded
+    # when it showed each utterance (this row shows no utterance, so it marks none)
+    face, speech_count = session.video.snapshot(), session.speech.snapshot(last=0).count
+    latencies = session.shown_latencies()
     m1, m2, m3, m4 = st.columns(4)
     # after STOP the rate and the faces describe nothing any more: no stale figures
-    m1.metric("Processing rate (fps)", f"{snap.face.fps:.1f}" if playing and snap.face.frames else "–", border=True)
-    m2.metric("Faces in view", len(snap.face.faces) if playing and snap.face.frames else "–", border=True)
-    m3.metric("Utterances", snap.speech.count, border=True)
+    m1.metric("Processing rate (fps)", f"{face.fps:.1f}" if playing and face.frames else "–", border=True)
+    m2.metric("Faces in view", len(face.faces) if playing and face.frames else "–", border=True)
+    m3.metric("Utterances", speech_count, border=True)
     m4.metric(
         "Speech latency (s)",
         f"{statistics.median(latencies):.1f}" if latencies else "–",
