@@ -8,6 +8,7 @@
 | ``EMOTION_HAAR_CASCADE``    | ``<repo>/haarcascade_frontalface_default.xml`` | OpenCV Haar cascade for face detection      |
 | ``EMOTION_LIVE_DETECT_MAX_SIDE`` | ``320``                              | longest side (px) of the copy detection runs on, live video |
 | ``EMOTION_PHOTO_DETECT_MAX_SIDE`` | ``1280``                            | the same for photos (small faces in group photos) |
+| ``EMOTION_FACE_READABILITY`` | ``1``                                  | 1: faces turned away, too small or too blurred get no expression (:mod:`emotion.face.quality`); 0: every face is labelled |
 | ``EMOTION_ACOUSTIC_MODEL`` | ``acoustic_emotion``                      | voice (acoustic) emotion model, ONNX file stem    |
 | ``EMOTION_TEXT_MODEL``      | ``text_emotion``                          | text (semantic) emotion model, ONNX file stem     |
 | ``EMOTION_WHISPER_MODEL``   | (empty: bundled tiny.en)                  | Whisper model name (tiny, base, small, ...) or a CTranslate2 folder |
@@ -78,6 +79,7 @@ class Settings:
     haar_cascade: Path = REPO_ROOT / "haarcascade_frontalface_default.xml"
     live_detect_max_side: int = 320
     photo_detect_max_side: int = 1280
+    face_readability: bool = True
     acoustic_model: str = "acoustic_emotion"
     text_model: str = "text_emotion"
     whisper_model: str = ""
@@ -106,6 +108,7 @@ class Settings:
             haar_cascade=Path(os.environ.get("EMOTION_HAAR_CASCADE") or d.haar_cascade),
             live_detect_max_side=_env_int("EMOTION_LIVE_DETECT_MAX_SIDE", d.live_detect_max_side),
             photo_detect_max_side=_env_int("EMOTION_PHOTO_DETECT_MAX_SIDE", d.photo_detect_max_side),
+            face_readability=_env_bool("EMOTION_FACE_READABILITY", d.face_readability),
             acoustic_model=os.environ.get("EMOTION_ACOUSTIC_MODEL") or d.acoustic_model,
             text_model=os.environ.get("EMOTION_TEXT_MODEL") or d.text_model,
             whisper_model=whisper_model,

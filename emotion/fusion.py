@@ -169,8 +169,9 @@ class FaceSample:
 
 
 def face_samples(t_s: float, faces: Iterable) -> list[FaceSample]:
-    """:class:`FaceSample` objects of the tracked faces (:class:`~emotion.face.track.TrackedFace`) of one frame at ``t_s``."""
-    return [FaceSample(float(t_s), f.face_id, f.area, f.probabilities) for f in faces]
+    """:class:`FaceSample` objects of the tracked faces (:class:`~emotion.face.track.TrackedFace`) of one frame at ``t_s``;
+    faces whose expression cannot be read (turned away, too small, too blurred) give none."""
+    return [FaceSample(float(t_s), f.face_id, f.area, f.probabilities) for f in faces if getattr(f, "readable", True)]
 
 
 def face_over_span(samples: Sequence[FaceSample], start_s: float, end_s: float) -> tuple[int, np.ndarray] | None:

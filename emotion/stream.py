@@ -142,7 +142,7 @@ class FaceVideoProcessor:
             self._error = None
             self._latest_t = t if self._latest_t is None else max(self._latest_t, t)
             # under the lock, so a reset() cannot interleave and leave a sample of the old stream
-            if followed is not None:
+            if followed is not None and followed.readable:  # a face turned away is a gap in the trend
                 self.trend.add(t, followed.probabilities)
             if self.on_faces is not None:
                 self.on_faces(t, tracked)

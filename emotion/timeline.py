@@ -101,8 +101,10 @@ def _probs(prefix: str, p) -> dict:
 
 
 def face_row(face, t: float, source: str) -> dict:
-    """Timeline row of a face (:class:`~emotion.face.analyzer.FaceEmotion` or tracked face) at ``t`` s."""
+    """Timeline row of a face (:class:`~emotion.face.analyzer.FaceEmotion` or tracked face) at ``t`` s;
+    a face whose expression cannot be read has the reason as its label and no probabilities."""
     x, y, w, h = face.box
+    readable = getattr(face, "readable", True)
     return {
         "kind": "face",
         "source": source,
@@ -113,8 +115,8 @@ def face_row(face, t: float, source: str) -> dict:
         "y": y,
         "w": w,
         "h": h,
-        "label": face.label,
-        **_probs("face", face.probabilities),
+        "label": face.label if readable else face.reason,
+        **(_probs("face", face.probabilities) if readable else {}),
     }
 
 

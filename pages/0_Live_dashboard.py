@@ -235,6 +235,10 @@ def current_face_panel() -> None:
     followed = snap.face.followed
     if weights["face"] == 0:
         st.info("Face switched off.")
+    elif followed is not None and not followed.readable:
+        st.info(
+            f"{'Current face' if playing else 'Last face seen'} #{followed.face_id}: {followed.reason}, so no expression is read."
+        )
     elif followed is not None:
         # after STOP the chart keeps the last face of the stream, and says so
         title = f"{'Current face' if playing else 'Last face seen'}: {face_caption(followed, followed.face_id)}"

@@ -44,16 +44,23 @@ st.success(
 )
 # the annotated photo across the page, then one chart per face and the table of boxes
 st.image(pad_to_aspect(fit_within(annotated, DISPLAY_MAX_SIDE)), channels="BGR", caption="Annotated")
-st.plotly_chart(
-    faces_probability_bars([f.probabilities for f in faces], [face_caption(f, i) for i, f in enumerate(faces, 1)], cols=4),
-    key="photo-bars",
-)
+read = [(i, f) for i, f in enumerate(faces, start=1) if f.readable]
+if len(read) < len(faces):
+    st.info(
+        f"{len(faces) - len(read)} of {len(faces)} faces get no expression: turned away, too small or too blurred "
+        "for the model to read (see the README, 'Faces that cannot be read')."
+    )
+if read:
+    st.plotly_chart(
+        faces_probability_bars([f.probabilities for _, f in read], [face_caption(f, i) for i, f in read], cols=4),
+        key="photo-bars",
+    )
 st.dataframe(
     [
         {
             "face": i,
-            "emotion": f.label,
-            "score": round(f.score, 3),
+            "emotion": f.label if f.readable else f.reason,
+            "score": round(f.score, 3) if f.readable else None,
             "x": f.box[0],
             "y": f.box[1],
             "w": f.box[2],

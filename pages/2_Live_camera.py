@@ -53,7 +53,9 @@ def live_panel() -> None:
     if snap.error:
         st.warning(f"Frame processing failed: {snap.error}")
     followed = snap.followed
-    if followed is not None:
+    if followed is not None and not followed.readable:
+        st.info(f"Followed face #{followed.face_id}: {followed.reason}, so no expression is read.")
+    elif followed is not None:
         st.markdown(f"**Followed face:** {face_caption(followed, followed.face_id)}")
         st.plotly_chart(probability_bars(followed.probabilities, height=260), key="live-bars")
     elif snap.frames:

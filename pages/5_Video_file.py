@@ -71,9 +71,9 @@ if any(fs for _, fs in analysis.faces):
     st.plotly_chart(
         probability_trend(
             np.array([t for t, _ in analysis.faces]),
-            np.stack([fs[0].probabilities if fs else no_face for _, fs in analysis.faces]),
+            np.stack([fs[0].probabilities if fs and fs[0].readable else no_face for _, fs in analysis.faces]),
             window_s=None,
-            title="Largest face per frame (tracked, smoothed); gaps: no face",
+            title="Largest face per frame (tracked, smoothed); gaps: no face, or a face that cannot be read",
         ),
         key="video-faces",
     )

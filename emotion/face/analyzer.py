@@ -21,6 +21,7 @@ from ..labels import EMOTIONS, LabelledProbabilities
 from .blazeface import BlazeFaceDetector
 from .classify import FaceExpressionClassifier, crop_aligned_faces, eye_roll_degrees
 from .detect import HaarFaceDetector, to_gray
+from .quality import FaceView, ReadabilityRule
 
 FaceDetector = HaarFaceDetector | BlazeFaceDetector
 
@@ -51,11 +52,26 @@ class FaceEmotion(LabelledProbabilities):
         probabilities: float32 (7,), FER2013 label order (:data:`emotion.labels.EMOTIONS`), sums to 1.
         detection_score: the detector's confidence that this is a face, 0..1 (BlazeFace's score;
             1 for Haar, which has none).
+        view: its turn, size and sharpness, and why its expression cannot be read, if so
+            (:class:`~emotion.face.quality.ReadabilityRule`); None when not judged.
     """
 
     box: tuple[int, int, int, int]
     probabilities: np.ndarray
     detection_score: float = 1.0
+    view: FaceView | None = None
+
+    @property
+    def readable(self) -> bool:
+        """False when the face is too turned, small or blurred for its expression to be
+        reported (:attr:`reason` says which); its ``label`` is then not shown or fused."""
+        return self.view is None or self.view.readable
+
+    @property
+    def reason(self) -> str | None:
+        """Why the expression is not reported ("face turned away", "face too small",
+        "face too blurred"), or None."""
+        return None if self.view is None else self.view.reason
 
     @property
     def area(self) -> int:
@@ -63,11 +79,14 @@ class FaceEmotion(LabelledProbabilities):
         return int(self.box[2] * self.box[3])
 
     def to_dict(self) -> dict:
-        """JSON-ready dict: box, label, score and one probability per label."""
+        """JSON-ready dict: box, label, score and one probability per label; for a face whose
+        expression cannot be read, ``label`` and ``score`` are None, ``unreadable`` gives the
+        reason and the probabilities are the model's output, kept for inspection."""
         return {
             "box": {"x": self.box[0], "y": self.box[1], "w": self.box[2], "h": self.box[3]},
-            "label": self.label,
-            "score": round(self.score, 4),
+            "label": self.label if self.readable else None,
+            "score": round(self.score, 4) if self.readable else None,
+            **({} if self.readable else {"unreadable": self.reason}),
             "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, self.probabilities, strict=True)},
         }
 
@@ -93,7 +112,10 @@ class FaceEmotionAnalyzer:
     """Detects every face in an image and classifies its emotion.
 
     Faces tilted in the image plane are turned upright (eyes level, from the detector's
-    keypoints) before classification, since FER2013's training faces are upright.
+    keypoints) before classification, since FER2013's training faces are upright. Each face
+    is judged by ``rule`` (:class:`~emotion.face.quality.ReadabilityRule`; off with
+    ``Settings.face_readability = False``): a face turned away, too small or too blurred is
+    returned with :attr:`FaceEmotion.readable` False and the reason.
 
     One orchestrator over small model wrappers (the shape of InsightFace's
     ``FaceAnalysis``): a detector with ``detect(image, max_side) -> FaceDetections``
@@ -110,11 +132,13 @@ class FaceEmotionAnalyzer:
         detector: FaceDetector | None = None,
         classifier: FaceExpressionClassifier | None = None,
         settings: Settings | None = None,
+        rule: ReadabilityRule | None = None,
     ):
         settings = settings or Settings.from_env()
         self.settings = settings
         self.detector = detector or build_detector(settings)
         self.classifier = classifier or FaceExpressionClassifier(settings=settings)
+        self.rule: ReadabilityRule | None = rule or (ReadabilityRule() if settings.face_readability else None)
 
     def analyze(self, image: np.ndarray, max_side: int | None = None) -> list[FaceEmotion]:
         """Faces and emotions in ``image`` (uint8 BGR [H, W, 3], BGRA or gray), largest face first.
@@ -133,8 +157,10 @@ class FaceEmotionAnalyzer:
             return []
         crops = crop_aligned_faces(to_gray(image), boxes, eye_roll_degrees(found.keypoints))
         probs = self.classifier.predict_crops(crops)
+        views = self.rule.assess(boxes, found.keypoints, crops) if self.rule is not None else [None] * len(boxes)
         return [
-            FaceEmotion(tuple(int(v) for v in b), p, float(score)) for b, p, score in zip(boxes, probs, found.scores, strict=True)
+            FaceEmotion(tuple(int(v) for v in b), p, float(score), view)
+            for b, p, score, view in zip(boxes, probs, found.scores, views, strict=True)
         ]
 
     def analyze_photo(self, image: np.ndarray) -> list[FaceEmotion]:

@@ -12,10 +12,22 @@ from .analyzer import FaceEmotion
 
 
 def face_caption(face: FaceEmotion, number: int | None = None) -> str:
-    """Caption drawn above a face, e.g. ``"#1 happy 87%"``; ``face`` is a :class:`FaceEmotion`
-    or a :class:`~emotion.face.track.TrackedFace` (anything with ``label`` and ``score``)."""
+    """Caption drawn above a face, e.g. ``"#1 happy 87%"``, or ``"#2 face turned away"`` when its
+    expression cannot be read; ``face`` is a :class:`FaceEmotion` or a
+    :class:`~emotion.face.track.TrackedFace` (anything with ``label`` and ``score``)."""
     prefix = f"#{number} " if number is not None else ""
+    if not getattr(face, "readable", True):
+        return f"{prefix}{face.reason}"
     return f"{prefix}{face.label} {face.score * 100:.0f}%"
+
+
+UNREADABLE_BGR = (170, 170, 170)
+"""Box and caption colour of a face whose expression cannot be read (grey)."""
+
+
+def face_color_bgr(face) -> tuple[int, int, int]:
+    """The colour of a face's box: its emotion's, or grey when it cannot be read."""
+    return color_bgr(face.label) if getattr(face, "readable", True) else UNREADABLE_BGR
 
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 pixels
@@ -57,7 +69,8 @@ def place_captions(boxes: Sequence[Rect], sizes: Sequence[tuple[int, int]], widt
 
 
 def draw_faces(image: np.ndarray, faces: Sequence[FaceEmotion], numbered: bool = True, copy: bool = True) -> np.ndarray:
-    """Boxes coloured by emotion with a caption per face, on a uint8 BGR [H, W, 3] image.
+    """Boxes coloured by emotion with a caption per face, on a uint8 BGR [H, W, 3] image; a face
+    whose expression cannot be read is boxed in grey with the reason.
 
     Line width and text size follow the image size, so captions stay readable on
     large photos. ``numbered`` prefixes captions with ``#1, #2, ...`` in the order of
@@ -80,9 +93,9 @@ def draw_faces(image: np.ndarray, faces: Sequence[FaceEmotion], numbered: bool =
         sizes.append((tw + 2 * thickness, th + base + 2 * thickness))
         boxes.append((x, y, x + bw, y + bh))
     for face, (x0, y0, x1, y1) in zip(faces, boxes, strict=True):
-        cv2.rectangle(out, (x0, y0), (x1, y1), color_bgr(face.label), thickness, cv2.LINE_AA)
+        cv2.rectangle(out, (x0, y0), (x1, y1), face_color_bgr(face), thickness, cv2.LINE_AA)
     for face, (text, th), (cx0, cy0, cx1, cy1) in zip(faces, texts, place_captions(boxes, sizes, w, h), strict=True):
-        cv2.rectangle(out, (cx0, cy0), (cx1, cy1), color_bgr(face.label), -1)
+        cv2.rectangle(out, (cx0, cy0), (cx1, cy1), face_color_bgr(face), -1)
         cv2.putText(
             out, text, (cx0 + thickness, cy0 + th + thickness), font, font_scale, (0, 0, 0), max(1, thickness // 2), cv2.LINE_AA
         )

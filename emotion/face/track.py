@@ -44,6 +44,16 @@ class TrackedFace(LabelledProbabilities):
     hits: int = 1
     mean_score: float = 1.0
 
+    @property
+    def readable(self) -> bool:
+        """Whether this frame's face can be read (:attr:`FaceEmotion.readable`)."""
+        return self.raw.readable
+
+    @property
+    def reason(self) -> str | None:
+        """Why this frame's face cannot be read, or None (:attr:`FaceEmotion.reason`)."""
+        return self.raw.reason
+
     def looks_like_a_face(self, min_hits: int, min_score: float) -> bool:
         """Whether the track is confirmed: seen in at least ``min_hits`` frames with a mean
         detector score of at least ``min_score``."""
@@ -62,6 +72,7 @@ class _Track:
     last_seen: float
     hits: int = 1
     score_sum: float = 0.0
+    read: bool = True
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -126,16 +137,20 @@ class FaceTracker:
             p = np.asarray(face.probabilities, dtype=np.float64)
             track = assigned.get(i)
             score = float(getattr(face, "detection_score", 1.0))
+            readable = getattr(face, "readable", True)
             if track is None:
-                track = _Track(self._next_id, face.box, p, t, 1, score)
+                track = _Track(self._next_id, face.box, p, t, 1, score, readable)
                 self._next_id += 1
                 self._tracks.append(track)
             else:
                 track.hits += 1
                 track.score_sum += score
-                alpha = 1.0 - math.exp(-max(0.0, t - track.last_seen) / self.smoothing_s) if self.smoothing_s > 0 else 1.0
-                smoothed = track.probabilities + alpha * (p - track.probabilities)
-                track.probabilities = smoothed / smoothed.sum()
+                if readable and not track.read:  # the first reading of a face seen so far unreadable
+                    track.probabilities, track.read = p, True
+                elif readable:  # an unreadable frame leaves the smoothed expression as it was
+                    alpha = 1.0 - math.exp(-max(0.0, t - track.last_seen) / self.smoothing_s) if self.smoothing_s > 0 else 1.0
+                    smoothed = track.probabilities + alpha * (p - track.probabilities)
+                    track.probabilities = smoothed / smoothed.sum()
                 track.box, track.last_seen = face.box, t
             out.append(
                 TrackedFace(
