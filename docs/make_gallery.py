@@ -8,6 +8,7 @@ the Photo page gets a group scene (real faces pasted onto a face-free photo), an
 
     python docs/make_gallery.py                      # every page at 1280 and 1920 px
     python docs/make_gallery.py --pages dashboard --widths 1400 --out /tmp/shots
+    python docs/make_gallery.py --pages photo --photo my.jpg --out /tmp/shots   # another photo
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def main() -> None:
     parser.add_argument("--pages", nargs="+", choices=PAGES, default=list(PAGES))
     parser.add_argument("--widths", nargs="+", type=int, default=[1280, 1920])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "gallery")
+    parser.add_argument("--photo", type=Path, default=None, help="the Photo page's photo (default: a group scene)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -137,7 +139,7 @@ def main() -> None:
         "audio": talk,
         "video": write_av_clip(work / "clip.mp4", frames, times, np.concatenate([np.zeros(16_000, np.float32), *clips[:2]]), 1.0),
     }
-    cv2.imwrite(str(media["photo"]), group_scene().image)
+    cv2.imwrite(str(media["photo"]), group_scene().image if args.photo is None else cv2.imread(str(args.photo)))
     y4m = write_y4m(work / "face.y4m", [scene] * 10).resolve()
     proc, url = start_app(work / "server.log", timeout_s=120)
     try:

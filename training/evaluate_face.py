@@ -165,6 +165,128 @@ def _history_lines(history: dict, private: dict) -> list[str]:
     return lines
 
 
+def _pct(v) -> str:
+    return "–" if v is None else f"{v * 100:.1f}%"
+
+
+def _app_lines(app: dict) -> list[str]:
+    """The card's section on the app's own path (``training/evaluate_face_app.py``)."""
+    lines = ["", "## Measured through the app's detector and crop", ""]
+    lines += [
+        "`training/evaluate_face_app.py` runs each face the way the app does: BlazeFace (full range) on the image, "
+        "the most confident box squared with a 10% margin, the face turned upright by its eye line, cropped, "
+        "classified. FER2013's 48x48 faces are enlarged 2x and set in a 192x192 frame filled with their border's "
+        "mean, so the original square is known.",
+        "",
+    ]
+    fer = app.get("fer2013")
+    if fer:
+        lines += [
+            f"FER2013 through the detector ({fer['model']}; `{fer['command']}`):",
+            "",
+            "| split | faces | found by BlazeFace | accuracy on the faces found, app crop | the same faces, whole 48x48 crop | "
+            "FER+ majority, app crop | app crop side / FER2013 square (median) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for split in SPLITS:
+            r = fer.get(split)
+            if r:
+                v = r["box_10"]
+                lines.append(
+                    f"| {split} | {r['n']} | {r['found']} ({_pct(r['found_rate'])}) | {_pct(v['accuracy_found'])} | "
+                    f"{_pct(r['whole_crop_accuracy_found'])} | {_pct(v['ferplus_accuracy_found'])} | {v['side_ratio_median']:.2f} |"
+                )
+        lines += ["", "Per-class recall on the faces found, app crop:", "", "| split | " + " | ".join(EMOTIONS) + " |"]
+        lines.append("|---" * (len(EMOTIONS) + 1) + "|")
+        for split in SPLITS:
+            if split in fer:
+                lines.append(f"| {split} | " + " | ".join(_pct(fer[split]["box_10"]["recall"][e]) for e in EMOTIONS) + " |")
+    variants = app.get("crop_variants")
+    if variants:
+        r = variants["PublicTest"]
+        lines += [
+            "",
+            f"Crop variants, chosen on PublicTest ({variants['model']}, {r['found']} faces found; `{variants['command']}`):",
+            "",
+            "| crop | accuracy on the faces found | crop side / FER2013 square | centre offset (x, y), of the side |",
+            "|---|---|---|---|",
+        ]
+        names = {
+            "box_10": "detector box, squared, 10% margin (the app's)",
+            "box_25": "detector box, squared, 25% margin",
+            "keypoints": "square from the keypoints (2.63 eye-to-mouth distances, centred 0.26 of the way from eyes to mouth)",
+        }
+        for key, name in names.items():
+            v = r[key]
+            lines.append(
+                f"| {name} | {_pct(v['accuracy_found'])} | {v['side_ratio_median']:.2f} | "
+                f"{v['centre_dx_median']:+.3f}, {v['centre_dy_median']:+.3f} |"
+            )
+        lines += ["", variants["decision"]]
+    cal = app.get("calibration")
+    if cal:
+        lines += [
+            "",
+            f"### Faces that cannot be read: the rule's calibration (PublicTest, {cal['model']}; `{cal['command']}`)",
+            "",
+            "A face is reported as turned away, too small or too blurred (no label) where accuracy falls to about 50% "
+            "(`emotion/face/quality.py`).",
+            "",
+            "| face side (px) | " + " | ".join(str(r["side_px"]) for r in cal["resolution"]) + " |",
+            "|---" * (len(cal["resolution"]) + 1) + "|",
+            "| accuracy | " + " | ".join(_pct(r["accuracy"]) for r in cal["resolution"]) + " |",
+            "",
+            "| Gaussian blur (sigma, px of 48) | " + " | ".join(f"{r['sigma_px_of_48']:g}" for r in cal["blur"]) + " |",
+            "|---" * (len(cal["blur"]) + 1) + "|",
+            "| accuracy | " + " | ".join(_pct(r["accuracy"]) for r in cal["blur"]) + " |",
+            "| sharpness (median) | " + " | ".join(f"{r['sharpness_median']:.0f}" for r in cal["blur"]) + " |",
+            "",
+            "| sharpness (all blur levels pooled) | " + " | ".join(_range(r) for r in cal["sharpness_bins"]) + " |",
+            "|---" * (len(cal["sharpness_bins"]) + 1) + "|",
+            "| faces | " + " | ".join(str(r["n"]) for r in cal["sharpness_bins"]) + " |",
+            "| accuracy | " + " | ".join(_pct(r["accuracy"]) for r in cal["sharpness_bins"]) + " |",
+            "",
+            "| turn ratio (faces found) | " + " | ".join(_range(r) for r in cal["turn_bins"]) + " |",
+            "|---" * (len(cal["turn_bins"]) + 1) + "|",
+            "| faces | " + " | ".join(str(r["n"]) for r in cal["turn_bins"]) + " |",
+            "| accuracy, app crop | " + " | ".join(_pct(r["accuracy"]) for r in cal["turn_bins"]) + " |",
+            "| accuracy, keypoint square | " + " | ".join(_pct(r["accuracy"]) for r in cal["turn_bins_keypoints"]) + " |",
+        ]
+    ext = app.get("external")
+    if ext:
+        lines += ["", "### Faces outside FER2013", "", ext["about"], ""]
+        lines += [
+            "| set | photos | faces found | expression not read | accuracy (faces read) | recall |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, r in ext["sets"].items():
+            recall = ", ".join(f"{e} {_pct(v)}" for e, v in r["recall"].items())
+            lines.append(
+                f"| {name} | {r['n']} | {r['found']} | {r['found'] - r['readable']} | {_pct(r['accuracy_readable'])} | {recall} |"
+            )
+        if ext.get("detectors"):
+            lines += [
+                "",
+                "BlazeFace full range against short range on the CMU faces (faces found / photos; faces the rule "
+                "calls turned away):",
+                "",
+                "| pose | " + " | ".join(ext["detectors"]) + " |",
+                "|---" * (len(ext["detectors"]) + 1) + "|",
+            ]
+            poses = next(iter(ext["detectors"].values())).keys()
+            for pose in poses:
+                cells = [
+                    f"{d[pose]['found']}/{d[pose]['n']} found, {d[pose]['found'] - d[pose]['readable']} turned away"
+                    for d in ext["detectors"].values()
+                ]
+                lines.append(f"| {pose} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _range(r: dict) -> str:
+    return f"{r['from']:g}+" if r["to"] >= 1e8 else f"{r['from']:g}–{r['to']:g}"
+
+
 def render_markdown(card: dict) -> str:
     """The human-readable model card, from the JSON card."""
     inp, out = card["input"], card["output"]
@@ -222,6 +344,8 @@ def render_markdown(card: dict) -> str:
     history = card.get("privatetest_history")
     if history and ev:
         lines += ["", *_history_lines(history, ev["PrivateTest"])]
+    if card.get("app_evaluation"):
+        lines += _app_lines(card["app_evaluation"])
     bench = card.get("benchmark")
     if bench:
         lines += ["", "## Latency in the app", f"Command: `{bench['command']}` ({bench['machine']}).", ""]

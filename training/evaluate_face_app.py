@@ -18,7 +18,7 @@ script measures that path.
    detector's keypoints (:func:`emotion.face.quality.turn_ratio`).
 3. **Faces outside FER2013** (``external``): whole photos through
    :meth:`FaceEmotionAnalyzer.analyze_photo`, the largest face taken:
-   - ``--london DIR``: the Face Research Lab London Set (DeBruine & Jones 2017, CC BY 4.0;
+   - ``--labelled DIR`` (one subfolder per label; repeatable), e.g. the Face Research Lab London Set (DeBruine & Jones 2017, CC BY 4.0;
      ``debruine/webmorphR.stim`` @ fa8b78fd, ``inst/neutral_front/*_03.jpg`` neutral and
      ``inst/smiling_front/*_08.jpg`` happy): 102 adults, studio light, frontal;
    - ``--cmu DIR``: CMU Face Images (T. Mitchell, UCI KDD archive; educational use only, not
@@ -33,7 +33,7 @@ only; PrivateTest and the external sets are reported.
 
     python training/evaluate_face_app.py fer2013 [--model fernet] [--splits PublicTest PrivateTest]
     python training/evaluate_face_app.py calibrate
-    python training/evaluate_face_app.py external --london /tmp/face17/expressions/ccby_london_set \\
+    python training/evaluate_face_app.py external --labelled /tmp/face17/expressions/ccby_london_set \\
         --cmu /tmp/face17/turned/cmu_faces
 """
 
@@ -199,16 +199,17 @@ def _largest(faces):
     return max(faces, key=lambda f: f.area) if faces else None
 
 
-def external(analyzer: FaceEmotionAnalyzer, london: Path | None, cmu: Path | None) -> dict:
-    """The London set and the CMU faces through ``analyze_photo``; see the module docstring."""
+def external(analyzer: FaceEmotionAnalyzer, labelled: list[Path], cmu: Path | None) -> dict:
+    """Labelled photo folders and the CMU faces through ``analyze_photo``; see the module docstring."""
     out: dict = {}
-    if london is not None:
+    for folder in labelled:
         rows = []
-        for label in ("neutral", "happy"):
-            for path in sorted((london / label).glob("*.jpg")):
-                face = _largest(analyzer.analyze_photo(cv2.imread(str(path))))
-                rows.append((label, face))
-        out["london"] = _summary(rows)
+        for label in EMOTIONS:
+            for path in sorted(p for p in (folder / label).glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
+                image = cv2.imread(str(path))
+                if image is not None:
+                    rows.append((label, _largest(analyzer.analyze_photo(image))))
+        out[folder.name] = _summary(rows)
     if cmu is not None:
         poses = {}
         manifest = cmu.parent / "manifest.csv"
@@ -234,10 +235,71 @@ def _summary(rows: list) -> dict:
         "accuracy_readable": round(float(np.mean([f.label == label for label, f in readable])), 4) if readable else None,
         "recall": {},
     }
-    for label in sorted({label for label, _ in rows}):
+    for label in [e for e in EMOTIONS if any(lab == e for lab, _ in rows)]:
         of = [f for lab, f in found if lab == label]
         res["recall"][label] = round(float(np.mean([f.label == label for f in of])), 4) if of else None
+        res.setdefault("predicted", {})[label] = {
+            e: sum(f.label == e for f in of) for e in EMOTIONS if any(f.label == e for f in of)
+        }
     return res
+
+
+EXTERNAL_ABOUT = (
+    "Whole photos through `FaceEmotionAnalyzer.analyze_photo` (largest face), readability rule on. "
+    "Neither set is in `../shared`, nor used for training or selection. "
+    "**London set**: Face Research Lab London Set (DeBruine & Jones 2017, CC BY 4.0; debruine/webmorphR.stim @ fa8b78fd): "
+    "102 adults photographed frontally in a studio, neutral (`*_03.jpg`) and smiling (`*_08.jpg`, mostly closed-mouth "
+    "smiles), labelled neutral and happy. **CMU faces**: CMU Face Images (T. Mitchell, UCI KDD archive; "
+    '"free of charge for any educational purpose": measured here, not redistributable), 128x120 grayscale, '
+    "20 people, angry and neutral, pose judged by eye as frontal, three-quarter or profile. "
+    "**Web set (licence unclear)**: muxspace/facial_expressions @ 5fb9c13a (the repository says Apache-2.0, but its "
+    "photos are third-party web images), a seeded sample of up to 200 per label, all 7 labels (fear: 21); BlazeFace "
+    "finds a face in few of them (many are small, tightly cropped faces); labels are noisy."
+)
+"""What the card says about the external sets."""
+
+
+def update_card(card_path: Path, what: str, result: dict, command: str) -> None:
+    """Store ``result`` in the model card's ``app_evaluation`` and re-render its Markdown."""
+    from training.evaluate_face import render_markdown
+
+    card = json.loads(card_path.read_text())
+    app = card.setdefault("app_evaluation", {})
+    model, detector = result["model"], result["detector"]
+    if what == "fer2013":
+        app["fer2013"] = {"model": model, "command": command, **{k: v for k, v in result.items() if k in SPLITS}}
+        if "PublicTest" in result:
+            r = result["PublicTest"]
+            kp, box, wide = (r[k]["accuracy_found"] * 100 for k in ("keypoints", "box_10", "box_25"))
+            app["crop_variants"] = {
+                "model": model,
+                "command": command,
+                "PublicTest": r,
+                "decision": (
+                    f"Kept: the detector's box with a 10% margin, whose square is within "
+                    f"{abs(r['box_10']['side_ratio_median'] - 1) * 100:.0f}% of FER2013's own. The keypoint square is "
+                    f"{kp - box:+.1f} points on all faces found (within sampling noise) and lower on the most turned "
+                    f"faces (turn table below); a 25% margin costs {box - wide:.1f} points."
+                ),
+            }
+    elif what == "calibrate":
+        app["calibration"] = {"model": model, "command": command, **{k: v for k, v in result.items() if k not in ("model",)}}
+    else:
+        ext = app.setdefault("external", {"about": EXTERNAL_ABOUT, "sets": {}, "detectors": {}})
+        ext["about"] = EXTERNAL_ABOUT
+        names = {"ccby_london_set": "London set (CC BY 4.0)", "unclear_muxspace": "web set (licence unclear)"}
+        if "cmu" in result:
+            ext["detectors"][detector] = result["cmu"]
+        if detector == "blazeface_full_range":
+            ext["command"] = command
+            for key, r in result.items():
+                if key == "cmu":
+                    for pose, rr in r.items():
+                        ext["sets"][f"CMU faces, {pose.replace('_', '-')}"] = rr
+                elif isinstance(r, dict):
+                    ext["sets"][names.get(key, key)] = r
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    card_path.with_suffix(".md").write_text(render_markdown(card))
 
 
 def _public(d: dict) -> dict:
@@ -252,9 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--splits", nargs="+", default=["PublicTest"], choices=list(SPLITS))
     p.add_argument("--limit", type=int, default=None, help="a seeded random subset of each split")
-    p.add_argument("--london", type=Path, default=None)
+    p.add_argument(
+        "--labelled", type=Path, action="append", default=[], help="a folder of photos in one subfolder per label (repeatable)"
+    )
     p.add_argument("--cmu", type=Path, default=None)
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
+    p.add_argument("--update-card", action="store_true", help="store the results in the face model's card")
     args = p.parse_args(argv)
     settings = Settings.from_env()
     if args.model:
@@ -273,12 +338,22 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "calibrate":
         result = calibrate(detector, clf, args.data, args.limit)
     else:
-        result = external(FaceEmotionAnalyzer(detector, clf, settings), args.london, args.cmu)
+        result = external(FaceEmotionAnalyzer(detector, clf, settings), args.labelled, args.cmu)
     result = {"model": clf.name, "detector": settings.face_detector, **result}
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+    if args.update_card:
+        command = "python training/evaluate_face_app.py " + " ".join(
+            a if not a.startswith("/") else "DIR/" + Path(a).name for a in (argv if argv is not None else sys.argv[1:])
+        )
+        update_card(
+            settings.model_path(settings.face_model).with_suffix(".json"),
+            args.what,
+            result,
+            command.replace(" --update-card", ""),
+        )
     return 0
 
 
