@@ -268,7 +268,8 @@ def _app_lines(app: dict) -> list[str]:
             lines += [
                 "",
                 "BlazeFace full range against short range on the CMU faces (faces found / photos; faces the rule "
-                "calls turned away):",
+                "calls turned away; median IoU of the box with a reference box from OpenCV's frontal and profile "
+                "cascades, checked by eye):",
                 "",
                 "| pose | " + " | ".join(ext["detectors"]) + " |",
                 "|---" * (len(ext["detectors"]) + 1) + "|",
@@ -276,7 +277,8 @@ def _app_lines(app: dict) -> list[str]:
             poses = next(iter(ext["detectors"].values())).keys()
             for pose in poses:
                 cells = [
-                    f"{d[pose]['found']}/{d[pose]['n']} found, {d[pose]['found'] - d[pose]['readable']} turned away"
+                    f"{d[pose]['found']}/{d[pose]['n']} found, {d[pose]['found'] - d[pose]['readable']} turned away, "
+                    f"box IoU {d[pose].get('box_iou_median', float('nan')):.2f} (n={d[pose].get('box_iou_n', 0)})"
                     for d in ext["detectors"].values()
                 ]
                 lines.append(f"| {pose} | " + " | ".join(cells) + " |")

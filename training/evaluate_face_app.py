@@ -24,8 +24,10 @@ script measures that path.
    - ``--cmu DIR``: CMU Face Images (T. Mitchell, UCI KDD archive; educational use only, not
      redistributable here), 128x120 grayscale, ``USER_POSE_EXPRESSION_open.png`` with the
      pose judged by eye in ``DIR/../manifest.csv`` (frontal / three_quarter / profile) and
-     the expression (angry, happy, neutral, sad) from the name; used for the detector on
-     turned faces and the turned-away rule, not for training or selection.
+     the expression (angry, happy, neutral, sad) from the name, and a reference face box per
+     photo in ``face_box_xywh`` (OpenCV's frontal and profile Haar cascades, checked by eye);
+     used for the detector on turned faces (faces found, IoU of the box with the reference)
+     and the turned-away rule, not for training or selection.
    Neither set is in ``../shared``; they are read from wherever they were copied.
 
 Selection (which crop variant the app uses, the rule's thresholds) is made on PublicTest
@@ -63,6 +65,7 @@ from emotion.face.classify import (  # noqa: E402
     keypoint_boxes,
 )
 from emotion.face.quality import sharpness, turn_ratio  # noqa: E402
+from emotion.face.track import iou  # noqa: E402
 from emotion.labels import EMOTIONS  # noqa: E402
 from training.evaluate_face import DEFAULT_DATA, SPLITS, _split  # noqa: E402
 from training.metrics import confusion  # noqa: E402
@@ -211,16 +214,25 @@ def external(analyzer: FaceEmotionAnalyzer, labelled: list[Path], cmu: Path | No
                     rows.append((label, _largest(analyzer.analyze_photo(image))))
         out[folder.name] = _summary(rows)
     if cmu is not None:
-        poses = {}
+        poses, refs = {}, {}
         manifest = cmu.parent / "manifest.csv"
         for r in csv.DictReader(manifest.open()):
             poses[Path(r["path"]).name] = r["pose"]
+            if r.get("face_box_xywh"):
+                refs[Path(r["path"]).name] = [float(v) for v in r["face_box_xywh"].split()]
         by_pose: dict[str, list] = {}
+        overlap: dict[str, list] = {}
         for path in sorted(cmu.glob("*.png")):
             label = path.stem.split("_")[2]
             face = _largest(analyzer.analyze_photo(cv2.imread(str(path))))
-            by_pose.setdefault(poses.get(path.name, "unknown"), []).append((label, face))
+            pose = poses.get(path.name, "unknown")
+            by_pose.setdefault(pose, []).append((label, face))
+            if face is not None and path.name in refs:
+                overlap.setdefault(pose, []).append(iou(face.box, refs[path.name]))
         out["cmu"] = {pose: _summary(rows) for pose, rows in sorted(by_pose.items())}
+        for pose, values in overlap.items():
+            out["cmu"][pose]["box_iou_median"] = round(float(np.median(values)), 3)
+            out["cmu"][pose]["box_iou_n"] = len(values)
     return out
 
 
