@@ -12,11 +12,13 @@ script measures that path.
    (:data:`VARIANTS`), and classified. Reported per split: the share of faces found,
    accuracy on the faces found, per-class recall, and how the crop's square compares with
    the original square (side ratio, centre offset as a fraction of the side).
-2. **Calibration of the readability rule** (``calibrate``, PublicTest only): accuracy
+2. **Synthetic webcam degradations** (``robustness``): accuracy on the whole 48x48 faces
+   blurred, JPEG-compressed, darkened, shrunk or shifted (:data:`DEGRADATIONS`).
+3. **Calibration of the readability rule** (``calibrate``, PublicTest only): accuracy
    against face resolution (the known square shrunk to s px and enlarged again), against
    Gaussian blur (and the sharpness the app measures), and against the turn ratio of the
    detector's keypoints (:func:`emotion.face.quality.turn_ratio`).
-3. **Faces outside FER2013** (``external``): whole photos through
+4. **Faces outside FER2013** (``external``): whole photos through
    :meth:`FaceEmotionAnalyzer.analyze_photo`, the largest face taken:
    - ``--labelled DIR`` (one subfolder per label; repeatable), e.g. the Face Research Lab London Set (DeBruine & Jones 2017, CC BY 4.0;
      ``debruine/webmorphR.stim`` @ fa8b78fd, ``inst/neutral_front/*_03.jpg`` neutral and
@@ -198,6 +200,44 @@ def calibrate(detector, clf: FaceExpressionClassifier, data: Path, limit: int | 
     return out
 
 
+def _low_light(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    unit = (face.astype(np.float64) / 255.0) ** 2.0 * 0.45 + rng.normal(0, 0.03, face.shape)
+    return np.clip(unit * 255.0, 0, 255).round().astype(np.uint8)
+
+
+def _jpeg(face: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+
+
+def _shift(face: np.ndarray, fraction: float) -> np.ndarray:
+    m = np.float32([[1, 0, fraction * face.shape[1]], [0, 1, fraction * face.shape[0]]])
+    return cv2.warpAffine(face, m, face.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+
+
+DEGRADATIONS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+    "clean": lambda f, _: f,
+    "Gaussian blur, sigma 1 px": lambda f, _: cv2.GaussianBlur(f, (0, 0), 1.0),
+    "JPEG quality 25": lambda f, _: _jpeg(f, 25),
+    "low light (gamma 2, x0.45, noise 3%)": _low_light,
+    "24 px face": lambda f, _: cv2.resize(cv2.resize(f, (24, 24), interpolation=cv2.INTER_AREA), (48, 48)),
+    "off-centre by 15% (x and y)": lambda f, _: _shift(f, 0.15),
+}
+"""Synthetic webcam degradations of FER2013's 48x48 faces for ``robustness`` (the same
+families as ``train_face.py --webcam-aug``, at fixed strengths)."""
+
+
+def robustness(clf: FaceExpressionClassifier, data: Path, split: str) -> dict:
+    """Accuracy of ``clf`` on one split under each of :data:`DEGRADATIONS` (seeded)."""
+    faces, labels, _ = _split(data, split, None, 0)
+    out = {"split": split, "n": int(len(faces))}
+    for name, degrade in DEGRADATIONS.items():
+        rng = np.random.default_rng(0)
+        crops = [degrade(f, rng) for f in faces]
+        out[name] = round(float((clf.predict_crops(crops).argmax(1) == labels).mean()), 4)
+    return out
+
+
 def _largest(faces):
     return max(faces, key=lambda f: f.area) if faces else None
 
@@ -294,6 +334,8 @@ def update_card(card_path: Path, what: str, result: dict, command: str) -> None:
                     f"faces (turn table below); a 25% margin costs {box - wide:.1f} points."
                 ),
             }
+    elif what == "robustness":
+        app["robustness"] = {"model": model, "command": command, **{k: v for k, v in result.items() if k in SPLITS}}
     elif what == "calibrate":
         app["calibration"] = {"model": model, "command": command, **{k: v for k, v in result.items() if k not in ("model",)}}
     else:
@@ -320,7 +362,7 @@ def _public(d: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=("fer2013", "calibrate", "external"))
+    p.add_argument("what", choices=("fer2013", "calibrate", "external", "robustness"))
     p.add_argument("--model", default=None, help="face model in models_onnx/ (default: the app's)")
     p.add_argument("--detector", default=None, help="detector (default: the app's)")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -340,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = dataclasses.replace(settings, face_detector=args.detector)
     detector = build_detector(settings)
     clf = FaceExpressionClassifier(settings=settings)
-    if args.what in ("fer2013", "calibrate") and not args.data.is_file():
+    if args.what in ("fer2013", "calibrate", "robustness") and not args.data.is_file():
         p.error(f"data not found: {args.data} (see ../shared/data/README.md)")
     if args.what == "fer2013":
         result = {}
@@ -349,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             result[split] = _public(run_fer2013(detector, clf, faces, labels, plus))
     elif args.what == "calibrate":
         result = calibrate(detector, clf, args.data, args.limit)
+    elif args.what == "robustness":
+        result = {split: robustness(clf, args.data, split) for split in args.splits}
     else:
         result = external(FaceEmotionAnalyzer(detector, clf, settings), args.labelled, args.cmu)
     result = {"model": clf.name, "detector": settings.face_detector, **result}
