@@ -114,3 +114,21 @@ def test_the_rule_can_be_switched_off(astronaut_bgr):
     settings = dataclasses.replace(Settings.from_env(), face_readability=False)
     (face,) = FaceEmotionAnalyzer(settings=settings).analyze_photo(cv2.resize(astronaut_bgr, (96, 96)))
     assert face.view is None and face.readable  # labelled however small
+
+
+def test_fer2013_through_the_apps_detector_and_crop(fer_npz, analyzer):
+    # training/evaluate_face_app.py on a seeded subset: the app's crop of a detected FER2013 face
+    # is FER2013's own square (the model's training framing), and the faces found are read
+    from training.evaluate_face import _split
+    from training.evaluate_face_app import DEGRADATIONS, run_fer2013
+
+    faces, labels, plus = _split(fer_npz, "PublicTest", 120, 0)
+    r = run_fer2013(analyzer.detector, analyzer.classifier, faces, labels, plus)
+    assert r["found_rate"] > 0.6
+    assert 0.95 < r["box_10"]["side_ratio_median"] < 1.2 and abs(r["box_10"]["centre_dx_median"]) < 0.05
+    assert 1.2 < r["box_25"]["side_ratio_median"] < 1.45
+    assert r["box_10"]["accuracy_found"] > 0.5
+    rng = np.random.default_rng(0)
+    for name, degrade in DEGRADATIONS.items():
+        out = degrade(faces[0], rng)
+        assert out.shape == (48, 48) and out.dtype == np.uint8, name

@@ -122,3 +122,98 @@ def test_shipped_fernet_card_matches_the_network(name):
     # measures it; the export's ONNX-vs-PyTorch agreement: the export test above)
     assert card["parameters"] == count_parameters(model) <= 1_500_000
     assert card["macs"] == count_macs(model)
+
+
+def _astronaut_faces() -> np.ndarray:
+    """uint8 [6, 48, 48]: the real astronaut face, shifted and scaled a little (no data needed)."""
+    import cv2
+    from skimage import data
+
+    gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+    crops = [gray[50 + dy : 200 + dy, 160 + dx : 310 + dx] for dy, dx in ((0, 0), (5, 0), (0, 5), (-5, 0), (0, -5), (8, 8))]
+    return np.stack([cv2.resize(c, (48, 48), interpolation=cv2.INTER_AREA) for c in crops])
+
+
+def test_weights_loaded_from_the_shipped_onnx_reproduce_it():
+    # the export folded batch norms into the convolutions: loaded back as convolutions after
+    # identity batch norms, the network gives the shipped file's outputs
+    import onnxruntime as ort
+
+    from training.train_face import load_onnx_weights, to_input
+
+    path = Settings().model_path("fernet")
+    model = FERNet(width=0.75)
+    load_onnx_weights(model, path)
+    x = to_input(torch.from_numpy(_astronaut_faces()))
+    with torch.no_grad():
+        model.eval()
+        ref = (torch.softmax(model(x), 1) + torch.softmax(model(x.flip(3)), 1)) / 2
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    np.testing.assert_allclose(got, ref.numpy(), atol=1e-5)
+    assert got.argmax(1).tolist() == [3] * 6  # happy, as the app reads this face
+    with pytest.raises(ValueError, match="shape"):
+        load_onnx_weights(FERNet(width=1.0), path)
+
+
+def test_webcam_degradations_are_seeded_and_keep_the_input_range():
+    from training.train_face import to_input, webcam_degrade
+
+    x = to_input(torch.from_numpy(np.repeat(_astronaut_faces(), 20, axis=0)))
+    a = webcam_degrade(x, torch.Generator().manual_seed(1), p=0.5)
+    b = webcam_degrade(x, torch.Generator().manual_seed(1), p=0.5)
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert a.min() >= -1 and a.max() <= 1
+    changed = (a - x).abs().flatten(1).amax(1) > 0.05
+    assert 0.5 < changed.float().mean() < 1.0  # most faces degraded, some left as they were
+    assert torch.equal(webcam_degrade(x, torch.Generator().manual_seed(1), p=0.0), ((x + 1) * 127.5).round() / 127.5 - 1)
+
+
+def test_issue_17_options_train_resume_and_keep_frozen_batch_norms(tmp_path, fer_npz):
+    from training.train_face import main
+
+    onnx = Settings().model_path("fernet")
+    args = ["--data", str(fer_npz), "--out", str(tmp_path), "--limit", "256", "--max-batches", "2", "--batch", "64"]
+    args += ["--threads", "1", "--labels", "both", "--webcam-aug", "--mixup", "0.2", "--teacher", "fernet,mini_xception"]
+    args += ["--init-onnx", str(onnx), "--select", "flip"]
+    assert main([*args, "--epochs", "1"]) == 0
+    assert main([*args, "--epochs", "2"]) == 0  # resumes
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [h["epoch"] for h in history["history"]] == [1, 2] and history["config"]["freeze_bn"]
+    for row in history["history"]:
+        assert np.isfinite(row["train_loss"]) and row["val_acc_flip"] > 0.5  # warm-started, not from scratch
+    state = torch.load(tmp_path / "last.pt", weights_only=False)["model"]
+    means = [v for k, v in state.items() if k.endswith("running_mean")]
+    assert means and all(torch.count_nonzero(m) == 0 for m in means)  # frozen: the identity statistics stay
+
+
+def test_class_bias_meets_the_recall_floors_on_the_faces_it_was_fitted_on():
+    from training.export_face import RECALL_FLOOR, RECALL_FLOORS, fit_class_bias
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 3000)
+    logits = rng.normal(0, 1, (3000, 7))
+    logits[np.arange(3000), labels] += 1.6
+    logits[:, 0] -= 0.8  # a model that under-calls the first class (angry)
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+
+    def recall(b):
+        pred = (np.log(probs) + b).argmax(1)
+        return np.array([(pred[labels == c] == c).mean() for c in range(7)])
+
+    assert recall(np.zeros(7))[0] < RECALL_FLOORS["angry"]
+    bias = fit_class_bias(probs, labels)
+    assert recall(bias)[0] >= RECALL_FLOORS["angry"] and recall(bias).min() >= RECALL_FLOOR
+    assert abs(bias.mean()) < 1e-9
+
+
+def test_onnx_export_with_class_bias_matches_pytorch(smoke_run, tmp_path):
+    from training.export_face import check_onnx, export_onnx, load_run
+
+    model, _, _ = load_run(smoke_run[0])
+    bias = np.array([0.4, -0.2, 0.3, 0.0, 0.1, -0.3, -0.3])
+    path = tmp_path / "biased.onnx"
+    export_onnx(model, path, flip=True, bias=bias)
+    assert check_onnx(model, path, _astronaut_faces(), flip=True, bias=bias) < 1e-5
+    plain = tmp_path / "plain.onnx"
+    export_onnx(model, plain, flip=True)
+    assert check_onnx(model, plain, _astronaut_faces(), flip=True, bias=bias) > 1e-3  # the offsets are in the graph
