@@ -84,6 +84,7 @@ def _source_lines(card: dict) -> list[str]:
         tr, ex = card["training"], card["export"]
         tta, passes = card["test_time_augmentation"], card["passes_per_face"]
         chain = tr.get("warm_start_from", [])
+        bias = card.get("class_bias")
         lines = [
             "## Architecture",
             f"{card['architecture']}.",
@@ -91,6 +92,13 @@ def _source_lines(card: dict) -> list[str]:
             f"Multiply-adds per pass: {card['macs'] / 1e6:.1f} M (about {2 * card['macs'] / 1e6:.0f} M FLOPs); "
             f"passes per face: {passes}.",
             f"Test-time augmentation: {tta}.",
+            *(
+                [
+                    f"Class offsets: {bias['what']}; b = {', '.join(f'{e} {v:+.3f}' for e, v in zip(card['labels'], bias['log_offsets'], strict=True))}."
+                ]
+                if bias
+                else []
+            ),
             "",
             "## Training",
             f"- data: {src['trained_on']}; labels: {src['labels_used']}",
@@ -102,6 +110,7 @@ def _source_lines(card: dict) -> list[str]:
                 if chain
                 else []
             ),
+            *([f"- {tr['note']}"] if tr.get("note") else []),
             f"- {tr['epochs']} epochs, batch {tr['batch']}; {tr['optimiser']}; {tr['loss']}",
             f"- augmentation: {tr['augmentation']}; EMA of weights, decay {tr['ema_decay']}",
             f"- selected: epoch {tr['best']['epoch']} ({tr['best']['weights']} weights), PublicTest {tr['best']['acc'] * 100:.2f}%",
@@ -223,6 +232,20 @@ def _app_lines(app: dict) -> list[str]:
                 f"{v['centre_dx_median']:+.3f}, {v['centre_dy_median']:+.3f} |"
             )
         lines += ["", variants["decision"]]
+    rob = app.get("robustness")
+    if rob and "PublicTest" in rob:
+        names = [k for k in rob["PublicTest"] if k not in ("split", "n")]
+        prev = rob.get("previous")
+        lines += [
+            "",
+            f"Synthetic webcam degradations of PublicTest's whole 48x48 faces (`{rob['command']}`):",
+            "",
+            "| model | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|",
+            f"| {rob['model']} (this file) | " + " | ".join(_pct(rob["PublicTest"][k]) for k in names) + " |",
+        ]
+        if prev:
+            lines.append(f"| {prev['model']} | " + " | ".join(_pct(prev["PublicTest"].get(k)) for k in names) + " |")
     cal = app.get("calibration")
     if cal:
         lines += [
@@ -230,7 +253,7 @@ def _app_lines(app: dict) -> list[str]:
             f"### Faces that cannot be read: the rule's calibration (PublicTest, {cal['model']}; `{cal['command']}`)",
             "",
             "A face is reported as turned away, too small or too blurred (no label) where accuracy falls to about 50% "
-            "(`emotion/face/quality.py`).",
+            "(`emotion/face/quality.py`)." + (f" {cal['note']}" if cal.get("note") else ""),
             "",
             "| face side (px) | " + " | ".join(str(r["side_px"]) for r in cal["resolution"]) + " |",
             "|---" * (len(cal["resolution"]) + 1) + "|",

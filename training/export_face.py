@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         "ferplus": "FER+ vote distributions (soft targets)",
         "both": "FER2013 labels and FER+ vote distributions together (soft target: their mean)",
     }[config["labels"]]
-    plot_curves(history["history"], f"{args.name}: FERNet trained on FER2013 Training with {scheme}", plot)
+    short = {"fer2013": "FER2013 labels", "ferplus": "FER+ soft targets", "both": "FER2013 + FER+ soft targets"}[config["labels"]]
+    plot_curves(history["history"], f"{args.name}: FERNet trained on FER2013 Training with {short}", plot)
     augmentation = "affine (+-10 deg, scale 0.9-1.1, shift +-10%), flip, brightness/contrast, random erasing"
     if config.get("webcam_aug"):
         augmentation += (
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "licence": (
             "code MIT (this project); the weights are derived from FER2013 (research use, no explicit licence) "
-            + ("and FER+ labels (MIT)" if config["labels"] == "ferplus" else "")
+            + ("and FER+ labels (MIT)" if config["labels"] in ("ferplus", "both") else "")
         ).strip(),
         "training": {
             "command": config["command"].replace("training/train_face.py", "python training/train_face.py", 1),
@@ -337,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "latency": latency | {"what": "onnxruntime CPU, 1 thread, 300 runs (training/export_face.py)"},
     }
-    for key in ("evaluation", "privatetest_history", "benchmark", "status"):
+    for key in ("evaluation", "privatetest_history", "benchmark", "status", "app_evaluation"):
         if key in old:
             card[key] = old[key]
     card_path.write_text(json.dumps(card, indent=2) + "\n")
