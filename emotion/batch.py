@@ -444,7 +444,8 @@ def dominant_emotion(rows: Iterable[dict]) -> str | None:
     2. else, with utterances (audio): each utterance's words and voice fused by the same rule
        (:func:`emotion.fusion.fuse_face_words_voice`, no face), the label covering the most seconds;
     3. else, with faces (a photo, a video without speech): the most frequent face label (a
-       video's faces are sampled evenly in time, so the most seconds too);
+       video's faces are sampled evenly in time, so the most seconds too), faces that cannot be
+       read (:mod:`emotion.face.quality`) left out;
     4. else None. Ties go to the label met first.
     """
     import numpy as np
@@ -471,7 +472,7 @@ def dominant_emotion(rows: Iterable[dict]) -> str | None:
                 seconds[fused.label] += max(r["end_s"] - r["start_s"], 1e-3)
     if not seconds:
         for r in rows:
-            if r.get("kind") == "face" and r.get("label"):
+            if r.get("kind") == "face" and r.get("label") in EMOTIONS:  # not "face turned away" and the like
                 seconds[r["label"]] += 1
     return seconds.most_common(1)[0][0] if seconds else None
 

@@ -108,7 +108,7 @@ class DashboardSnapshot:
             if name == "face":
                 window = self.now_face_window
                 vector = says.get("face")
-                missing = f"no face in the last {self.face_span_s:g} s"
+                missing = f"no readable face in the last {self.face_span_s:g} s"  # none, or turned away, too small, blurred
             else:
                 window = None if u is None else (u.start_s, u.end_s)
                 vector = None if u is None else (u.semantic if name == "words" else u.acoustic)
@@ -146,7 +146,7 @@ class ModalityPart:
         share: its share of the fused estimate's total effective weight (0..1; 0 when it took
             no part).
         window: (start, end) seconds on the session clock that its probabilities cover, or None.
-        note: why it takes no part or counts less ("switched off", "no face in the last 2 s",
+        note: why it takes no part or counts less ("switched off", "no readable face in the last 2 s",
             ...), or "".
     """
 

@@ -298,6 +298,8 @@ def test_dominant_emotion_rule():
     utt = {"kind": "utterance", "start_s": 0.0, "end_s": 2.0, **probs("semantic", "fear"), **probs("acoustic", "fear", 0.6)}
     assert dominant_emotion([face, face, utt]) == "fear"  # audio: words and voice fused
     assert dominant_emotion([face, face, {**face, "label": "happy"}]) == "sad"
+    turned = {**face, "label": "face turned away"}  # a face that cannot be read names no emotion
+    assert dominant_emotion([turned, turned, face]) == "sad" and dominant_emotion([turned]) is None
     assert dominant_emotion([]) is None
 
 
