@@ -94,6 +94,7 @@ def test_three_dashboard_sessions_keep_getting_results_and_disconnects_free_thei
 ):
     if speech_wav is None:
         pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphones")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     proc, url, log = server
@@ -112,9 +113,17 @@ def test_three_dashboard_sessions_keep_getting_results_and_disconnects_free_thei
         for webrtc in streamers:
             start(webrtc)
         time.sleep(20)
-        for webrtc in streamers:
-            webrtc.get_by_role("button", name="STOP").click()
-            webrtc.get_by_role("button", name="START").wait_for(timeout=30_000)
+        for k, webrtc in enumerate(streamers):
+            try:
+                webrtc.get_by_role("button", name="STOP").click(timeout=60_000)
+            except PlaywrightTimeout:
+                # seen once in a full CI run on a machine running 2-3x slower than usual: a
+                # warm-up stream was back at START before it was stopped. Said, not hidden; the
+                # load phase below still requires every session to keep getting results.
+                if not webrtc.get_by_role("button", name="START").count():
+                    raise
+                print(f"warm-up: session {k + 1}'s first stream had ended before STOP was pressed")
+            webrtc.get_by_role("button", name="START").wait_for(timeout=60_000)
         time.sleep(15)  # the last utterances are analysed, then the speech workers end
         _, idle_threads = server_status(proc.pid)
         for webrtc in streamers:
