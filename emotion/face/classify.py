@@ -147,28 +147,3 @@ class FaceExpressionClassifier:
     def predict_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities [n, 7] for uint8 grayscale crops of any size, in one ONNX call."""
         return self.predict(preprocess_crops(crops, self.input_size))
-
-
-KEYPOINT_SIDE = 2.63
-"""Side of :func:`keypoint_boxes`'s square, in eye-to-mouth distances: the median ratio of
-FER2013's own face square to that distance (800 PublicTest faces, `training/evaluate_face_app.py`)."""
-KEYPOINT_CENTRE = 0.26
-"""Centre of :func:`keypoint_boxes`'s square along the eye-midpoint -> mouth line (0 at the
-eyes' midpoint, 1 at the mouth)."""
-
-
-def keypoint_boxes(keypoints: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Squares (x, y, w, h px, int [n, 4]) built from BlazeFace keypoints float [n, 6, 2]
-    instead of the detector's box: centred on the eye-midpoint -> mouth line at
-    :data:`KEYPOINT_CENTRE`, with a side of :data:`KEYPOINT_SIDE` eye-to-mouth distances,
-    which stays the height of the face when it turns. Faces without keypoints keep
-    ``boxes``."""
-    if keypoints.ndim != 3 or keypoints.shape[1] < 4 or len(keypoints) == 0:
-        return np.asarray(boxes).copy()
-    eyes = (keypoints[:, 0] + keypoints[:, 1]) / 2
-    down = keypoints[:, 3] - eyes
-    length = np.linalg.norm(down, axis=1)
-    centre = eyes + KEYPOINT_CENTRE * down
-    side = KEYPOINT_SIDE * length
-    out = np.stack([centre[:, 0] - side / 2, centre[:, 1] - side / 2, side, side], 1)
-    return np.round(out).astype(np.int32)
