@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from emotion.config import Settings
 from emotion.errors import ModelError
 from emotion.models import read_card
-from ui.resources import face_analyzer, stop_if_models_broken
+from ui.resources import face_analyzer, settings, stop_if_models_broken
 from ui.widgets import emotion_legend, home_in_sidebar
 
 st.set_page_config(page_title="Emotion recognition", page_icon="🙂", layout="wide")
@@ -54,7 +53,7 @@ def _score(card: dict, *path: str) -> float | None:
 
 st.subheader("Models")
 stop_if_models_broken()  # one error naming every missing or corrupt model file, at start-up
-settings = Settings.from_env()
+server = settings()
 rows = []
 try:
     analyzer = face_analyzer()
@@ -65,18 +64,18 @@ try:
 except (ModelError, ValueError) as exc:
     st.error(f"The face models could not be loaded: {exc}")
 cards = [
-    ("face expression", settings.face_model, ("evaluation", "PrivateTest", "accuracy"), "FER2013 PrivateTest accuracy"),
+    ("face expression", server.face_model, ("evaluation", "PrivateTest", "accuracy"), "FER2013 PrivateTest accuracy"),
     (
         "voice (acoustic)",
-        settings.acoustic_model,
+        server.acoustic_model,
         ("evaluation", "chosen_loco", "test_mean_uar"),
         "on corpora it never heard (leave-one-corpus-out), mean UAR",
     ),
-    ("words (semantic)", settings.text_model, ("evaluation", "test", "meld", "weighted_f1"), "MELD test weighted-F1"),
+    ("words (semantic)", server.text_model, ("evaluation", "test", "meld", "weighted_f1"), "MELD test weighted-F1"),
 ]
 for role, name, path, what in cards:
     try:
-        card = read_card(settings.model_path(name))
+        card = read_card(server.model_path(name))
     except ModelError as exc:
         st.error(f"{role}: {exc}")
         continue
@@ -91,7 +90,7 @@ for role, name, path, what in cards:
 rows.append(
     {
         "role": "transcription",
-        "model": f"Whisper {settings.whisper_model or 'tiny.en (bundled)'} (faster-whisper)",
+        "model": f"Whisper {server.whisper_model or 'tiny.en (bundled)'} (faster-whisper)",
         "measured": "–",
     }
 )

@@ -38,6 +38,7 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -54,8 +55,10 @@ from .config import REPO_ROOT
 from .errors import EmotionError, InputError
 from .images import IMAGE_EXTENSIONS
 from .labels import EMOTIONS
+from .sanitize import terminal
 from .speech.audio import AUDIO_EXTENSIONS
 from .timeline import TIMELINE_COLUMNS
+from .video import MAX_SAMPLE_FPS as MAX_FPS
 from .video import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -504,7 +507,7 @@ def _resolve_kind(local: Path, kind: str | None) -> str:
             f"{local.name} is not a photo, audio or video file by its extension "
             f"(accepted: {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS + tuple(e for e in AUDIO_EXTENSIONS if e not in VIDEO_EXTENSIONS))})"
         )
-    if kind == "video" and _extension(local.name) in AUDIO_EXTENSIONS:  # webm: video, or audio alone
+    if kind == "video":  # webm, mp4, mov...: video, or audio alone (as `emotion audio` reads it)
         try:
             with open_media(local) as container:
                 if not container.streams.video:
@@ -965,8 +968,8 @@ def run_batch(
     """
     if engine not in ("local", "ray"):
         raise InputError(f"unknown engine {engine!r}: local or ray")
-    if not sample_fps > 0:
-        raise InputError(f"--fps must be positive, got {sample_fps}")
+    if not (math.isfinite(sample_fps) and 0 < sample_fps <= MAX_FPS):
+        raise InputError(f"--fps must be a number above 0 and at most {MAX_FPS:g}, got {sample_fps}")
     if engine == "local" and (workers or 1) != 1:
         raise InputError("--workers needs --engine ray (the local engine is one process)")
     if engine == "local" and address:
@@ -1094,7 +1097,7 @@ def main(argv: list[str]) -> int:
             progress=not args.no_progress,
         )
     except (EmotionError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(terminal(f"error: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: the files finished are written; run the same command again to go on", file=sys.stderr)
@@ -1102,7 +1105,7 @@ def main(argv: list[str]) -> int:
     print(
         f"{report.files} files: {report.analysed} analysed ({report.failed} failed), {report.skipped} skipped (done before); "
         f"{report.files_per_min:.1f} files/min, {report.media_s_per_s:.2f} media s per s\n"
-        f"timeline: {report.timeline}\nsummary:  {report.summary}",
+        f"timeline: {terminal(report.timeline)}\nsummary:  {terminal(report.summary)}",
         file=sys.stderr,
     )
     return 1 if report.failed else 0

@@ -7,21 +7,45 @@ import warnings
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError
 
-IMAGE_FORMATS = {"JPEG": "jpg/jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp"}
-"""Pillow formats accepted for photos, with the file extensions they come as."""
+IMAGE_FORMATS = {"JPEG": "jpg/jpeg", "MPO": "jpg/jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp"}
+"""Pillow formats accepted for photos, with the file extensions they come as. MPO is how Pillow
+names a JPEG with multi-picture data (phones add a second, smaller picture): its first picture
+is the photo."""
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp")
+
+MAX_IMAGE_BYTES = 200 * 2**20
+"""Largest photo file read (bytes): the pages' upload limit (``server.maxUploadSize``, 200 MB)."""
+
+STRIP_PIXELS = 1 << 20
+"""Pixels converted at a time (a strip of whole rows) from Pillow's decoded image to BGR, so the
+conversion (alpha, palette, 16-bit, CMYK) needs no second full-size copy."""
+
+# EXIF orientation (tag 0x0112) -> the OpenCV operations that turn the stored image upright
+_EXIF_ORIENTATION = {
+    2: lambda x: cv2.flip(x, 1),
+    3: lambda x: cv2.rotate(x, cv2.ROTATE_180),
+    4: lambda x: cv2.flip(x, 0),
+    5: lambda x: cv2.transpose(x),
+    6: lambda x: cv2.rotate(x, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda x: cv2.flip(cv2.transpose(x), -1),
+    8: lambda x: cv2.rotate(x, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
 
 
 def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
     """Decode an uploaded photo to a uint8 BGR array [H, W, 3].
 
     Honours the EXIF orientation tag; flattens transparency onto white; converts
-    16-bit, palette, grayscale and CMYK images; an animated image gives its first frame.
+    16-bit, palette, grayscale and CMYK images; an animated image or an MPO (multi-picture
+    JPEG) gives its first picture. The pixel limit is checked from the header, before
+    decoding; the conversion to BGR runs in strips (:data:`STRIP_PIXELS`), so the peak memory
+    is about the decoded image (1-4 bytes per pixel, by mode) plus the 3-byte BGR result:
+    ~350 MB for a 7000×7000 RGBA PNG at the 50 Mpx default.
 
     Raises:
         InputError: empty data, not a JPEG/PNG/WebP/BMP image, truncated or
@@ -39,7 +63,13 @@ def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
             if w * h > max_pixels:
                 raise InputError(f"the image is {w}x{h} pixels, more than the limit of {max_pixels:,} pixels")
             im.load()
-            im = ImageOps.exif_transpose(im)
+            try:
+                orientation = int(im.getexif().get(0x0112, 1))
+            except (TypeError, ValueError):
+                orientation = 1
+            bgr = pil_to_bgr(im)
+            im.close()
+            del im
     except InputError:
         raise
     except UnidentifiedImageError:
@@ -48,11 +78,24 @@ def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
         raise InputError(f"the image has more than {max_pixels:,} pixels") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"the image is truncated or corrupt ({exc})") from None
-    return pil_to_bgr(im)
+    turn = _EXIF_ORIENTATION.get(orientation)
+    return turn(bgr) if turn else bgr
 
 
 def pil_to_bgr(im: Image.Image) -> np.ndarray:
-    """A Pillow image of any mode as uint8 BGR [H, W, 3]."""
+    """A Pillow image of any mode as uint8 BGR [H, W, 3], converted a strip of rows at a time
+    (:data:`STRIP_PIXELS`): 16-bit and 32-bit gray scaled to 8 bits, transparency flattened
+    onto white, palette, CMYK and the rest through Pillow's RGB conversion."""
+    w, h = im.size
+    out = np.empty((h, w, 3), np.uint8)
+    rows = max(1, STRIP_PIXELS // max(1, w))
+    for y in range(0, h, rows):
+        strip = im.crop((0, y, w, min(h, y + rows)))
+        out[y : y + strip.height] = _strip_to_bgr(strip)
+    return out
+
+
+def _strip_to_bgr(im: Image.Image) -> np.ndarray:
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(im, dtype=np.float64)
         if arr.size and arr.max() > 255:  # 16-bit range -> 8-bit

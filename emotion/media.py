@@ -84,6 +84,22 @@ AUDIO_RATES = (1_000, 768_000)
 """Lowest and highest audio sample rates (Hz) accepted: a header claiming 1 Hz would make three
 seconds of samples last 13 hours."""
 
+ARCHIVE_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"PK\x03\x04", "a zip archive"),
+    (0, b"PK\x05\x06", "a zip archive"),
+    (0, b"PK\x07\x08", "a zip archive"),
+    (0, b"\x1f\x8b", "a gzip archive"),
+    (0, b"BZh", "a bzip2 archive"),
+    (0, b"\xfd7zXZ\x00", "an xz archive"),
+    (0, b"(\xb5/\xfd", "a zstd archive"),
+    (0, b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (0, b"Rar!\x1a\x07", "a RAR archive"),
+    (257, b"ustar", "a tar archive"),
+)
+"""(offset, magic bytes, what) of archives: refused before FFmpeg sees them. FFmpeg's mp3 and
+raw-audio probes find frames inside an uncompressed archive, so a zip holding an mp3 would
+otherwise be decoded."""
+
 _FORMAT_WHITELIST = ",".join(CONTAINERS)
 _KINDS = {"audio": AUDIO_CODECS, "video": VIDEO_CODECS}
 _ACCEPTED = ", ".join(dict.fromkeys(CONTAINERS.values()))
@@ -106,13 +122,21 @@ class _Nameless:
         return self._f.tell()
 
 
+MAX_FRAME_PIXELS = 4096 * 2160
+"""Default largest video frame (pixels) FFmpeg may decode, probing included
+(``Settings.max_frame_pixels``, ``EMOTION_MAX_FRAME_PIXELS``)."""
+
+
 @contextlib.contextmanager
-def open_media(source: MediaSource) -> Iterator[av.container.InputContainer]:
+def open_media(source: MediaSource, max_pixels: int = MAX_FRAME_PIXELS) -> Iterator[av.container.InputContainer]:
     """Open a media file for reading (a context manager yielding PyAV's container).
 
     Only the file's own bytes reach FFmpeg (a path is opened by Python, so no FFmpeg protocol
     or URL is ever interpreted, and FFmpeg is not told the file's name: the format is probed from
     the content, as for an upload), and only the demuxers of :data:`CONTAINERS` may read them.
+    Archives are refused from their first bytes (:data:`ARCHIVE_SIGNATURES`). No frame larger
+    than ``max_pixels`` (width × height) is decoded, not even by the probe that reads the
+    streams' parameters (FFmpeg's ``max_pixels``: a 16000×16000 frame would take ~1 GB).
 
     Raises:
         InputError: no such file, empty, a format that is not accepted (a playlist, a concat
@@ -132,8 +156,15 @@ def open_media(source: MediaSource) -> Iterator[av.container.InputContainer]:
             fileobj = _Nameless(stack.enter_context(open(path, "rb")))
         else:
             fileobj = _Nameless(source)
+        archive = _archive_kind(fileobj)
+        if archive:
+            raise InputError(
+                f"not an audio or video file this app reads: it is {archive} (archives are refused; upload the file itself)"
+            )
         try:
-            container = av.open(fileobj, mode="r", options={"format_whitelist": _FORMAT_WHITELIST})
+            container = av.open(
+                fileobj, mode="r", options={"format_whitelist": _FORMAT_WHITELIST, "max_pixels": str(int(max_pixels))}
+            )
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             log.info("media refused or unreadable: %s", exc)
             raise InputError(
@@ -147,24 +178,114 @@ def open_media(source: MediaSource) -> Iterator[av.container.InputContainer]:
         yield container
 
 
-def media_stream(container: av.container.InputContainer, kind: str) -> av.stream.Stream:
+def _archive_kind(fileobj) -> str | None:
+    """What archive the file's first bytes say it is (:data:`ARCHIVE_SIGNATURES`), or None; the
+    file position is put back."""
+    pos = fileobj.tell()
+    try:
+        head = fileobj.read(262)
+    finally:
+        fileobj.seek(pos)
+    for offset, magic, what in ARCHIVE_SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return what
+    return None
+
+
+def media_stream(container: av.container.InputContainer, kind: str, max_pixels: int | None = None) -> av.stream.Stream:
     """The first ``kind`` (``"audio"`` or ``"video"``) stream of ``container``.
 
+    ``max_pixels`` (video): the largest frame (width × height, pixels) accepted. The stream's
+    declared size is checked here, before anything is decoded, and the decoder is told the
+    limit (FFmpeg's ``max_pixels`` codec option), so a frame that grows past it later is not
+    decoded (:class:`PacketReader` counts it as a packet that could not be decoded).
+
     Raises:
-        InputError: there is none, its codec is not one the app decodes, or (audio) its sample
-            rate is outside :data:`AUDIO_RATES`.
+        InputError: there is none, its header is not valid (no decoder for it), its codec is
+            not one the app decodes, (audio) its sample rate is outside :data:`AUDIO_RATES`,
+            or (video) its frames are larger than ``max_pixels``.
     """
     streams = container.streams.audio if kind == "audio" else container.streams.video
     if not streams:
         raise InputError(f"the file has no {kind} track")
     stream = streams[0]
+    if stream.codec_context is None:  # e.g. a WAV header with 0 bits per sample
+        raise InputError(f"the {kind} track's header is not valid (no decoder can read it)")
     codec = stream.codec_context.name
     if codec not in _KINDS[kind]:
         raise InputError(f"the {kind} codec {codec} is not one this app decodes")
     rate = stream.codec_context.sample_rate if kind == "audio" else None
     if rate is not None and not AUDIO_RATES[0] <= rate <= AUDIO_RATES[1]:
         raise InputError(f"the audio's sample rate ({rate} Hz) is not one of a recording ({AUDIO_RATES[0]}-{AUDIO_RATES[1]} Hz)")
+    if kind == "video" and max_pixels is not None:
+        w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
+        if w * h > max_pixels:
+            raise InputError(f"the video's frames are {w}x{h} pixels, more than the limit of {max_pixels:,} pixels per frame")
+        stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(int(max_pixels))}
     return stream
+
+
+def stated_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:
+    """Duration in seconds that the container states for ``stream`` (or for the whole file), or
+    None when it does not say."""
+    if stream.duration is not None and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1_000_000 if container.duration else None
+
+
+def check_duration(container: av.container.InputContainer, stream: av.stream.Stream, max_seconds: float | None) -> None:
+    """Refuse a file whose stated duration is over ``max_seconds`` (None: no limit). A file that
+    states none, or states less than it holds, is stopped at the limit while decoding.
+
+    Raises:
+        InputError: the stated duration is over ``max_seconds``.
+    """
+    if max_seconds is None:
+        return
+    stated = stated_duration(container, stream)
+    if stated is not None and stated > max_seconds:
+        raise InputError(
+            f"the file lasts {_hms(stated)}, longer than the limit of {_hms(max_seconds)} (EMOTION_MAX_MEDIA_SECONDS)"
+        )
+
+
+def over_duration_note(max_seconds: float) -> str:
+    """The note of a file analysed up to the duration limit only."""
+    return f"only the first {_hms(max_seconds)} were analysed: the limit per file (EMOTION_MAX_MEDIA_SECONDS)"
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+_SAMPLE_SCALE = {"u8": None, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63, "flt": 1.0, "dbl": 1.0}
+
+
+def downmix_unnamed_layout(frame: av.AudioFrame) -> av.AudioFrame:
+    """``frame`` itself when its channel layout is one FFmpeg names (mono, stereo, 5.1, 7.1...);
+    otherwise (a WAV with 9, 17 or 63 channels has a layout of "N channels", in no known order,
+    which libswresample cannot remix) the mean of its channels as a mono float32 frame at the
+    same rate and timestamp. Values are scaled to [-1, 1] from the sample format."""
+    name = frame.layout.name
+    if not name.endswith(" channels"):
+        return frame
+    fmt = frame.format.name.rstrip("p")
+    x = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    if not frame.format.is_planar:
+        x = x.reshape(-1, channels).T
+    if fmt == "u8":
+        x = (x.astype(np.float32) - 128.0) / 128.0
+    else:
+        x = x.astype(np.float32) / np.float32(_SAMPLE_SCALE.get(fmt) or 1.0)
+    mono = np.ascontiguousarray(x.mean(axis=0, dtype=np.float32)[None, :])
+    out = av.AudioFrame.from_ndarray(mono, format="flt", layout="mono")
+    out.sample_rate = frame.sample_rate
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
 
 
 def media_origin(container: av.container.InputContainer) -> float:

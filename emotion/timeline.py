@@ -12,6 +12,7 @@ from collections import deque
 import numpy as np
 
 from .labels import EMOTIONS, NUM_EMOTIONS
+from .sanitize import csv_cell
 
 
 class ProbabilityTrend:
@@ -173,11 +174,14 @@ class Timeline:
         return sorted(rows, key=lambda r: r["start_s"])
 
     def to_csv(self) -> str:
-        """CSV text with a header of :data:`TIMELINE_COLUMNS` (empty cells where a column does not apply)."""
+        """CSV text with a header of :data:`TIMELINE_COLUMNS` (empty cells where a column does not
+        apply). Text cells (transcripts, file names) are made safe for spreadsheets
+        (:func:`~emotion.sanitize.csv_cell`: no formula, control characters escaped); the JSON
+        export keeps the exact text."""
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(TIMELINE_COLUMNS), restval="", lineterminator="\n")
         writer.writeheader()
-        writer.writerows(self.rows())
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in self.rows())
         return buf.getvalue()
 
     def to_json(self) -> str:

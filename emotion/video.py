@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -32,17 +34,25 @@ from .fusion import FaceSample, FusedEstimate, face_samples, fuse_utterance
 from .media import (
     MediaSource,
     PacketReader,
+    check_duration,
     display_rotation,
+    downmix_unnamed_layout,
     frame_seconds,
     media_origin,
     media_stream,
     open_media,
+    over_duration_note,
     upright,
 )
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
 from .timeline import Timeline, face_row, fused_row, utterance_row
 
+log = logging.getLogger(__name__)
+
 VIDEO_EXTENSIONS = ("mp4", "mov", "webm", "avi", "mkv")
+
+MAX_SAMPLE_FPS = 60.0
+"""Highest rate (frames per media second) at which frames may be sampled for faces (``--fps``)."""
 
 MIN_TRACK_SCORE = 0.6
 """A tracked face counts in a video only when its mean detector score is at least this: lettering
@@ -112,11 +122,13 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return container.duration / 1_000_000 if container.duration else None
 
 
-def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
+def _frame_rate(stream: av.video.stream.VideoStream, max_fps: int = 240) -> Fraction:
+    """The stream's frame rate (frames/s), at most ``max_fps`` (a faster stream is thinned to
+    it); 25 when the container gives none that makes sense."""
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate and 1 <= rate <= 240:
-            return Fraction(rate).limit_denominator(1001)
-    return _DEFAULT_FPS
+        if rate and rate >= 1:
+            return min(Fraction(rate).limit_denominator(1001), Fraction(max_fps))
+    return min(_DEFAULT_FPS, Fraction(max_fps))
 
 
 def _source_size(source: MediaSource) -> int | None:
@@ -231,13 +243,14 @@ class _AnnotatedVideoWriter:
         duration_s: float | None,
         max_side: int,
         origin: float = 0.0,
+        max_fps: int = 60,
     ):
         self._source_size = video.codec_context.width, video.codec_context.height
         if not all(self._source_size):
             raise InputError("the video's frame size is unknown")
         self.max_side = max_side
         self.origin = origin
-        self.rate = _frame_rate(video)
+        self.rate = _frame_rate(video, max_fps)
         self.rotation = 0
         self.width, self.height = annotated_size(*self._source_size, max_side)
         self.notes: list[str] = []
@@ -285,7 +298,13 @@ class _AnnotatedVideoWriter:
 
     def add_video(self, frame: av.VideoFrame, t: float | None, faces: Sequence[TrackedFace]) -> None:
         """Write ``frame`` (shown at media time ``t`` s, or right after the previous one), turned
-        upright, with ``faces`` (boxes in the upright frame's pixels) drawn."""
+        upright, with ``faces`` (boxes in the upright frame's pixels) drawn. A frame that falls
+        on the same output frame as the one before (a source faster than :attr:`rate`) is left
+        out, so the copy keeps real time."""
+        pts = round(t * self.rate) if t is not None else self._last_pts + 1
+        if pts == self._last_pts and t is not None:
+            return  # thinned: this output frame is already written
+        pts = max(pts, self._last_pts + 1)  # timestamps that go back: keep the order
         if self._out is None:
             self._start(display_rotation(frame))
         if self.rotation:
@@ -314,8 +333,7 @@ class _AnnotatedVideoWriter:
             ]
             draw_faces(image, scaled, copy=False)
             out = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
-        pts = round(t * self.rate) if t is not None else self._last_pts + 1
-        self._last_pts = pts = max(pts, self._last_pts + 1)
+        self._last_pts = pts
         out.pts, out.time_base = pts, 1 / self.rate
         self._out.mux(self._video.encode(out))
 
@@ -337,6 +355,7 @@ class _AnnotatedVideoWriter:
             if self._audio_pts is None:
                 start = 0.0 if frame.time is None else float(frame.time) - self.origin
                 self._audio_pts = max(0, round(start * self._audio_rate))
+            frame = downmix_unnamed_layout(frame)
             frame.pts = None
             for f in self._resampler.resample(frame):
                 self._encode_audio(f)
@@ -476,6 +495,7 @@ class VideoEmotionAnalyzer:
         weights: dict[str, float] | None = None,
         annotate: bool = False,
         annotate_max_side: int = ANNOTATED_MAX_SIDE,
+        max_seconds: float | None = -1.0,
     ) -> VideoAnalysis:
         """Analyse ``source`` (path or bytes).
 
@@ -494,22 +514,34 @@ class VideoEmotionAnalyzer:
         most ``annotate_max_side`` px, at the source's frame rate, H.264 (libx264, yuv420p,
         even sides) with the soundtrack re-encoded as AAC, in an MP4 built in memory (nothing
         is written to disk). Its size is bounded by :func:`annotated_bitrate` (about the
-        input's size or less). Frames are decoded once for both the faces and the annotated
-        copy; the soundtrack is decoded again by the speech analyzer.
+        input's size or less). A source faster than ``Settings.max_video_fps`` (60 frames/s) is
+        thinned to it, so the copy keeps real time. Frames are decoded once for both the faces
+        and the annotated copy; the soundtrack is decoded again by the speech analyzer.
+
+        Limits (the face analyzer's :class:`~emotion.config.Settings`): frames larger than
+        ``max_frame_pixels`` are refused from the stream's declared size, before decoding, and
+        never decoded later; ``max_seconds`` (default ``max_media_seconds``; None: no limit): a
+        file stating a longer duration is refused, and media past it is not analysed (a note).
+        A soundtrack that fails, for whatever reason, leaves the faces analysed and a note.
 
         Raises:
-            ValueError: ``sample_fps`` is not positive, or ``annotate_max_side`` is below 2.
-            InputError: not a video, no video track, or corrupt before any frame decoded.
+            ValueError: ``sample_fps`` is not positive and finite, or ``annotate_max_side`` is below 2.
+            InputError: not a video, no video track, frames over the pixel limit, longer than
+                ``max_seconds``, or corrupt before any frame decoded.
         """
-        if not sample_fps > 0:
-            raise ValueError(f"sample_fps must be positive, got {sample_fps}")
+        if not (sample_fps > 0 and math.isfinite(sample_fps)):
+            raise ValueError(f"sample_fps must be a positive number, got {sample_fps}")
+        settings = self.faces.settings
+        if max_seconds is not None and max_seconds < 0:
+            max_seconds = settings.max_media_seconds
         if annotate:
             annotated_size(2, 2, annotate_max_side)  # ValueError now rather than after decoding
         input_bytes = _source_size(source) if annotate else None
         result = VideoAnalysis()
         tracker = FaceTracker(smoothing_s=max(0.5, 1.0 / sample_fps))
-        with open_media(source) as container:
-            stream = media_stream(container, "video")
+        with open_media(source, max_pixels=settings.max_frame_pixels) as container:
+            stream = media_stream(container, "video", max_pixels=settings.max_frame_pixels)
+            check_duration(container, stream, max_seconds)
             has_audio = bool(container.streams.audio)
             origin = media_origin(container)
             clock = _FrameClock(sample_fps, _frame_rate(stream), origin)
@@ -522,7 +554,13 @@ class VideoEmotionAnalyzer:
                     result.notes.append(f"annotated video: {exc}; it is silent")
                 try:
                     writer = _AnnotatedVideoWriter(
-                        stream, audio, input_bytes, _duration(container, stream), annotate_max_side, origin
+                        stream,
+                        audio,
+                        input_bytes,
+                        _duration(container, stream),
+                        annotate_max_side,
+                        origin,
+                        max_fps=settings.max_video_fps,
                     )
                 except (InputError, av.error.FFmpegError, ValueError, OSError) as exc:
                     result.notes.append(f"annotated video: {exc}")
@@ -536,6 +574,7 @@ class VideoEmotionAnalyzer:
 
             latest: list[TrackedFace] = []
             done = False
+            oversize = 0
             decoder = _Decoder(
                 container,
                 stream,
@@ -553,6 +592,17 @@ class VideoEmotionAnalyzer:
                                 drop_writer(exc)
                         continue
                     t, sampled = clock.tick(frame)
+                    if max_seconds is not None and t >= max_seconds:
+                        result.notes.append(over_duration_note(max_seconds))
+                        break
+                    if frame.width * frame.height > settings.max_frame_pixels:  # the decoder was told; a second lock
+                        oversize += 1
+                        if oversize == 1:
+                            result.notes.append(
+                                f"frames from {t:.1f} s on are larger than the limit of {settings.max_frame_pixels:,} "
+                                "pixels per frame (EMOTION_MAX_FRAME_PIXELS); they were skipped"
+                            )
+                        continue
                     decoder.last_t = t
                     if sampled:
                         image = upright(frame.to_ndarray(format="bgr24"), display_rotation(frame))
@@ -591,12 +641,18 @@ class VideoEmotionAnalyzer:
 
             try:
                 for u in self.speech.analyze_file(
-                    source, progress=on_speech, on_note=lambda message: result.notes.append(f"soundtrack: {message}")
+                    source,
+                    progress=on_speech,
+                    on_note=lambda message: result.notes.append(f"soundtrack: {message}"),
+                    max_seconds=max_seconds,
                 ):
                     result.utterances.append(u)
                 if not result.utterances:
                     result.no_utterances_reason = f"no speech found in {heard[0]:.0f} s of audio"
-            except InputError as exc:
+            except Exception as exc:  # noqa: BLE001 - the faces are done: keep them, say why the sound failed
+                if not isinstance(exc, InputError):
+                    log.exception("the soundtrack of a video could not be analysed")
+                    exc = f"an unexpected error ({type(exc).__name__})"
                 result.notes.append(f"soundtrack: {exc}")
                 if not result.utterances:
                     result.no_utterances_reason = (

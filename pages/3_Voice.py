@@ -10,7 +10,7 @@ from streamlit_webrtc import WebRtcMode
 from emotion.charts import probability_bars, utterance_trend
 from emotion.errors import InputError
 from emotion.stream import SpeechStreamProcessor
-from ui.resources import speech_analyzer_or_stop
+from ui.resources import settings, speech_analyzer_or_stop
 from ui.webrtc import live_streamer
 from ui.widgets import page_header, utterance_table
 
@@ -90,7 +90,7 @@ voice_panel()
 st.divider()
 st.subheader("Classify typed text")
 with st.form("typed-text"):
-    typed = st.text_area("Text", max_chars=2000, placeholder="Type a sentence…")
+    typed = st.text_area("Text", max_chars=settings().max_text_chars, placeholder="Type a sentence…")
     submitted = st.form_submit_button("Classify")
 if submitted:
     try:

@@ -10,7 +10,7 @@ import streamlit as st
 from emotion.charts import utterance_trend
 from emotion.speech.audio import AUDIO_EXTENSIONS
 from emotion.timeline import Timeline, utterance_row
-from ui.resources import speech_analyzer_or_stop
+from ui.resources import settings, speech_analyzer_or_stop
 from ui.widgets import analyse_or_stop, page_header, progress_line, shown, uploaded_file, utterance_table
 
 page_header(
@@ -35,7 +35,11 @@ if results is None or results["key"] != run_key:
             fraction = min(1.0, done_s / total_s) if total_s else 0.0
             progress.progress(fraction, text=progress_line("Audio", done_s, total_s, time.monotonic() - started))
 
-        return list(analyzer.analyze_file(upload.data, progress=on_progress, on_note=notes.append))
+        return list(
+            analyzer.analyze_file(
+                upload.data, progress=on_progress, on_note=notes.append, max_seconds=settings().max_media_seconds
+            )
+        )
 
     results = {"key": run_key, "utterances": analyse_or_stop(name, analyse), "notes": notes}
     st.session_state.audio_results = results

@@ -10,7 +10,7 @@ import streamlit as st
 
 from emotion.charts import probability_trend, utterance_trend
 from emotion.video import VIDEO_EXTENSIONS, VideoAnalysis, VideoEmotionAnalyzer, video_duration
-from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
+from ui.resources import face_analyzer_or_stop, settings, speech_analyzer_or_stop
 from ui.widgets import analyse_or_stop, page_header, progress_line, shown, uploaded_file, utterance_table
 
 page_header(
@@ -43,7 +43,11 @@ if results is None or results["key"] != run_key:
             progress.progress(fraction, text=progress_line(what, done_s, duration, elapsed))
 
         return VideoEmotionAnalyzer(faces, speech).analyze(
-            upload.data, sample_fps=sample_fps, progress=on_progress, annotate=True
+            upload.data,
+            sample_fps=sample_fps,
+            progress=on_progress,
+            annotate=True,
+            max_seconds=settings().max_media_seconds,
         )
 
     st.session_state.pop("video_results", None)  # free the previous video (and its annotated copy) first

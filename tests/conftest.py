@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import numpy as np
 import pytest
 
 from tests.server import start_app, stop_app
+
+# The pages' tests (AppTest) run no server, so Streamlit's server.address is unset: every
+# interface, which the app treats as a hosted deployment. They stand for a machine of one's own
+# unless they say otherwise; tests/test_limits.py checks the address rule itself.
+os.environ.setdefault("EMOTION_HOSTED", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

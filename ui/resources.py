@@ -10,12 +10,39 @@ from emotion.checks import model_problems
 from emotion.config import Settings
 from emotion.errors import ModelError
 from emotion.face import FaceEmotionAnalyzer
+from emotion.memory import keep_large_blocks_returnable, start_memory_trimmer
+from emotion.slots import AnalysisSlots, analysis_slots
 from emotion.speech.acoustic import AcousticEmotionClassifier
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
 from emotion.speech.transcribe import Transcriber, TranscriberPool, describe_model
 from emotion.text.semantic import TextEmotionClassifier
 
 log = logging.getLogger(__name__)
+
+
+def settings() -> Settings:
+    """The ``EMOTION_*`` settings of this server. Unless ``EMOTION_HOSTED`` says otherwise, a
+    server listening on anything but a loopback address (Streamlit's default: every interface)
+    is a hosted deployment (:meth:`~emotion.config.Settings.from_env`)."""
+    address = st.get_option("server.address")
+    return Settings.from_env(server_address=str(address or ""))
+
+
+@st.cache_resource
+def _process_memory() -> bool:
+    """Once per server process: large buffers are returned to the operating system when freed,
+    and a trimmer hands back what closed sessions leave (:mod:`emotion.memory`)."""
+    keep_large_blocks_returnable()
+    start_memory_trimmer()
+    return True
+
+
+def file_analysis_slots() -> AnalysisSlots:
+    """The server's one bound on file analyses at once (``EMOTION_MAX_CONCURRENT_ANALYSES``,
+    ``EMOTION_MAX_QUEUED_ANALYSES``), shared by every page and session."""
+    _process_memory()
+    s = settings()
+    return analysis_slots(s.max_concurrent_analyses, s.max_queued_analyses)
 
 
 @st.cache_resource(show_spinner="Checking the model files…")
@@ -26,7 +53,7 @@ def _model_problems(settings: Settings) -> list[str]:
 def stop_if_models_broken() -> None:
     """One error on the page listing every missing or corrupt model file (each named), and
     ``st.stop()``; nothing when all are fine. Checked once per server process and settings."""
-    problems = _model_problems(Settings.from_env())
+    problems = _model_problems(settings())
     if problems:
         log.error("model files missing or corrupt: %s", "; ".join(problems))
         lines = "\n".join(f"- `{p}`" for p in problems)
@@ -42,7 +69,7 @@ def _face_analyzer(settings: Settings) -> FaceEmotionAnalyzer:
 def face_analyzer() -> FaceEmotionAnalyzer:
     """The shared face analyzer (BlazeFace or Haar detector + ONNX expression classifier), one
     per server process and ``EMOTION_*`` settings."""
-    return _face_analyzer(Settings.from_env())
+    return _face_analyzer(settings())
 
 
 def face_analyzer_or_stop() -> FaceEmotionAnalyzer:
@@ -65,7 +92,7 @@ def transcriber(model: str) -> tuple[Transcriber, str | None]:
     """The Whisper transcriber of ``model`` from the server's bounded pool, and None; or the
     bundled one and why ``model`` is not used (:meth:`~emotion.speech.transcribe.TranscriberPool.get`)."""
     with st.spinner(f"Loading the Whisper model {model or 'tiny.en (bundled)'}…"):
-        return _transcriber_pool(Settings.from_env()).get(model)
+        return _transcriber_pool(settings()).get(model)
 
 
 @st.cache_resource(show_spinner="Loading the acoustic and text emotion models…")
@@ -76,7 +103,7 @@ def _speech_emotion_models(settings: Settings) -> tuple[AcousticEmotionClassifie
 def speech_emotion_models() -> tuple[AcousticEmotionClassifier, TextEmotionClassifier]:
     """The shared acoustic (voice) and semantic (text) classifiers, one pair per server process
     and settings."""
-    return _speech_emotion_models(Settings.from_env())
+    return _speech_emotion_models(settings())
 
 
 _FALLBACK_KEY = "whisper_model_fallback"
@@ -86,19 +113,25 @@ def whisper_model_choice() -> str:
     """The Whisper model chosen in the sidebar, among the models this server allows (default:
     ``EMOTION_WHISPER_MODEL`` or the bundled tiny.en). On a hosted deployment, unless
     ``EMOTION_WHISPER_ALLOWED`` says otherwise, only the bundled model is offered."""
-    settings = Settings.from_env()
-    options = list(settings.whisper_allowed)
+    server = settings()
+    options = list(server.whisper_allowed)
     if st.session_state.get(_FALLBACK_KEY):  # the last choice could not be loaded: show the model in use
         st.session_state["whisper_model"] = ""
     if st.session_state.get("whisper_model") not in options:
         st.session_state.pop("whisper_model", None)
     if len(options) == 1:
-        st.sidebar.caption("Whisper model: tiny.en (bundled, offline). Other models are switched off on this server.")
+        why = (
+            " It counts as a hosted deployment (it listens on a network address, or EMOTION_HOSTED=1): on a machine "
+            "of your own, run it with `--server.address 127.0.0.1` or set `EMOTION_HOSTED=0`."
+            if server.hosted
+            else ""
+        )
+        st.sidebar.caption(f"Whisper model: tiny.en (bundled, offline). Other models are switched off on this server.{why}")
         return options[0]
     return st.sidebar.selectbox(
         "Whisper model",
         options,
-        index=options.index(settings.whisper_model),  # the configured model is always allowed
+        index=options.index(server.whisper_model),  # the configured model is always allowed
         format_func=describe_model,
         help="Bigger models transcribe better and slower. Multilingual models transcribe other languages and "
         "translate them to English for the words' emotion. Models marked 'download' need a network on first use.",

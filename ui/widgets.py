@@ -155,19 +155,41 @@ def progress_line(what: str, done_s: float, total_s: float, elapsed_s: float) ->
 
 def analyse_or_stop(name: str, work: Callable[[Any], T]) -> T:
     """Run ``work(progress)`` (``progress``: an ``st.progress`` bar it may update) on the file
-    ``name``. Bad input (:class:`~emotion.errors.InputError`) shows its message; any other
-    failure is logged and shown as a short apology; either way the page stops there and the
-    app keeps running. The bar is removed when done."""
+    ``name``, inside one of the server's analysis slots (:func:`ui.resources.file_analysis_slots`):
+    while every slot is taken the bar says how many analyses are ahead; a full queue or a wait
+    over ``EMOTION_ANALYSIS_WAIT_S`` says the server is busy. Bad input
+    (:class:`~emotion.errors.InputError`) shows its message; any other failure is logged and shown
+    as a short apology; either way the bar is removed first, the page stops there and the app
+    keeps running."""
+    from emotion.slots import ServerBusy
+    from ui.resources import file_analysis_slots, settings
+
+    slots = file_analysis_slots()
     progress = st.progress(0.0, text="Decoding…")
-    try:
-        return work(progress)
-    except InputError as exc:
-        st.error(f"Could not read {shown(name)}: {exc}")
+
+    def waiting(ahead: int) -> None:
+        progress.progress(
+            0.0,
+            text=f"Waiting for the server: {ahead} analys{'is' if ahead == 1 else 'es'} ahead of yours "
+            f"({slots.limit} run at once here)…",
+        )
+
+    def fail(message: str) -> None:
+        progress.empty()
+        st.error(message)
         st.stop()
+
+    try:
+        with slots.slot(settings().analysis_wait_s, on_wait=waiting):
+            progress.progress(0.0, text="Decoding…")
+            return work(progress)
+    except ServerBusy as exc:
+        fail(f"Could not analyse {shown(name)} now: {exc}.")
+    except InputError as exc:
+        fail(f"Could not read {shown(name)}: {exc}")
     except Exception:
         # logged without the file's name or content: nothing the user sends goes to the logs
         logging.getLogger(__name__).exception("analysis of an uploaded file failed")
-        st.error(f"Something went wrong while analysing {shown(name)}. Try another file.")
-        st.stop()
+        fail(f"Something went wrong while analysing {shown(name)}. Try another file.")
     finally:
         progress.empty()

@@ -188,6 +188,7 @@ class SpeechEmotionAnalyzer:
         chunk_s: float = 30.0,
         segmenter: UtteranceSegmenter | None = None,
         on_note: Callable[[str], None] | None = None,
+        max_seconds: float | None = -1.0,
     ) -> Iterator[Utterance]:
         """Utterances of an audio (or video) file, in order, as they are found.
 
@@ -198,11 +199,17 @@ class SpeechEmotionAnalyzer:
         after every utterance and every decoded block, with the seconds of audio done (``total_s``
         is 0 when the container does not give a duration).
         ``on_note(message)`` hears about trouble that did not stop the analysis (packets that
-        could not be decoded, a file that could not be read to its end).
+        could not be decoded, a file that could not be read to its end, the duration limit).
+        ``max_seconds``: the longest media time analysed (default: ``EMOTION_MAX_MEDIA_SECONDS``,
+        :attr:`~emotion.config.Settings.max_media_seconds`; None: no limit): a file stating a longer
+        duration is refused, audio past it is not analysed (see :func:`~.audio.iter_audio_blocks`).
 
         Raises:
-            InputError: not an accepted media file, no audio track, corrupt, or no samples at all.
+            InputError: not an accepted media file, no audio track, corrupt, longer than
+                ``max_seconds``, or no samples at all.
         """
+        if max_seconds is not None and max_seconds < 0:
+            max_seconds = Settings.from_env().max_media_seconds
         info = probe_audio(source)
         total = info.duration_s or 0.0
         segmenter = segmenter or UtteranceSegmenter()
@@ -216,7 +223,7 @@ class SpeechEmotionAnalyzer:
             if progress:
                 progress(reported, max(total, segmenter.stream_seconds))
 
-        for block in iter_audio_blocks(source, chunk_s=chunk_s, on_note=on_note):
+        for block in iter_audio_blocks(source, chunk_s=chunk_s, on_note=on_note, max_seconds=max_seconds):
             decoded += len(block.samples)
             for seg in segmenter.push(block.samples, block.start_s):
                 yield self.analyze_segment(seg, conversation)

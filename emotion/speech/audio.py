@@ -15,7 +15,17 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from ..media import MediaSource, PacketReader, frame_seconds, media_origin, media_stream, open_media
+from ..media import (
+    MediaSource,
+    PacketReader,
+    check_duration,
+    downmix_unnamed_layout,
+    frame_seconds,
+    media_origin,
+    media_stream,
+    open_media,
+    over_duration_note,
+)
 
 SAMPLE_RATE = 16_000
 """Sample rate (Hz) of every waveform inside the library."""
@@ -105,7 +115,10 @@ class TimedResampler:
         self._in_end_s: float | None = None  # media time at which the input so far ends
 
     def push(self, frame: av.AudioFrame, start_s: float | None) -> list[AudioBlock]:
-        """Resample ``frame`` (its first sample at media time ``start_s``); returns the blocks ready."""
+        """Resample ``frame`` (its first sample at media time ``start_s``; any channel count: a
+        layout FFmpeg does not name is averaged to mono first, :func:`~emotion.media.downmix_unnamed_layout`);
+        returns the blocks ready."""
+        frame = downmix_unnamed_layout(frame)
         blocks: list[AudioBlock] = []
         if start_s is None:
             start_s = self._in_end_s or 0.0
@@ -163,6 +176,7 @@ def iter_audio_blocks(
     chunk_s: float = 30.0,
     on_note: Callable[[str], None] | None = None,
     sample_rate: int = SAMPLE_RATE,
+    max_seconds: float | None = None,
 ) -> Iterator[AudioBlock]:
     """Decode the first audio stream as :class:`AudioBlock` objects on the file's media timeline.
 
@@ -173,13 +187,18 @@ def iter_audio_blocks(
     be decoded is skipped (its moment is missing) and a container that cannot be read further
     ends the audio there; either way ``on_note(message)`` says so once, with the media time.
 
+    ``max_seconds`` (``Settings.max_media_seconds``; None: no limit): a file that states a
+    longer duration is refused; audio past that media time (a file that does not state its
+    duration, or lies) is not decoded, and ``on_note`` says so.
+
     Raises:
-        InputError: not an accepted media file, no audio track, a refused codec, or corrupt
-            before any audio decoded.
+        InputError: not an accepted media file, no audio track, a refused codec, longer than
+            ``max_seconds``, or corrupt before any audio decoded.
     """
     chunk_len = max(1, int(round(chunk_s * sample_rate)))
     with open_media(source) as container:
         stream = media_stream(container, "audio")
+        check_duration(container, stream, max_seconds)
         origin = media_origin(container)
         timed = TimedResampler(sample_rate=sample_rate)
         pending: list[np.ndarray] = []
@@ -192,7 +211,11 @@ def iter_audio_blocks(
             for packet in reader:
                 for frame in reader.decode(packet):
                     decoded_any = True
-                    yield frame, frame_seconds(frame, origin)
+                    t = frame_seconds(frame, origin)
+                    if max_seconds is not None and (t if t is not None else (timed.end_s or 0.0)) >= max_seconds:
+                        _note(on_note, over_duration_note(max_seconds))
+                        return
+                    yield frame, t
             if reader.error is not None:
                 if not decoded_any:
                     raise InputError(f"the audio could not be decoded: corrupt or unsupported ({reader.error})")

@@ -63,6 +63,23 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", text.translate(_QUOTES)).strip()
 
 
+def clip_text(text: str, max_chars: int) -> tuple[str, bool]:
+    """``text`` normalised (:func:`normalize_text`) and cut to at most ``max_chars`` characters,
+    and whether it was cut. Only the first ``2 * max_chars + 1024`` characters are ever read, so a
+    20 MB line costs no more than a short one. The words model reads at most its
+    ``max_length`` tokens (128: a few hundred characters) anyway.
+
+    Raises:
+        InputError: ``text`` is not a ``str``.
+    """
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}")
+    head = text[: 2 * max_chars + 1024]
+    clean = normalize_text(head)
+    cut = len(clean) > max_chars or (len(text) > len(head) and bool(text[len(head) :].strip()))
+    return clean[:max_chars].rstrip(), cut
+
+
 def clip_context(context: str, max_words: int = CONTEXT_WORDS) -> str:
     """The last ``max_words`` words of the normalised previous utterance ("" for none)."""
     words = normalize_text(context).split(" ")
@@ -83,7 +100,8 @@ class TextEmotionClassifier:
             (int64 [N, T]) and output ``probabilities`` (float32 [N, 7]), a JSON card
             beside it and a Hugging Face ``tokenizers`` file ``<stem>.tokenizer.json``;
             default from :class:`Settings` (``models_onnx/text_emotion.onnx``).
-        settings: runtime settings (model name, threads).
+        settings: runtime settings (model name, threads, ``max_text_chars``: longer text is cut
+            there before tokenizing, :func:`clip_text`).
 
     Raises:
         ModelError: the model, its card or its tokenizer is missing or corrupt, or the
@@ -103,6 +121,7 @@ class TextEmotionClassifier:
         path = Path(model_path) if model_path is not None else settings.model_path(settings.text_model)
         self.model = OnnxModel(path, threads=settings.ort_threads, output="probabilities")
         self.max_length = int(self.model.card.get("max_length", DEFAULT_MAX_LENGTH))
+        self.max_chars = int(settings.max_text_chars)
         tok_path = tokenizer_path(self.model.path)
         if not tok_path.is_file():
             raise ModelError(f"tokenizer file not found: {tok_path}")
@@ -126,7 +145,8 @@ class TextEmotionClassifier:
     def encode(self, texts: Sequence[str], contexts: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
         """Model inputs for ``texts``: ``input_ids`` and ``attention_mask``, int64
         [n, T], padded to the longest and truncated (longest segment first) to
-        :attr:`max_length` tokens. ``contexts``: the utterance before each text (None or ""
+        :attr:`max_length` tokens. A text (and a context) is first cut to :attr:`max_chars`
+        characters (:func:`clip_text`). ``contexts``: the utterance before each text (None or ""
         for none); used only when :attr:`reads_context`.
 
         Raises:
@@ -139,13 +159,13 @@ class TextEmotionClassifier:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise InputError(f"text {i} must be a string, got {type(text).__name__}")
-            t = normalize_text(text)
+            t, _ = clip_text(text, self.max_chars)
             if not t:
                 raise InputError("text is empty" if len(texts) == 1 else f"text {i} is empty")
             c = None if contexts is None else contexts[i]
             if c is not None and not isinstance(c, str):
                 raise InputError(f"context {i} must be a string or None, got {type(c).__name__}")
-            c = clip_context(c, self.context_words) if (c and self.reads_context) else ""
+            c = clip_context(clip_text(c, self.max_chars)[0], self.context_words) if (c and self.reads_context) else ""
             clean.append((t, c) if c else t)
         with self._lock:
             enc = self.tokenizer.encode_batch(clean)
