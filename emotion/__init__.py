@@ -2,8 +2,13 @@
 
 Importable without Streamlit. Every probability vector is float (7,) in the
 FER2013 label order of :data:`emotion.labels.EMOTIONS`.
+
+Nothing is sent anywhere at run time: importing the package switches off, before any of them is
+imported, the telemetry of the libraries it loads (:data:`emotion.offline.OFFLINE_ENV`); docs/deploy.md lists
+what may go out (the live pages' STUN/TURN, and Whisper models a user picks by name).
 """
 
+from . import offline  # noqa: F401 - first: the environment is set before any library is imported
 from .errors import EmotionError, InputError, ModelError
 from .face import FaceEmotion, FaceEmotionAnalyzer, draw_faces
 from .labels import EMOTIONS

@@ -819,6 +819,40 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def _offline_env() -> dict[str, str]:
+    """The telemetry switches (:data:`emotion.offline.OFFLINE_ENV`) as this process has them, for
+    Ray workers, which may import onnxruntime before :mod:`emotion`."""
+    from .offline import OFFLINE_ENV
+
+    return {k: os.environ.get(k, v) for k, v in OFFLINE_ENV.items()}
+
+
+@contextlib.contextmanager
+def _ray_home() -> Iterator[None]:
+    """HOME for the Ray processes started here: a folder of the app's cache holding an empty
+    ``ray_bootstrap_config.yaml``. Ray's dashboard head otherwise probes the cloud's metadata
+    servers (``metadata.google.internal``, ``169.254.169.254``) to report which cloud it runs on,
+    whether or not usage statistics are on (Ray 2.60, ``usage_lib.get_cluster_config_to_report``),
+    and writes ``~/.ray``; with the file there it reads the file instead. Ray's processes inherit
+    HOME at start; this process's HOME is put back afterwards."""
+    from .config import app_cache_dir
+
+    home = app_cache_dir() / "ray-home"
+    home.mkdir(parents=True, exist_ok=True)
+    bootstrap = home / "ray_bootstrap_config.yaml"
+    if not bootstrap.exists():
+        bootstrap.write_text("{}\n")
+    before = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = before
+
+
 def ray_init(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Connect to Ray unless this process already is: ``address`` (``auto``, ``ray://host:10001``)
     joins a cluster, None starts Ray here with ``num_cpus`` CPUs (default: the machine's cores).
@@ -840,6 +874,7 @@ def ray_init(address: str | None = None, num_cpus: int | None = None) -> bool:
         if address:
             if address.startswith("ray://"):
                 kwargs["runtime_env"] = {
+                    "env_vars": _offline_env(),
                     "working_dir": str(REPO_ROOT),
                     "excludes": [".git", "tests", "bench", "docs", "training", "examples", "**/__pycache__"],
                 }
@@ -847,8 +882,9 @@ def ray_init(address: str | None = None, num_cpus: int | None = None) -> bool:
         else:
             # local workers import this package from the repository, wherever they start
             path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-            kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **kwargs)
+            kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": path, **_offline_env()}}
+            with _ray_home():
+                ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **kwargs)
     except Exception as exc:  # ConnectionError, RuntimeError, ...: Ray's own messages
         raise BatchError(f"Ray could not {'connect to ' + address if address else 'start'}: {exc}") from None
     return True

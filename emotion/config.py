@@ -2,6 +2,7 @@
 
 | variable                    | default                                   | meaning                                          |
 |-----------------------------|-------------------------------------------|--------------------------------------------------|
+| ``EMOTION_CACHE_DIR``       | ``~/.cache/emotion-app``                  | the app's own files between runs (the local Ray's HOME, :func:`app_cache_dir`) |
 | ``EMOTION_MODELS_DIR``      | ``<repo>/models_onnx``                    | folder of the ONNX models and their cards        |
 | ``EMOTION_FACE_MODEL``      | ``fernet``                                | face-expression model name (file stem)           |
 | ``EMOTION_FACE_DETECTOR``   | ``blazeface_full_range``                  | face detector: ``blazeface_full_range``, ``blazeface_short_range`` (ONNX files) or ``haar`` |
@@ -50,6 +51,16 @@ STREAMLIT_CLOUD_ROOT = Path("/mount/src")
 HOSTED_MAX_MEDIA_SECONDS = 1800.0
 """Default of ``EMOTION_MAX_MEDIA_SECONDS`` on a hosted deployment (30 min): every visitor shares
 its CPU."""
+
+
+def app_cache_dir() -> Path:
+    """The app's own folder for files it keeps between runs: ``$EMOTION_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/emotion-app``, else ``~/.cache/emotion-app`` (not created here)."""
+    explicit = os.environ.get("EMOTION_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "emotion-app"
 
 
 def _env_int(name: str, default: int, minimum: int = 1) -> int:

@@ -135,8 +135,9 @@ def open_media(source: MediaSource, max_pixels: int = MAX_FRAME_PIXELS) -> Itera
     or URL is ever interpreted, and FFmpeg is not told the file's name: the format is probed from
     the content, as for an upload), and only the demuxers of :data:`CONTAINERS` may read them.
     Archives are refused from their first bytes (:data:`ARCHIVE_SIGNATURES`). No frame larger
-    than ``max_pixels`` (width × height) is decoded, not even by the probe that reads the
-    streams' parameters (FFmpeg's ``max_pixels``: a 16000×16000 frame would take ~1 GB).
+    than about ``max_pixels`` (width × height) is decoded, not even by the probe that reads the
+    streams' parameters (FFmpeg's ``max_pixels``, set to twice the limit for the decoders'
+    padding: a 16000×16000 frame would take ~1 GB).
 
     Raises:
         InputError: no such file, empty, a format that is not accepted (a playlist, a concat
@@ -163,7 +164,7 @@ def open_media(source: MediaSource, max_pixels: int = MAX_FRAME_PIXELS) -> Itera
             )
         try:
             container = av.open(
-                fileobj, mode="r", options={"format_whitelist": _FORMAT_WHITELIST, "max_pixels": str(int(max_pixels))}
+                fileobj, mode="r", options={"format_whitelist": _FORMAT_WHITELIST, "max_pixels": _ffmpeg_max_pixels(max_pixels)}
             )
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             log.info("media refused or unreadable: %s", exc)
@@ -176,6 +177,13 @@ def open_media(source: MediaSource, max_pixels: int = MAX_FRAME_PIXELS) -> Itera
         if not names & set(CONTAINERS):  # FFmpeg enforces the list; this is the second lock
             raise InputError(f"the {container.format.name} format is not accepted (accepted: {_ACCEPTED})")
         yield container
+
+
+def _ffmpeg_max_pixels(max_pixels: int) -> str:
+    """FFmpeg's ``max_pixels`` for a limit of ``max_pixels``: twice it, since decoders check their
+    buffers' aligned and padded sizes (a 160×160 H.264 frame needs more than 25,600); the exact
+    limit is checked on the declared and the decoded sizes."""
+    return str(2 * int(max_pixels))
 
 
 def _archive_kind(fileobj) -> str | None:
@@ -196,9 +204,11 @@ def media_stream(container: av.container.InputContainer, kind: str, max_pixels: 
     """The first ``kind`` (``"audio"`` or ``"video"``) stream of ``container``.
 
     ``max_pixels`` (video): the largest frame (width × height, pixels) accepted. The stream's
-    declared size is checked here, before anything is decoded, and the decoder is told the
-    limit (FFmpeg's ``max_pixels`` codec option), so a frame that grows past it later is not
-    decoded (:class:`PacketReader` counts it as a packet that could not be decoded).
+    declared size is checked here, before anything is decoded, and the decoder is told twice the
+    limit (FFmpeg's ``max_pixels`` codec option, which counts padded buffers), so a frame that
+    grows far past it later is not decoded (:class:`PacketReader` counts it as a packet that
+    could not be decoded); :meth:`emotion.video.VideoEmotionAnalyzer.analyze` skips any decoded
+    frame over the exact limit.
 
     Raises:
         InputError: there is none, its header is not valid (no decoder for it), its codec is
@@ -221,7 +231,7 @@ def media_stream(container: av.container.InputContainer, kind: str, max_pixels: 
         w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
         if w * h > max_pixels:
             raise InputError(f"the video's frames are {w}x{h} pixels, more than the limit of {max_pixels:,} pixels per frame")
-        stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(int(max_pixels))}
+        stream.codec_context.options = {**stream.codec_context.options, "max_pixels": _ffmpeg_max_pixels(max_pixels)}
     return stream
 
 

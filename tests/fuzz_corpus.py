@@ -4,7 +4,9 @@
 extension, random bytes, decompression bombs (huge dimensions in a tiny file), CMYK, 16-bit,
 alpha, grayscale, palette, animated images; corrupt, silent, extreme sample rate,
 multichannel, unusual sample formats and very long audio; corrupt, truncated, audio-less,
-one-frame and tiny videos. Every file is derived from the real astronaut photo
+one-frame and tiny videos; and the hostile cases of issue 23 (:func:`hostile`): frames of
+16000×16000 pixels, a 7000×7000 RGBA PNG, WAVs of 9-63 channels and with 0 bits per sample,
+a zip holding an mp3, an MPO photo, a 1000 fps video, a soundtrack of 9 channels. Every file is derived from the real astronaut photo
 (scikit-image) and a real RAVDESS sentence when ``../shared`` is there (else a synthetic
 vowel), so decoders meet real codec data, not only noise.
 """
@@ -314,7 +316,126 @@ def build_corpus(folder: Path) -> list[FuzzFile]:
     add("wav_named.mov", audio_encoded["wav"], "video", "a WAV with a .mov name")
     for what, payload in references(target).items():
         add(f"reference_{what}.mp4", payload, "video", f"{what.replace('_', ' ')} with a .mp4 name")
+    for name, payload, kind, what in hostile(tmp, speech, rate, audio_encoded["mp3"], rgb):
+        add(name, payload, kind, what)
     for p in tmp.iterdir():
         p.unlink()
     tmp.rmdir()
     return files
+
+
+def huge_frame_video(path: Path, side: int = 16000, frames: int = 2) -> Path:
+    """A Matroska file of ``frames`` flat H.264 frames of ``side`` × ``side`` pixels: ~750 KB on
+    disk at 16000 px, ~1 GB per decoded frame (the audit's case: 644 MB -> 3,720 MB)."""
+    import av
+
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("libx264", rate=1)
+        stream.width = stream.height = side
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.options = {"preset": "ultrafast"}
+        frame = av.VideoFrame(side, side, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes([128]) * plane.buffer_size)
+        for i in range(frames):
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def rgba_png(side: int = 7000) -> bytes:
+    """A ``side`` × ``side`` RGBA PNG of stripes and squares of two opacities: ~210 KB at 7000 px
+    (49 Mpx, under the 50 Mpx photo limit), 196 MB once decoded."""
+    yy, xx = np.mgrid[0:side, 0:side]
+    a = np.empty((side, side, 4), np.uint8)
+    a[..., 0] = (xx // 50 % 2) * 200
+    a[..., 1] = 100
+    a[..., 2] = (yy // 70 % 2) * 150
+    a[..., 3] = np.where((xx // 500 + yy // 500) % 2, 255, 128)
+    return _save(Image.fromarray(a, "RGBA"), "PNG", compress_level=9)
+
+
+def wav_channels(samples: np.ndarray, rate: int, channels: int) -> bytes:
+    """A plain 16-bit PCM WAV of ``samples`` on every one of ``channels`` channels (FFmpeg gives
+    9 and more channels no named layout)."""
+    return _wav(samples, rate, channels=channels)
+
+
+def wav_bits_zero(samples: np.ndarray, rate: int) -> bytes:
+    """A WAV whose header says 0 bits per sample (no decoder can be opened for it)."""
+    wav = bytearray(_wav(samples, rate))
+    wav[34:36] = struct.pack("<H", 0)
+    return bytes(wav)
+
+
+def video_with_channels(path: Path, samples: np.ndarray, rate: int, channels: int, image: np.ndarray, fps: int = 10) -> Path:
+    """Matroska: H.264 frames of ``image`` and ``samples`` as 16-bit PCM on ``channels`` channels."""
+    import av
+
+    layout = f"{channels} channels"
+    with av.open(str(path), "w", format="matroska") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.height, v.width = (image.shape[0] // 2 * 2, image.shape[1] // 2 * 2)
+        v.pix_fmt = "yuv420p"
+        a = out.add_stream("pcm_s16le", rate=rate, layout=layout)
+        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[: v.height, : v.width]), format="bgr24")
+        for i in range(int(len(pcm) / rate * fps)):
+            frame.pts = i
+            out.mux(v.encode(frame))
+        for start in range(0, len(pcm), 1600):
+            block = np.repeat(pcm[start : start + 1600, None], channels, axis=1).reshape(1, -1)
+            af = av.AudioFrame.from_ndarray(block, format="s16", layout=layout)
+            af.sample_rate, af.pts = rate, start
+            out.mux(a.encode(af))
+        out.mux(v.encode(None))
+        out.mux(a.encode(None))
+    return path
+
+
+def fast_video(path: Path, image: np.ndarray, fps: int = 1000, seconds: float = 2.0) -> Path:
+    """An MP4 of ``image`` at ``fps`` frames per second (a high-speed camera's file)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.height, v.width = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+        v.pix_fmt = "yuv420p"
+        v.codec_context.options = {"preset": "ultrafast"}
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[: v.height, : v.width]), format="bgr24")
+        for i in range(int(fps * seconds)):
+            frame.pts = i
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    return path
+
+
+def hostile(tmp: Path, speech: np.ndarray, rate: int, mp3: bytes, rgb: Image.Image) -> list[tuple[str, bytes, str, str]]:
+    """Issue 23's audit cases as (name, bytes, kind, what); ``tmp``: a scratch folder."""
+    import zipfile
+
+    bgr = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
+    small = cv2.resize(bgr, (160, 160))
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("speech.mp3", mp3)
+    thumb = rgb.resize((128, 128))
+    out = [
+        ("huge_frames_16000x16000.mkv", huge_frame_video(tmp / "huge.mkv").read_bytes(), "video", "two 16000x16000 H.264 frames"),
+        ("rgba_7000x7000.png", rgba_png(), "image", "7000x7000 RGBA PNG, 49 Mpx"),
+        ("phone_mpo.jpg", _save(rgb, "MPO", save_all=True, append_images=[thumb]), "image", "MPO: a JPEG with a second picture"),
+        ("zip_of_mp3.mp3", zipped.getvalue(), "audio", "an uncompressed zip holding an mp3, named .mp3"),
+        ("header_bits_0.wav", wav_bits_zero(speech, rate), "audio", "WAV header says 0 bits per sample"),
+        ("fps_1000.mp4", fast_video(tmp / "fast.mp4", small).read_bytes(), "video", "2 s at 1000 frames per second"),
+        (
+            "soundtrack_9_channels.mkv",
+            video_with_channels(tmp / "ch9.mkv", speech, rate, 9, small).read_bytes(),
+            "video",
+            "video with a 9-channel PCM soundtrack (real speech)",
+        ),
+    ]
+    speech16k = cv2.resize(speech[None, :], (max(1, int(len(speech) * 16_000 / rate)), 1), interpolation=cv2.INTER_AREA)[0]
+    for ch in (9, 17, 32, 48, 63):  # at 16 kHz: the 63-channel file stays ~7 MB
+        out.append((f"channels_{ch}.wav", wav_channels(speech16k, 16_000, ch), "audio", f"{ch} channels, PCM WAV"))
+    return out
