@@ -23,7 +23,8 @@ st.write(
     "transcribe speech and label the emotion of the words and of the voice; fuse them into one estimate, "
     "live. Seven labels everywhere, in "
     "the FER2013 order: angry, disgust, fear, happy, sad, surprise, neutral. Everything runs on this "
-    "machine with ONNX models; nothing is sent anywhere."
+    "machine with ONNX models; nothing is sent anywhere (only the live pages' WebRTC set-up asks a STUN/TURN "
+    "server for addresses, and a Whisper model marked 'download' is fetched only if you pick it)."
 )
 
 st.subheader("Pages")

@@ -2,7 +2,7 @@
 
 | variable                    | default                                   | meaning                                          |
 |-----------------------------|-------------------------------------------|--------------------------------------------------|
-| ``EMOTION_CACHE_DIR``       | ``~/.cache/emotion-app``                  | the app's own files between runs (the local Ray's HOME, :func:`app_cache_dir`) |
+| ``EMOTION_CACHE_DIR``       | ``~/.cache/emotion``                      | the app's own files between runs (:func:`app_cache_dir`) |
 | ``EMOTION_MODELS_DIR``      | ``<repo>/models_onnx``                    | folder of the ONNX models and their cards        |
 | ``EMOTION_FACE_MODEL``      | ``fernet``                                | face-expression model name (file stem)           |
 | ``EMOTION_FACE_DETECTOR``   | ``blazeface_full_range``                  | face detector: ``blazeface_full_range``, ``blazeface_short_range`` (ONNX files) or ``haar`` |
@@ -54,13 +54,10 @@ its CPU."""
 
 
 def app_cache_dir() -> Path:
-    """The app's own folder for files it keeps between runs: ``$EMOTION_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/emotion-app``, else ``~/.cache/emotion-app`` (not created here)."""
-    explicit = os.environ.get("EMOTION_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "emotion-app"
+    """The app's own folder for files it keeps between runs (the offline multilingual Whisper
+    assembled from its wheels, the local Ray's HOME): ``$EMOTION_CACHE_DIR``, default
+    ``~/.cache/emotion`` (not created here)."""
+    return Path(os.environ.get("EMOTION_CACHE_DIR") or Path.home() / ".cache" / "emotion")
 
 
 def _env_int(name: str, default: int, minimum: int = 1) -> int:

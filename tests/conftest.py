@@ -141,3 +141,19 @@ def pytest_terminal_summary(terminalreporter):
             f"START presses: {len(START_PRESSES)} streams, {sum(START_PRESSES)} presses; "
             f"{again} stream{'s' if again != 1 else ''} needed more than one press"
         )
+
+
+@pytest.fixture
+def served(monkeypatch) -> dict[str, bytes]:
+    """What the pages hand to Streamlit's media storage (downloads, videos): {file name or mimetype: bytes}."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    files: dict[str, bytes] = {}
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        files[filename or mimetype] = path_or_data
+        return real(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return files

@@ -301,7 +301,8 @@ def test_media_that_does_not_state_its_duration_stops_at_the_limit(tmp_path, spe
     assert notes == ["only the first 2 s were analysed: the limit per file (EMOTION_MAX_MEDIA_SECONDS)"]
 
 
-def test_the_hosted_default_duration_is_lower():
+def test_the_hosted_default_duration_is_lower(monkeypatch):
+    monkeypatch.delenv("EMOTION_HOSTED", raising=False)
     assert Settings.from_env().max_media_seconds == 4 * 3600
     assert Settings.from_env(server_address="0.0.0.0").max_media_seconds == HOSTED_MAX_MEDIA_SECONDS == 1800
 
@@ -339,9 +340,10 @@ def test_the_cli_reads_text_files_in_bounded_pieces(tmp_path):
         text=True,
         cwd=ROOT,
         timeout=300,
+        env={**__import__("os").environ, "EMOTION_MAX_TEXT_FILE_BYTES": "30000000"},  # the 21 MB file is read
     )
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
-    assert "huge.txt is 1,073,741,824 bytes, more than the limit of 10,000,000 bytes" in run.stderr
+    assert "huge.txt is 1,073,741,824 bytes, more than the limit of 30,000,000 bytes" in run.stderr
     assert "1 line(s) longer than 2000 characters (line 2)" in run.stderr
     rows = json.loads(run.stdout)["rows"]
     assert [(r["start_s"], len(r["text"]) <= 2000) for r in rows] == [(1, True), (2, True), (3, True)]

@@ -42,7 +42,7 @@ def media(tmp_path_factory, astronaut_bgr) -> dict[str, Path]:
 
 
 def _assert_nothing_sent(
-    report, allowed_home: tuple[str, ...] = (".cache/emotion-app/",), allowed_tmp: tuple[str, ...] = ()
+    report, allowed_home: tuple[str, ...] = (".cache/emotion/",), allowed_tmp: tuple[str, ...] = ()
 ) -> None:
     assert report.names == [], f"DNS lookups: {report.dns}\n{report.output[-3000:]}"
     assert report.audit == [], f"socket events beyond loopback: {report.audit}"
@@ -107,7 +107,7 @@ def test_batch_on_ray_sends_nothing(media, tmp_path):
     report = record([sys.executable, "-c", script, str(inputs), str(tmp_path / "out")], 300, ROOT)
     assert report.returncode == 0 and "batch 3 0" in report.output, report.output[-3000:]
     # Ray's session folder (logs, ports) is its documented temporary folder, $TMPDIR/ray
-    _assert_nothing_sent(report, allowed_home=(".cache/emotion-app/ray-home/",), allowed_tmp=("ray/session_",))
+    _assert_nothing_sent(report, allowed_home=(".cache/emotion/ray-home/",), allowed_tmp=("ray/session_",))
 
 
 def test_the_app_server_and_its_pages_send_nothing(media):
@@ -166,5 +166,5 @@ def test_the_app_server_and_its_pages_send_nothing(media):
     assert "page requests beyond the server: []" in report.output, report.output[-4000:]
     # chromium keeps its profile in the fresh HOME (.config, .cache, .pki); the app writes nothing there
     _assert_nothing_sent(
-        report, allowed_home=(".cache/emotion-app/", ".config/chromium/", ".cache/chromium/", ".cache/dconf/", ".pki/")
+        report, allowed_home=(".cache/emotion/", ".config/chromium/", ".cache/chromium/", ".cache/dconf/", ".pki/")
     )

@@ -51,22 +51,6 @@ def _texts(elements):
     return " ".join(str(e.value) for e in elements)
 
 
-@pytest.fixture
-def served(monkeypatch) -> dict[str, bytes]:
-    """What the pages hand to Streamlit's media storage (downloads, videos): {file name or mimetype: bytes}."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    files: dict[str, bytes] = {}
-    real = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        files[filename or mimetype] = path_or_data
-        return real(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    return files
-
-
 def test_photo_page_labels_the_astronaut_happy(photo_page, astronaut_bgr):
     at = _upload(photo_page, "photo", "astronaut.png", _png(astronaut_bgr), "image/png")
     assert "1 face found: #1 happy" in _texts(at.success)

@@ -98,8 +98,10 @@ def describe_model(name: str) -> str:
 
 
 def cache_dir() -> Path:
-    """``EMOTION_CACHE_DIR``, default ``~/.cache/emotion``."""
-    return Path(os.environ.get("EMOTION_CACHE_DIR") or Path.home() / ".cache" / "emotion")
+    """``EMOTION_CACHE_DIR``, default ``~/.cache/emotion`` (:func:`emotion.config.app_cache_dir`)."""
+    from ..config import app_cache_dir
+
+    return app_cache_dir()
 
 
 def offline_model_path(name: str) -> Path | None:
