@@ -229,6 +229,11 @@ def media_stream(container: av.container.InputContainer, kind: str, max_pixels: 
         raise InputError(f"the audio's sample rate ({rate} Hz) is not one of a recording ({AUDIO_RATES[0]}-{AUDIO_RATES[1]} Hz)")
     if kind == "video" and max_pixels is not None:
         w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
+        if not (w and h):  # the probe could not decode a frame within the limit (MJPEG says its size only in its frames)
+            raise InputError(
+                f"the video's frame size could not be read: its frames are larger than the limit of {max_pixels:,} "
+                "pixels per frame, or damaged"
+            )
         if w * h > max_pixels:
             raise InputError(f"the video's frames are {w}x{h} pixels, more than the limit of {max_pixels:,} pixels per frame")
         stream.codec_context.options = {**stream.codec_context.options, "max_pixels": _ffmpeg_max_pixels(max_pixels)}

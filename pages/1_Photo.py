@@ -24,18 +24,23 @@ name = upload.name
 
 
 def analyse(progress) -> tuple:
+    """Everything that holds the full-size picture runs here, inside the server's analysis slot;
+    what leaves it is small: the faces, the display copy and the annotated PNG's bytes."""
     image = decode_image(upload.data, max_pixels=analyzer.settings.max_image_pixels)
-    progress.progress(0.5, text="Finding faces…")
-    return image, analyzer.analyze_photo(image)
+    progress.progress(0.4, text="Finding faces…")
+    faces = analyzer.analyze_photo(image)
+    progress.progress(0.8, text="Drawing the boxes…")
+    annotated = draw_faces(image, faces, copy=False) if faces else image
+    shown_copy = pad_to_aspect(fit_within(annotated, DISPLAY_MAX_SIDE))
+    png = encode_png(annotated) if faces else b""
+    return image.shape[:2], faces, shown_copy, png
 
 
-image, faces = analyse_or_stop(name, analyse)
-height, width = image.shape[:2]
-annotated = draw_faces(image, faces)
+(height, width), faces, display, annotated_png = analyse_or_stop(name, analyse)
 st.caption(f"{shown(name)} · {width}×{height} px · model {analyzer.classifier.name}")
 if not faces:
     st.warning("No face found in this photo. Faces should be frontal, upright and at least about 40 px wide.")
-    st.image(pad_to_aspect(fit_within(image, DISPLAY_MAX_SIDE)), channels="BGR", caption="Uploaded photo")
+    st.image(display, channels="BGR", caption="Uploaded photo")
     st.stop()
 
 st.success(
@@ -43,7 +48,7 @@ st.success(
     + ", ".join(face_caption(f, i) for i, f in enumerate(faces, start=1))
 )
 # the annotated photo across the page, then one chart per face and the table of boxes
-st.image(pad_to_aspect(fit_within(annotated, DISPLAY_MAX_SIDE)), channels="BGR", caption="Annotated")
+st.image(display, channels="BGR", caption="Annotated")
 read = [(i, f) for i, f in enumerate(faces, start=1) if f.readable]
 if len(read) < len(faces):
     st.info(
@@ -74,5 +79,5 @@ st.dataframe(
 stem = Path(name).stem or "photo"
 report = faces_report(faces, width, height, source=name, model=analyzer.classifier.name)
 c1, c2 = st.columns(2)
-c1.download_button("Download annotated image (PNG)", encode_png(annotated), f"{stem}_emotions.png", "image/png")
+c1.download_button("Download annotated image (PNG)", annotated_png, f"{stem}_emotions.png", "image/png")
 c2.download_button("Download results (JSON)", json.dumps(report, indent=2), f"{stem}_emotions.json", "application/json")

@@ -125,6 +125,28 @@ def test_a_lowered_frame_limit_refuses_smaller_videos(tmp_path, astronaut_bgr, m
     assert len(result.faces) == 2
 
 
+def test_an_mjpeg_video_over_the_limit_is_refused_with_the_reason(tmp_path, astronaut_bgr, monkeypatch):
+    """MJPEG says its frame size only inside its frames, which the limited probe does not decode
+    (the audit's 3 MB AVI took 2.8 GB): refused for its size, not as "corrupt"."""
+    from emotion.face import FaceEmotionAnalyzer
+    from emotion.video import VideoEmotionAnalyzer
+
+    path = tmp_path / "mjpeg.avi"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("mjpeg", rate=5)
+        v.width = v.height = 160
+        v.pix_fmt = "yuvj420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(cv2.resize(astronaut_bgr, (160, 160)), format="bgr24").reformat(format="yuvj420p")
+            frame.pts = i
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    assert len(VideoEmotionAnalyzer(FaceEmotionAnalyzer(), None).analyze(path).faces) == 2  # within the default limit
+    monkeypatch.setenv("EMOTION_MAX_FRAME_PIXELS", "10000")
+    with pytest.raises(InputError, match="its frames are larger than the limit of 10,000 pixels per frame"):
+        VideoEmotionAnalyzer(FaceEmotionAnalyzer(settings=Settings.from_env()), None).analyze(path)
+
+
 def test_the_cli_refuses_the_huge_video_and_goes_on_with_the_next(huge_mkv, tmp_path, astronaut_bgr):
     ok = fast_video(tmp_path / "ok.mp4", cv2.resize(astronaut_bgr, (256, 256)), fps=10, seconds=1.0)
     run = subprocess.run(
