@@ -309,7 +309,7 @@ def test_dominant_emotion_rule():
         (["/nonexistent/archive"], "no such file or folder: /nonexistent/archive"),
         (["{empty}"], "no photo, audio or video files found"),
         (["{empty}", "--workers", "2"], "--workers needs --engine ray"),
-        (["{empty}", "--fps", "0"], "--fps must be positive"),
+        (["{empty}", "--fps", "0"], "--fps must be a number above 0 and at most 60"),
     ],
 )
 def test_bad_input_is_a_message_not_a_traceback(argv, message, tmp_path, capsys):
