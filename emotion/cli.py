@@ -69,10 +69,9 @@ def _image(path: Path, timeline: Timeline, ctx: dict) -> None:
 
     if not path.is_file():
         raise EmotionError(f"no such file: {path}")
-    if path.stat().st_size > MAX_IMAGE_BYTES:
-        raise InputError(
-            f"{path.name} is {path.stat().st_size / 2**20:.0f} MB, more than {MAX_IMAGE_BYTES // 2**20} MB for a photo"
-        )
+    size = path.stat().st_size
+    if size > MAX_IMAGE_BYTES:
+        raise InputError(f"{path.name} is {size / 2**20:.0f} MB, more than {MAX_IMAGE_BYTES // 2**20} MB for a photo")
     analyzer = _cached(ctx, "faces", FaceEmotionAnalyzer)
     faces = analyzer.analyze_photo(decode_image(path.read_bytes(), analyzer.settings.max_image_pixels))
     for i, face in enumerate(faces, start=1):
@@ -141,11 +140,11 @@ def _text(path: Path, timeline: Timeline, ctx: dict) -> None:
     if not path.is_file():
         raise EmotionError(f"no such file: {path}")
     classifier = _cached(ctx, "text", TextEmotionClassifier)
-    settings: Settings = ctx.get("settings") or Settings.from_env()
+    max_bytes = Settings.from_env().max_text_file_bytes
     size = path.stat().st_size
-    if size > settings.max_text_file_bytes:
+    if size > max_bytes:
         raise InputError(
-            f"{path.name} is {size:,} bytes, more than the limit of {settings.max_text_file_bytes:,} bytes for a text file "
+            f"{path.name} is {size:,} bytes, more than the limit of {max_bytes:,} bytes for a text file "
             "(EMOTION_MAX_TEXT_FILE_BYTES)"
         )
     cut_lines: list[int] = []

@@ -142,7 +142,7 @@ class Settings:
     whisper_backend: str = "faster-whisper"
     ort_threads: int = 1
     max_image_pixels: int = 50_000_000
-    max_frame_pixels: int = 4096 * 2160  # emotion.media.MAX_FRAME_PIXELS
+    max_frame_pixels: int = 4096 * 2160
     max_media_seconds: float = 4 * 3600.0
     max_video_fps: int = 60
     max_text_chars: int = 2000

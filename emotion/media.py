@@ -41,6 +41,7 @@ import av
 import cv2
 import numpy as np
 
+from .config import Settings
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -122,9 +123,9 @@ class _Nameless:
         return self._f.tell()
 
 
-MAX_FRAME_PIXELS = 4096 * 2160
-"""Default largest video frame (pixels) FFmpeg may decode, probing included
-(``Settings.max_frame_pixels``, ``EMOTION_MAX_FRAME_PIXELS``)."""
+MAX_FRAME_PIXELS = Settings.max_frame_pixels
+"""Default largest video frame (pixels) FFmpeg may decode, probing included: the default of
+``Settings.max_frame_pixels`` (``EMOTION_MAX_FRAME_PIXELS``)."""
 
 
 @contextlib.contextmanager
@@ -276,7 +277,8 @@ def _hms(seconds: float) -> str:
     return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
 
 
-_SAMPLE_SCALE = {"u8": None, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63, "flt": 1.0, "dbl": 1.0}
+_SAMPLE_SCALE = {"s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63, "flt": 1.0, "dbl": 1.0}
+"""Full scale of each signed sample format (packed name); u8 is offset by 128 instead."""
 
 
 def downmix_unnamed_layout(frame: av.AudioFrame) -> av.AudioFrame:
@@ -295,7 +297,7 @@ def downmix_unnamed_layout(frame: av.AudioFrame) -> av.AudioFrame:
     if fmt == "u8":
         x = (x.astype(np.float32) - 128.0) / 128.0
     else:
-        x = x.astype(np.float32) / np.float32(_SAMPLE_SCALE.get(fmt) or 1.0)
+        x = x.astype(np.float32) / np.float32(_SAMPLE_SCALE.get(fmt, 1.0))
     mono = np.ascontiguousarray(x.mean(axis=0, dtype=np.float32)[None, :])
     out = av.AudioFrame.from_ndarray(mono, format="flt", layout="mono")
     out.sample_rate = frame.sample_rate

@@ -42,6 +42,7 @@ from .media import (
     media_stream,
     open_media,
     over_duration_note,
+    stated_duration,
     upright,
 )
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
@@ -82,7 +83,7 @@ def video_duration(source: MediaSource) -> float | None:
         InputError: not a video, or no video track.
     """
     with open_media(source) as container:
-        return _duration(container, media_stream(container, "video"))
+        return stated_duration(container, media_stream(container, "video"))
 
 
 def annotated_size(width: int, height: int, max_side: int = ANNOTATED_MAX_SIDE) -> tuple[int, int]:
@@ -114,12 +115,6 @@ def annotated_bitrate(input_bytes: int | None, duration_s: float | None, audio: 
         return ANNOTATED_MAX_BITRATE
     rate = input_bytes * 8 / duration_s - (ANNOTATED_AUDIO_BITRATE if audio else 0)
     return int(max(ANNOTATED_MIN_BITRATE, min(ANNOTATED_MAX_BITRATE, rate)))
-
-
-def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    return container.duration / 1_000_000 if container.duration else None
 
 
 def _frame_rate(stream: av.video.stream.VideoStream, max_fps: int = 240) -> Fraction:
@@ -193,7 +188,7 @@ class _Decoder:
                 raise InputError(f"the video could not be decoded: corrupt or unsupported ({reader.error})")
             self.notes.append(f"the file could not be read past {self.last_t:.1f} s ({reader.error}); the results stop there")
         if reader.read_to_end:
-            stated = _duration(self.container, self.video)
+            stated = stated_duration(self.container, self.video)
             if decoded and stated and self.last_t < stated - 1.0:
                 self.notes.append(
                     f"the video ends at {self.last_t:.1f} s although the file says it lasts {stated:.1f} s (truncated?)"
@@ -557,7 +552,7 @@ class VideoEmotionAnalyzer:
                         stream,
                         audio,
                         input_bytes,
-                        _duration(container, stream),
+                        stated_duration(container, stream),
                         annotate_max_side,
                         origin,
                         max_fps=settings.max_video_fps,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -72,8 +73,6 @@ def _measured(code: str, env: dict | None = None, timeout: float = 300) -> dict:
             print('RESULT ' + json.dumps(kw))
         """
     )
-    import os
-
     run = subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
         capture_output=True,
@@ -304,7 +303,7 @@ def test_media_longer_than_the_limit_is_refused_from_its_stated_duration(tmp_pat
         text=True,
         cwd=ROOT,
         timeout=300,
-        env={**__import__("os").environ, "EMOTION_MAX_MEDIA_SECONDS": "2"},
+        env={**os.environ, "EMOTION_MAX_MEDIA_SECONDS": "2"},
     )
     assert run.returncode == 1 and "longer than the limit of 2 s" in run.stderr and "Traceback" not in run.stderr
 
@@ -362,7 +361,7 @@ def test_the_cli_reads_text_files_in_bounded_pieces(tmp_path):
         text=True,
         cwd=ROOT,
         timeout=300,
-        env={**__import__("os").environ, "EMOTION_MAX_TEXT_FILE_BYTES": "30000000"},  # the 21 MB file is read
+        env={**os.environ, "EMOTION_MAX_TEXT_FILE_BYTES": "30000000"},  # the 21 MB file is read
     )
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert "huge.txt is 1,073,741,824 bytes, more than the limit of 30,000,000 bytes" in run.stderr

@@ -41,9 +41,7 @@ def media(tmp_path_factory, astronaut_bgr) -> dict[str, Path]:
     return {"photo": photo, "audio": audio, "video": video}
 
 
-def _assert_nothing_sent(
-    report, allowed_home: tuple[str, ...] = (".cache/emotion/",), allowed_tmp: tuple[str, ...] = ()
-) -> None:
+def _assert_nothing_sent(report, allowed_home: tuple[str, ...] = (".cache/emotion/",), allowed_tmp: tuple[str, ...] = ()) -> None:
     assert report.names == [], f"DNS lookups: {report.dns}\n{report.output[-3000:]}"
     assert report.audit == [], f"socket events beyond loopback: {report.audit}"
     stray = [f for f in report.home_files if not f.startswith(allowed_home)]

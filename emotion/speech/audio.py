@@ -25,6 +25,7 @@ from ..media import (
     media_stream,
     open_media,
     over_duration_note,
+    stated_duration,
 )
 
 SAMPLE_RATE = 16_000
@@ -58,13 +59,8 @@ def probe_audio(source: AudioSource) -> AudioInfo:
     """
     with open_media(source) as container:
         stream = media_stream(container, "audio")
-        duration = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
         ctx = stream.codec_context
-        return AudioInfo(duration, int(ctx.sample_rate or 0), int(ctx.channels or 0), ctx.name)
+        return AudioInfo(stated_duration(container, stream), int(ctx.sample_rate or 0), int(ctx.channels or 0), ctx.name)
 
 
 @dataclass(frozen=True)
