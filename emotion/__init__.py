@@ -8,9 +8,11 @@ imported, the telemetry of the libraries it loads (:data:`emotion.offline.OFFLIN
 what may go out (the live pages' STUN/TURN, and Whisper models a user picks by name).
 """
 
+__version__ = "0.2.0"
+
 from . import offline  # noqa: F401 - first: the environment is set before any library is imported
 from .errors import EmotionError, InputError, ModelError
 from .face import FaceEmotion, FaceEmotionAnalyzer, draw_faces
 from .labels import EMOTIONS
 
-__all__ = ["EMOTIONS", "EmotionError", "FaceEmotion", "FaceEmotionAnalyzer", "InputError", "ModelError", "draw_faces"]
+__all__ = ["__version__", "EMOTIONS", "EmotionError", "FaceEmotion", "FaceEmotionAnalyzer", "InputError", "ModelError", "draw_faces"]

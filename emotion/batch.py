@@ -3,9 +3,9 @@
 ``python -m emotion batch INPUT... --out DIR [--engine local|ray] [--address ADDR] [--fps N]
 [--workers N] [--force]`` (see :func:`main` and ``docs/batch.md``).
 
-Every file goes through the command line's own analysis (:data:`emotion.cli.HANDLERS`: the same
-face, speech and video analyzers as the pages), inside a *worker*, :class:`FileAnalyzer`, that
-loads the models once and analyses file after file:
+Every file goes through the one analysis core (:func:`emotion.analysis.analyze`: the same face,
+speech and video analyzers as the pages and the CLI), inside a *worker*, :class:`FileAnalyzer`,
+that loads the models once and analyses file after file:
 
 - ``--engine local`` (the default): one worker in this process; Ray is not needed.
 - ``--engine ray``: Ray Data holds the list of files (one block per file) and runs
@@ -51,15 +51,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .config import REPO_ROOT
+from .config import MAX_SAMPLE_FPS as MAX_FPS
+from .config import Settings
 from .errors import EmotionError, InputError
-from .images import IMAGE_EXTENSIONS
+from .formats import accepted_extensions, media_kind_of
+from .formats import extension as _extension
 from .labels import EMOTIONS
 from .sanitize import terminal
-from .speech.audio import AUDIO_EXTENSIONS
 from .timeline import TIMELINE_COLUMNS
-from .video import MAX_SAMPLE_FPS as MAX_FPS
-from .video import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -228,22 +227,6 @@ class InputFile:
     def key(self) -> tuple[str, int, int]:
         """(path, size, mtime): a file with the same key was analysed before."""
         return self.path, self.size_bytes, self.mtime_ns
-
-
-def _extension(name: str) -> str:
-    return PurePosixPath(name).suffix.lower().lstrip(".")
-
-
-def media_kind_of(name: str) -> str | None:
-    """``image``, ``video`` or ``audio`` from a file name's extension, or None."""
-    ext = _extension(name)
-    if ext in IMAGE_EXTENSIONS:
-        return "image"
-    if ext in VIDEO_EXTENSIONS:
-        return "video"
-    if ext in AUDIO_EXTENSIONS:
-        return "audio"
-    return None
 
 
 def is_uri(path: str) -> bool:
@@ -499,97 +482,70 @@ def _local_copy(path: str) -> Iterator[Path]:
         yield local
 
 
-def _resolve_kind(local: Path, kind: str | None) -> str:
-    from .media import open_media
+def _assets_here(settings: Settings, driver_assets: tuple[Path, Path] | None) -> Settings:
+    """``settings`` with the driver's shipped models folder and Haar cascade (the defaults, on
+    the driver's disk) replaced by this node's copies; paths a user set stay as they are."""
+    from .assets import bundled_haar_cascade, bundled_models_dir
 
-    if kind is None:
-        raise InputError(
-            f"{local.name} is not a photo, audio or video file by its extension "
-            f"(accepted: {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS + tuple(e for e in AUDIO_EXTENSIONS if e not in VIDEO_EXTENSIONS))})"
-        )
-    if kind == "video":  # webm, mp4, mov...: video, or audio alone (as `emotion audio` reads it)
-        try:
-            with open_media(local) as container:
-                if not container.streams.video:
-                    return "audio"
-        except InputError:
-            pass  # the video analysis says why
-    return kind
-
-
-def _duration(kind: str, local: Path) -> float | None:
-    from .speech.audio import probe_audio
-    from .video import video_duration
-
-    try:
-        if kind == "video":
-            return video_duration(local)
-        if kind == "audio":
-            return probe_audio(local).duration_s
-    except EmotionError:
-        return None  # the analysis raises the real error
-    return None
+    if not driver_assets:
+        return settings
+    models, haar = driver_assets
+    changes = {}
+    if Path(settings.models_dir) == Path(models):
+        changes["models_dir"] = bundled_models_dir()
+    if Path(settings.haar_cascade) == Path(haar):
+        changes["haar_cascade"] = bundled_haar_cascade()
+    return dataclasses.replace(settings, **changes) if changes else settings
 
 
 class FileAnalyzer:
-    """A batch worker: loads every model once, then analyses files one after another with the
-    command line's analysis (:data:`emotion.cli.HANDLERS`). Ray Data runs it as the callable class
-    of ``map_batches`` (one instance per actor); the local engine calls it the same way.
+    """A batch worker: loads every model once, then analyses files one after another through the
+    one analysis core (:func:`emotion.analysis.analyze`: the same face, speech and video
+    analyzers as the pages and the CLI). Ray Data runs it as the callable class of
+    ``map_batches`` (one instance per actor); the local engine calls it the same way.
 
     Args:
         sample_fps: video frames analysed per media second.
         cpus: threads per model (onnxruntime intra-op, Whisper's CTranslate2, OpenCV); the CPUs
             its actor reserves.
-        env: ``EMOTION_*`` settings to apply before the models load (the driver's, so a remote
-            actor uses the same models and options).
+        settings: the driver's :class:`~emotion.config.Settings` (default: from this process's
+            environment), so a remote actor uses the same models, limits and options.
+        driver_assets: (models folder, Haar cascade) the driver's package ships; where
+            ``settings`` names them, this node uses its own copy (the package shipped to it).
 
     Raises:
         ModelError: (constructor) a model file is missing or corrupt.
     """
 
-    def __init__(self, sample_fps: float = 2.0, cpus: int = 1, env: dict[str, str] | None = None):
-        if env:
-            os.environ.update(env)
+    def __init__(self, sample_fps: float = 2.0, cpus: int = 1, settings: Settings | None = None, driver_assets=None):
         import cv2
 
-        from .config import Settings
-        from .face import FaceEmotionAnalyzer
-        from .speech.acoustic import AcousticEmotionClassifier
-        from .speech.analyzer import SpeechEmotionAnalyzer
-        from .speech.transcribe import transcriber_from_settings
-        from .text.semantic import TextEmotionClassifier
+        from .analysis import Analyzers
 
         cv2.setNumThreads(cpus)
-        settings = dataclasses.replace(Settings.from_env(), ort_threads=cpus)
-        self.ctx: dict = {
-            "sample_fps": float(sample_fps),
-            "faces": FaceEmotionAnalyzer(settings=settings),
-            "speech": SpeechEmotionAnalyzer(
-                transcriber_from_settings(settings, threads=cpus),
-                AcousticEmotionClassifier(settings=settings),
-                TextEmotionClassifier(settings=settings),
-            ),
-        }
+        self.sample_fps = float(sample_fps)
+        self.analyzers = Analyzers(_assets_here(settings or Settings.from_env(), driver_assets), threads=cpus)
+        self.analyzers.faces, self.analyzers.speech  # noqa: B018 - load every model now, not on the first file
 
     def analyze(self, f: InputFile) -> FileResult:
         """Analyse one file. Never raises for the file's sake: a failure is a result with
         status ``error`` and its message (unexpected exceptions too, named by their type)."""
-        from .cli import HANDLERS
-        from .timeline import Timeline
+        from .analysis import analyze
 
         t0 = time.perf_counter()
-        notes: list[str] = []
-        self.ctx["on_note"] = lambda _path, message: notes.append(message)
-        kind, duration, rows, status, error = f.media_kind, None, (), "ok", None
+        kind, duration, rows, notes, status, error = f.media_kind, None, (), (), "ok", None
         try:
             if f.size_bytes < 0:
                 raise InputError(f"no such file: {f.path}")
+            if kind is None:
+                raise InputError(
+                    f"{PurePosixPath(f.path).name} is not a photo, audio or video file by its extension "
+                    f"(accepted: {accepted_extensions()})"
+                )
             with _local_copy(f.path) as local:
-                kind = _resolve_kind(local, kind)
-                duration = _duration(kind, local)
-                timeline = Timeline()
-                HANDLERS[kind](local, timeline, self.ctx)
-                rows = tuple(timeline.rows())
+                result = analyze(local, kind=kind, analyzers=self.analyzers, sample_fps=self.sample_fps)
+                kind, duration, notes = result.kind, result.duration_s, result.all_notes()
+                rows = tuple(result.rows())
         except EmotionError as exc:  # InputError, ModelError: a message for the user
             status, error = "error", str(exc)
         except Exception as exc:  # a bug or an exotic failure: the file's row says what, the run goes on
@@ -798,12 +754,8 @@ class Progress:
 # Engines
 
 
-def _emotion_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith("EMOTION_")}
-
-
-def _local_engine(todo: list[InputFile], sample_fps: float, cpus: int) -> Iterator:
-    analyzer = FileAnalyzer(sample_fps, cpus)
+def _local_engine(todo: list[InputFile], sample_fps: float, cpus: int, settings: Settings) -> Iterator:
+    analyzer = FileAnalyzer(sample_fps, cpus, settings)
     for f in todo:
         yield analyzer(_input_table([f]))
 
@@ -853,36 +805,72 @@ def _ray_home() -> Iterator[None]:
             os.environ["HOME"] = before
 
 
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def _installed() -> bool:
+    """Whether a fresh Python of this environment imports this package without help: installed
+    as a wheel or in editable mode (``pip install .``, ``pip install -e .``)."""
+    import importlib.metadata
+
+    try:
+        importlib.metadata.distribution("emotion-app")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def runtime_env(remote: bool) -> dict:
+    """Ray's ``runtime_env`` for the batch job: the telemetry switches, and the package itself
+    when the workers could not import it.
+
+    - On this machine (no ``address``) the workers run this very Python: an installed package
+      needs nothing shipped; a source checkout used without installing it ships its ``emotion``
+      folder (``py_modules``; the models are read where the driver reads them, on this disk).
+    - On a cluster (``address``), the installed package is shipped whole (``py_modules``: its
+      folder holds the models, their cards and the Haar cascade, ~45 MB), so the nodes need only
+      the dependencies (the cluster's image, or ``pip install emotion-app[batch]``).
+
+    Raises:
+        BatchError: a cluster is asked for from a source checkout (install the package first).
+    """
+    from .assets import installed_from_wheel
+
+    env: dict = {"env_vars": _offline_env()}
+    if remote:
+        if not installed_from_wheel():
+            raise BatchError(
+                "--address needs the package installed (its models travel inside it): pip install '.[batch]' "
+                "from the repository, then run the same command"
+            )
+        env["py_modules"] = [str(_package_dir())]
+    elif not _installed():
+        env["py_modules"] = [str(_package_dir())]
+    return env
+
+
 def ray_init(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Connect to Ray unless this process already is: ``address`` (``auto``, ``ray://host:10001``)
     joins a cluster, None starts Ray here with ``num_cpus`` CPUs (default: the machine's cores).
-    A ``ray://`` client ships this repository (code and ``models_onnx/``) as the job's working
-    directory; ``ray job submit --working-dir .`` does the same for ``auto``.
+    The job's code is the installed package, never the repository (:func:`runtime_env`).
     Returns whether it connected (the caller then shuts Ray down).
 
     Raises:
-        BatchError: Ray is not installed, or cannot start or connect.
+        BatchError: Ray is not installed, cannot start or connect, or a cluster is asked for
+            from a source checkout.
     """
     try:
         import ray
     except ImportError:
-        raise BatchError("--engine ray needs Ray: pip install -r requirements-batch.txt") from None
+        raise BatchError("--engine ray needs Ray: pip install '.[batch]' (or -r requirements-batch.txt)") from None
     if ray.is_initialized():
         return False
-    kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": True}
+    kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": True, "runtime_env": runtime_env(bool(address))}
     try:
         if address:
-            if address.startswith("ray://"):
-                kwargs["runtime_env"] = {
-                    "env_vars": _offline_env(),
-                    "working_dir": str(REPO_ROOT),
-                    "excludes": [".git", "tests", "bench", "docs", "training", "examples", "**/__pycache__"],
-                }
             ray.init(address=address, **kwargs)
         else:
-            # local workers import this package from the repository, wherever they start
-            path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-            kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": path, **_offline_env()}}
             with _ray_home():
                 ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **kwargs)
     except Exception as exc:  # ConnectionError, RuntimeError, ...: Ray's own messages
@@ -890,7 +878,7 @@ def ray_init(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
-def _ray_engine(todo: list[InputFile], sample_fps: float, cpus: int, workers: int | None) -> Iterator:
+def _ray_engine(todo: list[InputFile], sample_fps: float, cpus: int, workers: int | None, settings: Settings) -> Iterator:
     import ray
     import ray.data
 
@@ -904,7 +892,7 @@ def _ray_engine(todo: list[InputFile], sample_fps: float, cpus: int, workers: in
     ds = ray.data.from_items([dataclasses.asdict(f) for f in todo], override_num_blocks=min(len(todo), MAX_BLOCKS))
     with warnings.catch_warnings():  # max_task_retries has no named parameter yet in Ray 2.60 (pinned)
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*is deprecated")
-        ds = _map_files(ds, sample_fps, cpus, workers)
+        ds = _map_files(ds, sample_fps, cpus, workers, settings)
     try:
         yield from ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
     except Exception as exc:
@@ -914,12 +902,18 @@ def _ray_engine(todo: list[InputFile], sample_fps: float, cpus: int, workers: in
         raise BatchError(f"the Ray workers failed: {cause}") from None
 
 
-def _map_files(ds, sample_fps: float, cpus: int, workers: int):
+def _shipped_assets() -> tuple[Path, Path]:
+    from .assets import bundled_haar_cascade, bundled_models_dir
+
+    return bundled_models_dir(), bundled_haar_cascade()
+
+
+def _map_files(ds, sample_fps: float, cpus: int, workers: int, settings: Settings):
     import ray.data
 
     return ds.map_batches(
         FileAnalyzer,
-        fn_constructor_kwargs={"sample_fps": sample_fps, "cpus": cpus, "env": _emotion_env()},
+        fn_constructor_kwargs={"sample_fps": sample_fps, "cpus": cpus, "settings": settings, "driver_assets": _shipped_assets()},
         batch_size=1,
         batch_format="pyarrow",
         num_cpus=cpus,
@@ -982,6 +976,7 @@ def run_batch(
     flush_files: int = FLUSH_FILES,
     flush_s: float = FLUSH_S,
     on_result: Callable[[FileResult], None] | None = None,
+    app_settings: Settings | None = None,
 ) -> BatchReport:
     """Analyse every file of ``inputs`` (:func:`list_inputs`) into Parquet under ``out``
     (:class:`ParquetStore`), skipping files done before unless ``force``.
@@ -995,6 +990,8 @@ def run_batch(
         settings: :class:`BatchSettings` (default: from the environment).
         flush_files, flush_s: results are written every this many files or seconds.
         on_result: called with each :class:`FileResult` as it arrives (in completion order).
+        app_settings: the models, limits and options of the analysis (default
+            :meth:`Settings.from_env`), handed to every worker.
 
     Raises:
         InputError: no file found, a bad manifest, or a bad argument (``sample_fps`` <= 0, ``workers``
@@ -1013,6 +1010,7 @@ def run_batch(
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     settings = settings or BatchSettings.from_env()
+    app_settings = app_settings or Settings.from_env()
     inputs = list(inputs)
     files = list_inputs(inputs)
     if not files:
@@ -1053,9 +1051,9 @@ def run_batch(
             import ray
 
             n_workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // settings.worker_cpus))
-            batches = _ray_engine(todo, sample_fps, settings.worker_cpus, n_workers)
+            batches = _ray_engine(todo, sample_fps, settings.worker_cpus, n_workers, app_settings)
         elif todo:
-            batches = _local_engine(todo, sample_fps, settings.worker_cpus)
+            batches = _local_engine(todo, sample_fps, settings.worker_cpus, app_settings)
         else:
             batches = iter(())
         for table in batches:

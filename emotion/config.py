@@ -3,10 +3,10 @@
 | variable                    | default                                   | meaning                                          |
 |-----------------------------|-------------------------------------------|--------------------------------------------------|
 | ``EMOTION_CACHE_DIR``       | ``~/.cache/emotion``                      | the app's own files between runs (:func:`app_cache_dir`) |
-| ``EMOTION_MODELS_DIR``      | ``<repo>/models_onnx``                    | folder of the ONNX models and their cards        |
+| ``EMOTION_MODELS_DIR``      | the package's ``models_onnx`` (:mod:`emotion.assets`) | folder of the ONNX models and their cards |
 | ``EMOTION_FACE_MODEL``      | ``fernet``                                | face-expression model name (file stem)           |
 | ``EMOTION_FACE_DETECTOR``   | ``blazeface_full_range``                  | face detector: ``blazeface_full_range``, ``blazeface_short_range`` (ONNX files) or ``haar`` |
-| ``EMOTION_HAAR_CASCADE``    | ``<repo>/haarcascade_frontalface_default.xml`` | OpenCV Haar cascade for face detection      |
+| ``EMOTION_HAAR_CASCADE``    | the package's ``haarcascade_frontalface_default.xml`` | OpenCV Haar cascade for face detection |
 | ``EMOTION_LIVE_DETECT_MAX_SIDE`` | ``320``                              | longest side (px) of the copy detection runs on, live video |
 | ``EMOTION_PHOTO_DETECT_MAX_SIDE`` | ``1280``                            | the same for photos (small faces in group photos) |
 | ``EMOTION_FACE_READABILITY`` | ``1``                                  | 1: faces turned away, too small or too blurred get no expression (:mod:`emotion.face.quality`); 0: every face is labelled |
@@ -43,10 +43,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .assets import bundled_haar_cascade, bundled_models_dir
 
 STREAMLIT_CLOUD_ROOT = Path("/mount/src")
 """Where Streamlit Community Cloud checks out the apps it hosts."""
+
+WHISPER_MODELS: tuple[str, ...] = ("", "tiny.en", "base.en", "small.en", "tiny", "base", "small", "medium", "large-v3")
+"""Whisper models a server may offer (faster-whisper names; "" is the bundled tiny.en, offline).
+All but "" are downloaded by faster-whisper on first use, which needs a network."""
+
+MAX_SAMPLE_FPS = 60.0
+"""Highest rate (frames per media second) at which a video's frames may be sampled for faces (``--fps``)."""
 
 HOSTED_MAX_MEDIA_SECONDS = 1800.0
 """Default of ``EMOTION_MAX_MEDIA_SECONDS`` on a hosted deployment (30 min): every visitor shares
@@ -113,8 +120,6 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 def _whisper_allowed(hosted: bool, default_model: str) -> tuple[str, ...]:
-    from .speech.transcribe import WHISPER_MODELS
-
     raw = os.environ.get("EMOTION_WHISPER_ALLOWED")
     if raw is None:
         names = [] if hosted else list(WHISPER_MODELS)
@@ -129,10 +134,10 @@ def _whisper_allowed(hosted: bool, default_model: str) -> tuple[str, ...]:
 class Settings:
     """Runtime settings; :func:`Settings.from_env` reads them from the environment."""
 
-    models_dir: Path = REPO_ROOT / "models_onnx"
+    models_dir: Path = bundled_models_dir()
     face_model: str = "fernet"
     face_detector: str = "blazeface_full_range"
-    haar_cascade: Path = REPO_ROOT / "haarcascade_frontalface_default.xml"
+    haar_cascade: Path = bundled_haar_cascade()
     live_detect_max_side: int = 320
     photo_detect_max_side: int = 1280
     face_readability: bool = True
@@ -168,7 +173,7 @@ class Settings:
                 ``EMOTION_WHISPER_MAX_LOADED``), or ``EMOTION_HOSTED`` is not 1 or 0.
         """
         d = cls()
-        on_cloud = REPO_ROOT.is_relative_to(STREAMLIT_CLOUD_ROOT)
+        on_cloud = Path(__file__).resolve().is_relative_to(STREAMLIT_CLOUD_ROOT)
         hosted = _env_bool("EMOTION_HOSTED", on_cloud or (server_address is not None and not is_loopback(server_address)))
         whisper_model = os.environ.get("EMOTION_WHISPER_MODEL", d.whisper_model).strip()
         return cls(

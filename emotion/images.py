@@ -10,13 +10,13 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError
+from .formats import IMAGE_EXTENSIONS  # noqa: F401 - re-exported: where callers found it
 
 IMAGE_FORMATS = {"JPEG": "jpg/jpeg", "MPO": "jpg/jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp"}
 """Pillow formats accepted for photos, with the file extensions they come as. MPO is how Pillow
 names a JPEG with multi-picture data (phones add a second, smaller picture): its first picture
 is the photo."""
 
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp")
 
 MAX_IMAGE_BYTES = 200 * 2**20
 """Largest photo file read (bytes): the pages' upload limit (``server.maxUploadSize``, 200 MB)."""

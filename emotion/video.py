@@ -26,10 +26,12 @@ from pathlib import Path
 import av
 import cv2
 
+from .config import MAX_SAMPLE_FPS  # noqa: F401 - re-exported: where callers found it
 from .errors import InputError
 from .face.analyzer import FaceEmotionAnalyzer
 from .face.draw import draw_faces
 from .face.track import FaceTracker, TrackedFace
+from .formats import VIDEO_EXTENSIONS  # noqa: F401 - re-exported: where callers found it
 from .fusion import FaceSample, FusedEstimate, face_samples, fuse_utterance
 from .media import (
     MediaSource,
@@ -50,10 +52,6 @@ from .timeline import Timeline, face_row, fused_row, utterance_row
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = ("mp4", "mov", "webm", "avi", "mkv")
-
-MAX_SAMPLE_FPS = 60.0
-"""Highest rate (frames per media second) at which frames may be sampled for faces (``--fps``)."""
 
 MIN_TRACK_SCORE = 0.6
 """A tracked face counts in a video only when its mean detector score is at least this: lettering

@@ -324,4 +324,4 @@ def test_ray_missing_is_a_message(photos, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     assert main(["batch", str(photos), "--out", str(tmp_path / "out"), "--engine", "ray"]) == 1
     err = capsys.readouterr().err
-    assert "needs Ray: pip install -r requirements-batch.txt" in err and "Traceback" not in err
+    assert "needs Ray: pip install" in err and "Traceback" not in err

@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from ..errors import InputError
+from ..formats import AUDIO_EXTENSIONS  # noqa: F401 - re-exported: where callers found it
 from ..media import (
     MediaSource,
     PacketReader,
@@ -31,7 +32,6 @@ from ..media import (
 SAMPLE_RATE = 16_000
 """Sample rate (Hz) of every waveform inside the library."""
 
-AUDIO_EXTENSIONS = ("wav", "mp3", "m4a", "ogg", "flac", "webm")
 
 AudioSource = MediaSource
 

