@@ -26,7 +26,6 @@ import argparse
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,7 +34,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench.bench_video import RAVDESS, write_talking_clip  # noqa: E402
 from emotion.batch import BatchReport, FileResult, ray_init, run_batch  # noqa: E402

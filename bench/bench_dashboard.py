@@ -20,7 +20,6 @@ import os
 import platform
 import re
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,11 +27,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.conftest import RAVDESS  # noqa: E402
-from tests.media import chromium_media_args, face_scene, fake_microphone_wav, write_y4m  # noqa: E402
-from tests.server import start_app, stop_app  # noqa: E402
+from devkit.data import RAVDESS  # noqa: E402
+from devkit.media import chromium_media_args, face_scene, fake_microphone_wav, write_y4m  # noqa: E402
+from devkit.server import start_app, stop_app  # noqa: E402
 
 LINE = re.compile(r"\[(\d+\.\d)–(\d+\.\d) s\][^\n]*\n+words: [^\n]*· shown (\d+\.\d) s after it ended")
 CLIPS = ("Actor_01/03-01-01-01-01-01-01.flac", "Actor_02/03-01-03-02-02-01-02.flac", "Actor_03/03-01-04-01-01-01-03.flac")

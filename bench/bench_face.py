@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -24,15 +23,14 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench.timing import measure, summary_ms  # noqa: E402
+from devkit.media import face_scene  # noqa: E402
 from emotion import FaceEmotionAnalyzer  # noqa: E402
 from emotion.config import Settings  # noqa: E402
 from emotion.face.classify import crop_faces  # noqa: E402
 from emotion.face.detect import to_gray  # noqa: E402
 from emotion.stream import FaceVideoProcessor  # noqa: E402
-from tests.media import face_scene  # noqa: E402
 
 CONFIGS = {
     "default (BlazeFace full range + FERNet)": ("blazeface_full_range", "fernet"),

@@ -123,7 +123,7 @@ def _ravdess_dirs(given: Path | None) -> list[Path]:
     """Where a RAVDESS folder may be: ``--ravdess``, the checkout's ../shared/data, this file's."""
     dirs = [given] if given else []
     try:
-        from tests.conftest import RAVDESS
+        from devkit.data import RAVDESS
 
         dirs.append(RAVDESS)
     except Exception:
@@ -137,8 +137,8 @@ def warmup_files(tmp: Path, ravdess: Path | None = None) -> tuple[dict[str, Path
     import cv2
     from skimage.data import astronaut
 
+    from devkit.media import write_audio, write_video
     from emotion.speech.audio import load_audio
-    from tests.media import write_audio, write_video
 
     photo = tmp / "astronaut.png"
     bgr = astronaut()[:, :, ::-1].copy()
@@ -327,7 +327,7 @@ def _browse(result: dict, case: str, args, url: str, warm: dict[str, Path], host
 
 def one_run(case: str, args, tmp: Path, warm: dict[str, Path], chromium: str) -> dict:
     """A fresh server: warm-up, idle, uploads, settle; the readings (MB) and what the pages showed."""
-    from tests.server import start_app, stop_app
+    from devkit.server import start_app, stop_app
 
     hostile = hostile_file(case, tmp)
     nan = float("nan")
@@ -456,7 +456,6 @@ def _root() -> Path:
 
 
 ROOT = _root()
-sys.path.insert(0, str(ROOT))
 
 if __name__ == "__main__":
     main()

@@ -42,7 +42,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench.timing import measure, summary_ms  # noqa: E402
 
@@ -75,8 +74,8 @@ def peer_python() -> Path:
 def inputs(faces: int) -> dict[str, np.ndarray]:
     from skimage import data
 
-    from tests.media import face_scene
-    from tests.photos import group_scene
+    from devkit.media import face_scene
+    from devkit.photos import group_scene
     from training.evaluate_face import DEFAULT_DATA, load_split
 
     x, y = load_split(DEFAULT_DATA, "PrivateTest", limit=faces, seed=0)

@@ -13,20 +13,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench.timing import summary_ms  # noqa: E402
+from devkit.media import webrtc_frames  # noqa: E402
 from emotion.speech.analyzer import SpeechEmotionAnalyzer  # noqa: E402
 from emotion.speech.audio import load_audio  # noqa: E402
 from emotion.stream import SpeechStreamProcessor  # noqa: E402
-from tests.media import webrtc_frames  # noqa: E402
 
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
 

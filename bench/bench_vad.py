@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from emotion.speech.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from emotion.speech.vad import UtteranceSegmenter  # noqa: E402

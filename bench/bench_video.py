@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import io
 import platform
-import sys
 import tempfile
 import time
 from fractions import Fraction
@@ -31,7 +30,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from emotion import FaceEmotionAnalyzer  # noqa: E402
 from emotion.speech.analyzer import SpeechEmotionAnalyzer  # noqa: E402

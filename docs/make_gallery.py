@@ -16,23 +16,21 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 
+from devkit.browser import open_and_start  # noqa: E402
+from devkit.media import chromium_media_args, face_scene, fake_microphone_wav, write_av_clip, write_y4m  # noqa: E402
+from devkit.photos import group_scene  # noqa: E402
+from devkit.server import start_app, stop_app  # noqa: E402
 from emotion.speech.audio import load_audio  # noqa: E402
-from tests.browser import open_and_start  # noqa: E402
-from tests.media import chromium_media_args, face_scene, fake_microphone_wav, write_av_clip, write_y4m  # noqa: E402
-from tests.photos import group_scene  # noqa: E402
-from tests.server import start_app, stop_app  # noqa: E402
 
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
 SENTENCES = [  # (actor, file): real speech, both RAVDESS sentences, several actors and emotions

@@ -10,16 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.server import start_app, stop_app
+from devkit.server import start_app, stop_app
 
 # The pages' tests (AppTest) run no server, so Streamlit's server.address is unset: every
 # interface, which the app treats as a hosted deployment. They stand for a machine of one's own
 # unless they say otherwise; tests/test_limits.py checks the address rule itself.
 os.environ.setdefault("EMOTION_HOSTED", "0")
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-FER_NPZ = SHARED_DATA / "fer2013" / "fer2013_ferplus.npz"
+from devkit.data import FER_NPZ, RAVDESS, ROOT, SHARED_DATA  # noqa: F401 - also imported from here by the tests
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +31,7 @@ def astronaut_bgr() -> np.ndarray:
 @pytest.fixture(scope="session")
 def faceless_photos() -> dict[str, np.ndarray]:
     """Real photos without a human face, shipped by scikit-image (tests/photos.py)."""
-    from tests.photos import face_free_photos
+    from devkit.photos import face_free_photos
 
     return {p.name: p.image for p in face_free_photos()}
 
@@ -73,7 +71,6 @@ def streamlit_url(tmp_path_factory) -> str:
     print("---- streamlit server log (tail) ----\n" + log_path.read_text()[-4000:])
 
 
-RAVDESS = SHARED_DATA / "ravdess"
 
 
 @pytest.fixture(scope="session")
@@ -112,8 +109,8 @@ def speech_wav(tmp_path_factory):
     ../shared (the speech tests then skip)."""
     if not RAVDESS.exists():
         return None
+    from devkit.media import fake_microphone_wav
     from emotion.speech.audio import load_audio
-    from tests.media import fake_microphone_wav
 
     clips = [
         load_audio(RAVDESS / "Actor_01" / "03-01-01-01-01-01-01.flac"),
@@ -132,8 +129,8 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """How many presses of START the browser tests' streams needed (tests.browser.start)."""
-    from tests.browser import START_PRESSES
+    """How many presses of START the browser tests' streams needed (devkit.browser.start)."""
+    from devkit.browser import START_PRESSES
 
     if START_PRESSES:
         again = sum(1 for n in START_PRESSES if n > 1)
@@ -157,3 +154,26 @@ def served(monkeypatch) -> dict[str, bytes]:
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
     return files
+
+
+@pytest.fixture(scope="session")
+def fresh_python(tmp_path_factory) -> Path:
+    """The Python of a fresh virtual environment with only ``requirements.txt`` installed (the
+    README's first command): the app's deployability (test_fresh_env.py) and the wheel
+    (test_packaging.py) are checked in it."""
+    import subprocess
+    import sys
+
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "-r", str(ROOT / "requirements.txt")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=env,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    return python

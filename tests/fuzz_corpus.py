@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from tests.media import write_audio, write_video
+from devkit.media import write_audio, write_video
 
 RAVDESS_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac"
 REAL_SPEECH = RAVDESS_CLIP.exists()

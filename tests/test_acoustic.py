@@ -83,8 +83,8 @@ def test_encoder_short_long_and_bad_input(classifier):
 def test_onnx_rebuild_of_whisper_tiny_matches_ctranslate2(tmp_path):
     """The ONNX graph made from the bundled tiny.en CTranslate2 weights (all 4 layers and the final
     norm, 30 s padded) equals CTranslate2's own encoder."""
+    from devkit.media import write_audio
     from emotion.speech.transcribe import bundled_model_path
-    from tests.media import write_audio
     from training.export_whisper_encoder import check, read_ctranslate2
 
     clip = write_audio(tmp_path / "speech.wav", _speech())
@@ -154,8 +154,8 @@ def test_a_session_standardises_each_utterance_over_the_earlier_ones(classifier,
 
 def test_a_file_is_one_voice_session(classifier, corpora_dir, tmp_path, monkeypatch):
     """analyze_file gives all utterances of a file one session (and the next file a new one)."""
+    from devkit.media import fake_microphone_wav
     from emotion.speech.analyzer import SpeechEmotionAnalyzer
-    from tests.media import fake_microphone_wav
 
     waves = [load_audio(p) for p in sorted((corpora_dir / "ravdess" / "Actor_03").glob("*.flac"))[:3]]
     wav = fake_microphone_wav(tmp_path / "three.wav", waves, pause_s=1.5, gain=1.0)

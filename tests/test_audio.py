@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import soxr
 
+from devkit.media import write_audio
 from emotion import InputError
 from emotion.speech.audio import iter_audio_blocks, load_audio, probe_audio, to_mono_16k
 from emotion.speech.transcribe import Transcriber
 from emotion.speech.vad import UtteranceSegmenter
-from tests.media import write_audio
 
 SILENCE = np.zeros(16_000, np.float32)
 

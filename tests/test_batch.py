@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from devkit.media import face_scene, write_audio, write_video
 from emotion import batch
 from emotion.batch import (
     BATCH_TIMELINE_COLUMNS,
@@ -26,7 +27,6 @@ from emotion.batch import (
 from emotion.cli import main
 from emotion.labels import EMOTIONS
 from emotion.timeline import TIMELINE_COLUMNS
-from tests.media import face_scene, write_audio, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 CORRUPT_MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500

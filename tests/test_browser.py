@@ -14,12 +14,12 @@ from pathlib import Path
 import cv2
 import pytest
 
+from devkit.browser import metric, open_and_start
+from devkit.media import chromium_media_args, face_scene, write_y4m
 from emotion.config import Settings
 from emotion.labels import EMOTIONS
 from emotion.models import read_card
 from emotion.timeline import TIMELINE_COLUMNS
-from tests.browser import metric, open_and_start
-from tests.media import chromium_media_args, face_scene, write_y4m
 
 pytestmark = pytest.mark.browser
 LABELS = "|".join(EMOTIONS)

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from devkit.media import write_audio
 from emotion.cli import main
 from emotion.labels import EMOTIONS
 from emotion.timeline import TIMELINE_COLUMNS
-from tests.media import write_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +86,7 @@ def test_usage_error_exit_code_2():
 
 
 def test_video_faces_utterances_and_fused_rows(tmp_path, astronaut_bgr, kids_clip, capsys):
-    from tests.media import face_scene, write_video
+    from devkit.media import face_scene, write_video
 
     silence = np.zeros(16_000, np.float32)
     audio = np.concatenate([silence, kids_clip, silence])
@@ -104,7 +104,7 @@ def test_video_faces_utterances_and_fused_rows(tmp_path, astronaut_bgr, kids_cli
 
 
 def test_video_without_audio_and_a_corrupt_video(tmp_path, astronaut_bgr, capsys):
-    from tests.media import face_scene, write_video
+    from devkit.media import face_scene, write_video
 
     write_video(tmp_path / "silent.mp4", face_scene(astronaut_bgr), 2.0)
     (tmp_path / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500)

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devkit.photos import face_free_photos, match, photos_with_faces
 from emotion.config import Settings
 from emotion.errors import ModelError
 from emotion.face.analyzer import FaceEmotionAnalyzer, build_detector
 from emotion.face.blazeface import KEYPOINTS, BlazeFaceDetector, ssd_anchors
 from emotion.face.detect import HaarFaceDetector
-from tests.photos import face_free_photos, match, photos_with_faces
 from tests.wheels import download_wheel
 
 ROOT = Path(__file__).resolve().parents[1]

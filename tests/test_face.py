@@ -173,8 +173,8 @@ def test_captions_of_nearby_faces_do_not_cover_each_other_or_other_faces():
 
 
 def test_captions_on_a_real_group_photo_do_not_overlap(analyzer):
+    from devkit.photos import group_scene
     from emotion.face.draw import _overlap, place_captions
-    from tests.photos import group_scene
 
     photo = group_scene()
     faces = analyzer.analyze_photo(photo.image)

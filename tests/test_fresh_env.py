@@ -3,14 +3,10 @@ app with hub downloads disabled, and every page loads without an error (real Chr
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-from tests.server import app_tracebacks, start_app, stop_app
+from devkit.server import app_tracebacks, start_app, stop_app
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {
@@ -22,23 +18,6 @@ PAGES = {
     "/Audio_file": "Choose an audio file to analyse.",
     "/Video_file": "Choose a video to analyse.",
 }
-
-
-@pytest.fixture(scope="module")
-def fresh_python(tmp_path_factory) -> Path:
-    venv = tmp_path_factory.mktemp("fresh") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "-r", str(ROOT / "requirements.txt")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        env=env,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
-    return python
 
 
 def test_requirements_are_light(fresh_python):

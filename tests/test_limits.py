@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
+from devkit.media import write_audio
 from emotion.config import HOSTED_MAX_MEDIA_SECONDS, Settings, is_loopback
 from emotion.errors import InputError
 from emotion.sanitize import csv_cell, escape_controls
@@ -36,7 +37,6 @@ from tests.fuzz_corpus import (
     wav_bits_zero,
     wav_channels,
 )
-from tests.media import write_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 

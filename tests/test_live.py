@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
+from devkit.media import face_scene, webrtc_frames
 from emotion.labels import EMOTIONS
 from emotion.live import LiveSession
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
 from emotion.timeline import TIMELINE_COLUMNS
-from tests.media import face_scene, webrtc_frames
 
 HAPPY = EMOTIONS.index("happy")
 SILENCE = np.zeros(16_000, np.float32)

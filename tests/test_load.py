@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import metric, start
-from tests.media import chromium_media_args, face_scene, write_y4m
-from tests.server import app_tracebacks, start_app, stop_app
+from devkit.browser import metric, start
+from devkit.media import chromium_media_args, face_scene, write_y4m
+from devkit.server import app_tracebacks, start_app, stop_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

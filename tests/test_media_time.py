@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
+from devkit.media import face_scene, write_audio, write_av_clip
 from emotion.face.track import iou
 from emotion.video import VideoEmotionAnalyzer
-from tests.media import face_scene, write_audio, write_av_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 SILENCE = np.zeros(16_000, np.float32)

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import pytest
 
+from devkit.media import face_scene, write_video
 from tests.fuzz_corpus import _speech, wav_channels
-from tests.media import face_scene, write_video
 from tests.netrecord import record, unavailable
 
 ROOT = Path(__file__).resolve().parents[1]

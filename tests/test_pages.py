@@ -118,7 +118,7 @@ def _speech_file(tmp_path, clips, ext="wav", rate=16_000, channels=1):
     import numpy as np
     import soxr
 
-    from tests.media import write_audio
+    from devkit.media import write_audio
 
     silence = np.zeros(16_000, np.float32)
     audio = np.concatenate([silence] + [c for clip in clips for c in (clip, silence)])
@@ -159,7 +159,7 @@ def test_audio_page_tables_every_utterance(audio_page, tmp_path, kids_clip, dogs
 def test_audio_page_silent_file(audio_page, tmp_path):
     import numpy as np
 
-    from tests.media import write_audio
+    from devkit.media import write_audio
 
     data = write_audio(tmp_path / "silence.flac", np.zeros(16_000 * 5, np.float32)).read_bytes()
     at = _upload(audio_page, "audio", "silence.flac", data, "audio/flac")
@@ -197,7 +197,7 @@ def video_page():
 def test_video_page_timeline_with_faces_speech_and_fusion(video_page, tmp_path, astronaut_bgr, kids_clip, served):
     import numpy as np
 
-    from tests.media import face_scene, write_video
+    from devkit.media import face_scene, write_video
 
     silence = np.zeros(16_000, np.float32)
     audio = np.concatenate([silence, kids_clip, silence])
@@ -224,7 +224,7 @@ def test_video_page_timeline_with_faces_speech_and_fusion(video_page, tmp_path, 
 
 
 def test_video_page_without_audio_and_corrupt(video_page, tmp_path, astronaut_bgr):
-    from tests.media import face_scene, write_video
+    from devkit.media import face_scene, write_video
 
     data = write_video(tmp_path / "silent.mp4", face_scene(astronaut_bgr), 2.0).read_bytes()
     at = _upload(video_page, "video", "silent.mp4", data, "video/mp4")

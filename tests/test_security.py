@@ -140,7 +140,7 @@ def secret(tmp_path, monkeypatch):
     point at, in the current folder, with its access time set back so that any read shows."""
     import os
 
-    from tests.media import face_scene, write_video
+    from devkit.media import face_scene, write_video
 
     folder = tmp_path / "server"
     folder.mkdir()

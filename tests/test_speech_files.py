@@ -7,9 +7,9 @@ import av
 import numpy as np
 import pytest
 
+from devkit.media import write_audio
 from emotion import InputError
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
-from tests.media import write_audio
 
 SILENCE = np.zeros(16_000, np.float32)
 

@@ -7,9 +7,9 @@ from collections import deque
 import numpy as np
 import pytest
 
+from devkit.media import webrtc_frames
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
 from emotion.stream import SpeechStreamProcessor
-from tests.media import webrtc_frames
 
 SILENCE = np.zeros(16_000, np.float32)
 

@@ -11,12 +11,12 @@ import jiwer
 import numpy as np
 import pytest
 
+from devkit.data import SHARED_DATA
+from devkit.media import fake_microphone_wav, webrtc_frames
 from emotion.speech.analyzer import SpeechEmotionAnalyzer, language_note
 from emotion.speech.audio import load_audio
 from emotion.speech.transcribe import ENGLISH_ONLY_MIN_LOGPROB, Transcriber, Transcript, describe_model
 from emotion.stream import SpeechStreamProcessor
-from tests.conftest import SHARED_DATA
-from tests.media import fake_microphone_wav, webrtc_frames
 
 SENTENCES = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
 """RAVDESS's two statements (the fifth field of a file name)."""

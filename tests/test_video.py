@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from devkit.media import face_scene, write_video
 from emotion.errors import InputError
 from emotion.labels import color_bgr
 from emotion.video import (
@@ -19,7 +20,6 @@ from emotion.video import (
     annotated_bitrate,
     annotated_size,
 )
-from tests.media import face_scene, write_video
 
 FPS = 10
 
@@ -139,7 +139,7 @@ def test_annotated_video_of_bad_input(analyzer, astronaut_bgr, tmp_path):
     faces = VideoEmotionAnalyzer(analyzer)
     with pytest.raises(InputError, match="not an audio or video file"):
         faces.analyze(b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500, annotate=True)
-    from tests.media import write_audio
+    from devkit.media import write_audio
 
     with pytest.raises(InputError, match="no video track"):
         faces.analyze(write_audio(tmp_path / "a.wav", np.zeros(16_000, np.float32)), annotate=True)
@@ -161,8 +161,8 @@ def test_a_failing_annotated_copy_keeps_the_analysis(analyzer, annotated, hd_cli
 
 
 def test_a_video_without_utterances_says_why(analyzer, astronaut_bgr, tmp_path):
+    from devkit.media import face_scene, write_av_clip, write_video
     from emotion.speech.analyzer import SpeechEmotionAnalyzer
-    from tests.media import face_scene, write_av_clip, write_video
 
     speech = SpeechEmotionAnalyzer.from_settings()
     video = VideoEmotionAnalyzer(analyzer, speech)
@@ -181,9 +181,9 @@ def test_tracks_that_do_not_look_like_faces_are_dropped(astronaut_bgr, tmp_path)
     default): their tracks score below MIN_TRACK_SCORE and are dropped; the real face stays."""
     import skimage.data
 
+    from devkit.media import write_av_clip
     from emotion.face.analyzer import FaceEmotionAnalyzer
     from emotion.video import MIN_TRACK_SCORE
-    from tests.media import write_av_clip
 
     permissive = FaceEmotionAnalyzer()
     permissive.detector.score_threshold = 0.2

@@ -125,7 +125,7 @@ def test_a_missing_private_api_is_reported(monkeypatch):
 def test_only_streamlits_own_websocket_teardown_is_forgiven_in_a_server_log():
     from pathlib import Path
 
-    from tests.server import app_tracebacks
+    from devkit.server import app_tracebacks
 
     site = "/venv/lib/python3.11/site-packages"
     teardown = (

@@ -28,13 +28,12 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench.timing import measure  # noqa: E402
+from devkit.photos import face_free_photos, match, photos_with_faces  # noqa: E402
 from emotion.config import Settings  # noqa: E402
 from emotion.face.blazeface import BlazeFaceDetector  # noqa: E402
 from emotion.face.detect import HaarFaceDetector  # noqa: E402
-from tests.photos import face_free_photos, match, photos_with_faces  # noqa: E402
 
 MODES = {"live (320 px copy)": 320, "photo (1280 px copy)": 1280}
 PHOTOS = (

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from emotion.config import Settings  # noqa: E402
 from emotion.face.classify import FaceExpressionClassifier  # noqa: E402

@@ -55,7 +55,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from emotion.config import Settings  # noqa: E402
 from emotion.face.analyzer import FaceEmotionAnalyzer, build_detector  # noqa: E402

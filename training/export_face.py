@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench.timing import measure  # noqa: E402
 from emotion.labels import EMOTIONS  # noqa: E402

@@ -63,7 +63,6 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from emotion.labels import ferplus_distribution, ferplus_majority  # noqa: E402
 from training.fer_net import INPUT_SIZE, FERNet, count_macs, count_parameters  # noqa: E402

@@ -56,7 +56,6 @@ import json
 import os
 import random
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -67,7 +66,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from emotion.labels import EMOTIONS  # noqa: E402
 from emotion.text.semantic import CONTEXT_WORDS, TextEmotionClassifier, clip_context, tokenizer_path  # noqa: E402
