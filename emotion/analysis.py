@@ -224,12 +224,13 @@ def _check_file(path: Path) -> None:
 
 
 def resolve_kind(source: Source, kind: str | None, name: str) -> Kind:
-    """The kind to analyse ``source`` as: ``kind`` when given, else from ``name``'s extension;
-    a ``video`` with no video stream (an audio-only webm or mp4) is ``audio``.
+    """The kind to analyse ``source`` as: ``kind`` when given, else from ``name``'s extension,
+    where a ``video`` with no video stream (an audio-only webm or mp4) is ``audio``.
 
     Raises:
         InputError: an unknown ``kind``, or an extension of no supported kind.
     """
+    inferred = kind is None
     if kind is None:
         kind = kind_of(name)
         if kind is None:
@@ -238,7 +239,7 @@ def resolve_kind(source: Source, kind: str | None, name: str) -> Kind:
             )
     if kind not in KINDS:
         raise InputError(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
-    if kind == "video":
+    if kind == "video" and inferred:
         from .media import open_media
 
         try:
@@ -268,7 +269,8 @@ def analyze(
     Args:
         source: a path, or the file's bytes.
         kind: ``image``, ``audio``, ``video`` or ``text``; default: from the extension of
-            ``name`` or of the path (:mod:`emotion.formats`).
+            ``name`` or of the path (:mod:`emotion.formats`), a video file without a video
+            stream then read as audio.
         name: the file's name (the rows' ``source``); default: the path's name, or ``upload``.
         settings: used when ``analyzers`` is None (default :meth:`Settings.from_env`); the limits
             are ``analyzers.settings``'s: photo pixels and bytes, video frame pixels, media

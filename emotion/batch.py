@@ -543,7 +543,7 @@ class FileAnalyzer:
                     f"(accepted: {accepted_extensions()})"
                 )
             with _local_copy(f.path) as local:
-                result = analyze(local, kind=kind, analyzers=self.analyzers, sample_fps=self.sample_fps)
+                result = analyze(local, analyzers=self.analyzers, sample_fps=self.sample_fps)  # the kind from the name
                 kind, duration, notes = result.kind, result.duration_s, result.all_notes()
                 rows = tuple(result.rows())
         except EmotionError as exc:  # InputError, ModelError: a message for the user

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from emotion.analysis import Analysis, Analyzers, analyze
 from emotion.charts import faces_probability_bars
-from emotion.face import draw_faces, faces_report
+from emotion.face import faces_report
 from emotion.face.draw import face_caption
-from emotion.images import IMAGE_EXTENSIONS, decode_image, encode_png, fit_within, pad_to_aspect
+from emotion.formats import IMAGE_EXTENSIONS
 from ui.resources import face_analyzer_or_stop
 from ui.widgets import analyse_or_stop, page_header, shown, uploaded_file
 
@@ -23,20 +24,27 @@ upload = uploaded_file("Photo", IMAGE_EXTENSIONS, key="photo", prompt="Choose a 
 name = upload.name
 
 
-def analyse(progress) -> tuple:
+def analyse(progress) -> Analysis:
     """Everything that holds the full-size picture runs here, inside the server's analysis slot;
     what leaves it is small: the faces, the display copy and the annotated PNG's bytes."""
-    image = decode_image(upload.data, max_pixels=analyzer.settings.max_image_pixels)
-    progress.progress(0.4, text="Finding faces…")
-    faces = analyzer.analyze_photo(image)
-    progress.progress(0.8, text="Drawing the boxes…")
-    annotated = draw_faces(image, faces, copy=False) if faces else image
-    shown_copy = pad_to_aspect(fit_within(annotated, DISPLAY_MAX_SIDE))
-    png = encode_png(annotated) if faces else b""
-    return image.shape[:2], faces, shown_copy, png
+    progress.progress(0.3, text="Finding faces…")
+    return analyze(
+        upload.data,
+        kind="image",
+        name=name,
+        analyzers=Analyzers(analyzer.settings, faces=analyzer),
+        annotate=True,
+        preview_max_side=DISPLAY_MAX_SIDE,
+    )
 
 
-(height, width), faces, display, annotated_png = analyse_or_stop(name, analyse)
+analysis = analyse_or_stop(name, analyse)
+(width, height), faces, display, annotated_png = (
+    analysis.image_size,
+    list(analysis.faces[0][1]),
+    analysis.preview,
+    analysis.annotated,
+)
 st.caption(f"{shown(name)} · {width}×{height} px · model {analyzer.classifier.name}")
 if not faces:
     st.warning("No face found in this photo. Faces should be frontal, upright and at least about 40 px wide.")

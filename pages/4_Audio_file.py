@@ -7,9 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from emotion.analysis import Analysis, Analyzers, analyze
 from emotion.charts import utterance_trend
 from emotion.speech.audio import AUDIO_EXTENSIONS
-from emotion.timeline import Timeline, utterance_row
 from ui.resources import settings, speech_analyzer_or_stop
 from ui.widgets import analyse_or_stop, page_header, progress_line, shown, uploaded_file, utterance_table
 
@@ -26,22 +26,20 @@ name = upload.name
 results = st.session_state.get("audio_results")
 run_key = (upload.file_id, analyzer.transcriber.model_label)  # a new file or another Whisper model: analyse again
 if results is None or results["key"] != run_key:
-    notes: list[str] = []
 
-    def analyse(progress) -> list:
+    def analyse(progress) -> Analysis:
         started = time.monotonic()
 
-        def on_progress(done_s: float, total_s: float) -> None:
+        def on_progress(_stage: str, done_s: float, total_s: float | None) -> None:
             fraction = min(1.0, done_s / total_s) if total_s else 0.0
-            progress.progress(fraction, text=progress_line("Audio", done_s, total_s, time.monotonic() - started))
+            progress.progress(fraction, text=progress_line("Audio", done_s, total_s or 0.0, time.monotonic() - started))
 
-        return list(
-            analyzer.analyze_file(
-                upload.data, progress=on_progress, on_note=notes.append, max_seconds=settings().max_media_seconds
-            )
+        return analyze(
+            upload.data, kind="audio", name=name, analyzers=Analyzers(settings(), speech=analyzer), progress=on_progress
         )
 
-    results = {"key": run_key, "utterances": analyse_or_stop(name, analyse), "notes": notes}
+    analysis = analyse_or_stop(name, analyse)
+    results = {"key": run_key, "utterances": list(analysis.utterances), "notes": analysis.notes, "analysis": analysis}
     st.session_state.audio_results = results
 
 utterances = results["utterances"]
@@ -59,9 +57,7 @@ for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (ri
         col.plotly_chart(fig, key=f"audio-{modality}")
 utterance_table(utterances, newest_first=False)
 
-timeline = Timeline()
-for u in utterances:
-    timeline.add(utterance_row(u, name))
+timeline = results["analysis"].timeline()
 stem = Path(name).stem or "audio"
 c1, c2 = st.columns(2)
 c1.download_button("Download timeline (CSV)", timeline.to_csv(), f"{stem}_timeline.csv", "text/csv")

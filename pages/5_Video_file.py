@@ -8,8 +8,9 @@ import time
 import numpy as np
 import streamlit as st
 
+from emotion.analysis import Analysis, Analyzers, analyze
 from emotion.charts import probability_trend, utterance_trend
-from emotion.video import VIDEO_EXTENSIONS, VideoAnalysis, VideoEmotionAnalyzer, video_duration
+from emotion.formats import VIDEO_EXTENSIONS
 from ui.resources import face_analyzer_or_stop, settings, speech_analyzer_or_stop
 from ui.widgets import analyse_or_stop, page_header, progress_line, shown, uploaded_file, utterance_table
 
@@ -31,23 +32,24 @@ results = st.session_state.get("video_results")
 run_key = (upload.file_id, sample_fps, speech.transcriber.model_label)
 if results is None or results["key"] != run_key:
 
-    def analyse(progress) -> VideoAnalysis:
-        duration = video_duration(upload.data) or 0.0
-        started = {"faces": time.monotonic()}
+    def analyse(progress) -> Analysis:
+        started: dict[str, float] = {}
 
-        def on_progress(stage: str, done_s: float) -> None:
-            part = min(1.0, done_s / duration) if duration else 0.0
+        def on_progress(stage: str, done_s: float, total_s: float | None) -> None:
+            part = min(1.0, done_s / total_s) if total_s else 0.0
             fraction = part / 2 if stage == "faces" else 0.5 + part / 2
             elapsed = time.monotonic() - started.setdefault(stage, time.monotonic())
             what = "Faces (step 1 of 2)" if stage == "faces" else "Soundtrack (step 2 of 2)"
-            progress.progress(fraction, text=progress_line(what, done_s, duration, elapsed))
+            progress.progress(fraction, text=progress_line(what, done_s, total_s or 0.0, elapsed))
 
-        return VideoEmotionAnalyzer(faces, speech).analyze(
+        return analyze(
             upload.data,
+            kind="video",
+            name=name,
+            analyzers=Analyzers(settings(), faces=faces, speech=speech),
             sample_fps=sample_fps,
             progress=on_progress,
             annotate=True,
-            max_seconds=settings().max_media_seconds,
         )
 
     st.session_state.pop("video_results", None)  # free the previous video (and its annotated copy) first
@@ -66,8 +68,8 @@ st.success(
     + (f" ({analysis.no_utterances_reason})." if analysis.no_utterances_reason else ".")
 )
 
-if analysis.annotated_video:
-    st.video(analysis.annotated_video, format="video/mp4")
+if analysis.annotated:
+    st.video(analysis.annotated, format="video/mp4")
 
 if any(fs for _, fs in analysis.faces):
     # every sampled frame; one without a face is a gap in the lines, not an interpolated stretch
@@ -110,10 +112,10 @@ if analysis.fused:
         hide_index=True,
     )
 
-timeline = analysis.timeline(name)
+timeline = analysis.timeline()
 stem = name.rsplit(".", 1)[0] or "video"
 c1, c2, c3 = st.columns(3)
 c1.download_button("Download timeline (CSV)", timeline.to_csv(), f"{stem}_timeline.csv", "text/csv")
 c2.download_button("Download timeline (JSON)", timeline.to_json(), f"{stem}_timeline.json", "application/json")
-if analysis.annotated_video:
-    c3.download_button("Download annotated video (MP4)", analysis.annotated_video, f"{stem}_annotated.mp4", "video/mp4")
+if analysis.annotated:
+    c3.download_button("Download annotated video (MP4)", analysis.annotated, f"{stem}_annotated.mp4", "video/mp4")

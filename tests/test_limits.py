@@ -249,7 +249,7 @@ def test_the_cli_goes_on_after_a_bad_wav(speech, tmp_path):
     assert "a_bits0.wav: the audio track's header is not valid" in run.stderr
     rows = json.loads(run.stdout)["rows"]
     if REAL_SPEECH:
-        assert [r["source"] for r in rows] == ["b_nine.wav"] and "kids" in rows[0]["text"].lower()
+        assert [r["source"] for r in rows] == ["b_nine.wav"] and "talking by the door" in rows[0]["text"].lower()  # "Kids" is heard "Hints" by some CTranslate2 builds
     else:
         assert "b_nine.wav: no speech found" in run.stderr
 

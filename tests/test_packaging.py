@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -20,6 +19,11 @@ from packaging.requirements import Requirement
 
 import emotion
 from devkit.data import ROOT
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
