@@ -15,3 +15,9 @@ class InputError(EmotionError, ValueError):
 
 class ModelError(EmotionError, RuntimeError):
     """A model file is missing, corrupt or does not match its card."""
+
+
+class BatchError(EmotionError):
+    """The batch run cannot start or go on (bad output folder, Ray missing or failing); the
+    message says why. Problems with one file never raise: they are that file's error row."""
+

@@ -25,6 +25,7 @@ from emotion.batch import (
     run_batch,
 )
 from emotion.cli import main
+from emotion.errors import InputError
 from emotion.labels import EMOTIONS
 from emotion.timeline import TIMELINE_COLUMNS
 
@@ -135,7 +136,7 @@ def test_a_worker_that_dies_is_an_error_row_not_the_end_of_the_run(photos, local
                 os._exit(1)  # as when the kernel kills a worker out of memory, or a decoder crashes
             return super().analyze(f)
 
-    monkeypatch.setattr(batch, "FileAnalyzer", DiesOnCoffee)
+    monkeypatch.setattr(batch.engines, "FileAnalyzer", DiesOnCoffee)
     results: dict[str, FileResult] = {}
     report = run_batch(
         [str(photos)],
@@ -276,10 +277,10 @@ def test_manifests_folders_and_uris(tmp_path):
     assert uri.startswith("memory://") and uri.endswith("/archive/calls/c1.wav")
     with batch._local_copy(uri) as local:
         assert local.name == "c1.wav" and local.read_bytes() == b"RIFF...."
-    with pytest.raises(batch.InputError, match="no such file or folder"):
+    with pytest.raises(InputError, match="no such file or folder"):
         list_inputs([str(tmp_path / "nope")])
     (tmp_path / "bad.csv").write_text("file\nx.wav\n", encoding="utf-8")
-    with pytest.raises(batch.InputError, match="no 'path' column"):
+    with pytest.raises(InputError, match="no 'path' column"):
         list_inputs([str(tmp_path / "bad.csv")])
 
 
@@ -325,3 +326,125 @@ def test_ray_missing_is_a_message(photos, tmp_path, monkeypatch, capsys):
     assert main(["batch", str(photos), "--out", str(tmp_path / "out"), "--engine", "ray"]) == 1
     err = capsys.readouterr().err
     assert "needs Ray: pip install" in err and "Traceback" not in err
+
+
+# --- issue 24: the fingerprint, the lock, every failure a row, URIs, the progress bar -------------
+
+
+def _rerun(photos: Path, out: Path, **kw) -> list[str]:
+    seen: list[str] = []
+    run_batch([str(photos)], str(out), progress=False, on_result=lambda r: seen.append(Path(r.path).name), **kw)
+    return sorted(seen)
+
+
+def test_a_rerun_with_another_fps_settings_or_model_file_redoes_every_file(photos, tmp_path):
+    import dataclasses
+    import shutil
+
+    from emotion.config import Settings
+
+    out = tmp_path / "out"
+    every = ["astronaut.jpg", "broken.jpg", "coffee.png"]
+    assert _rerun(photos, out) == every
+    assert {r["fingerprint"] for r in _records(out, "summary")} == {batch.results.analysis_fingerprint(Settings.from_env(), 2.0)}
+    assert _rerun(photos, out) == ["broken.jpg"]  # same analysis: only the failed file again
+    assert _rerun(photos, out, sample_fps=3.0) == every  # another --fps: old rows would mix with new
+    assert _rerun(photos, out, sample_fps=3.0) == ["broken.jpg"]
+    settings = Settings.from_env()
+    assert _rerun(photos, out, sample_fps=3.0, app_settings=dataclasses.replace(settings, face_readability=False)) == every
+    models = tmp_path / "models"
+    shutil.copytree(settings.models_dir, models)
+    card = models / f"{settings.face_model}.json"
+    card.write_text(card.read_text() + "\n")  # the same card, another file: the fingerprint reads contents
+    changed = dataclasses.replace(settings, models_dir=models, face_readability=False)
+    assert _rerun(photos, out, sample_fps=3.0, app_settings=changed) == every
+    _, summary = _tables(out)
+    assert len(summary) == 3 and summary["path"].is_unique  # each file once, with its newest rows
+
+
+def test_a_second_run_on_the_same_folder_refuses(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    store = ParquetStore(str(out))
+    with store.lock():
+        with pytest.raises(batch.BatchError, match="another batch run is writing to"):
+            run_batch([str(photos)], str(out), progress=False)
+        assert main(["batch", str(photos), "--out", str(out), "--no-progress"]) == 1
+        assert "another batch run is writing to" in capsys.readouterr().err
+        assert not list((out / "summary").glob("*.parquet"))  # nothing written meanwhile
+    assert _rerun(photos, out) == ["astronaut.jpg", "broken.jpg", "coffee.png"]  # free again
+
+
+def test_stale_temporary_parts_are_removed(photos, photo_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(photo_run[0], out)
+    stale = [out / "timeline" / ".part-old-00000.parquet.1234abcd.tmp", out / "summary" / ".part-old-00000.parquet.1234abcd.tmp"]
+    for p in stale:
+        p.write_bytes(b"half a part")
+    _rerun(photos, out)
+    assert not any(p.exists() for p in stale)
+
+
+def test_a_file_briefly_unreadable_keeps_its_earlier_rows(photos, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("astronaut.jpg", "coffee.png"):
+        shutil.copy(photos / name, folder / name)
+    manifest = tmp_path / "list.txt"
+    manifest.write_text("in/astronaut.jpg\nin/coffee.png\n")
+    out = tmp_path / "out"
+    run_batch([str(manifest)], str(out), progress=False)
+    (folder / "astronaut.jpg").rename(tmp_path / "away.jpg")  # an unmounted share, a file being replaced
+    report = run_batch([str(manifest)], str(out), progress=True)
+    assert report.analysed == 0 and report.skipped == 2
+    assert "cannot be read now" in capsys.readouterr().err
+    summary = {Path(r["path"]).name: r for r in _records(out, "summary")}
+    assert summary["astronaut.jpg"]["status"] == "ok" and summary["astronaut.jpg"]["faces"] == 1
+
+
+@pytest.mark.parametrize(
+    "rows, why",
+    [
+        ([{"kind": "face", "source": "a.jpg", "start_s": 0.0, "end_s": 0.0, "x": "not a number"}], "ArrowInvalid|ArrowTypeError"),
+        ([{"kind": "fused", "source": "a.mp4", "start_s": 0.0, "label": "happy"}], "KeyError"),  # dominant emotion fails
+        ([{"kind": "utterance", "source": "a.wav", "start_s": float("nan"), "end_s": 1.0}], "ValueError"),
+    ],
+)
+def test_a_result_that_cannot_be_stored_is_that_files_error_row(rows, why):
+    good = FileResult("/x/b.jpg", "image", 1, 1, None, "ok", None, (), (), 0.1)
+    bad = FileResult("/x/a.jpg", "image", 1, 1, None, "ok", None, (), tuple(rows), 0.1)
+    table = batch.results._results_table([bad, good])
+    back = {r.path: r for r in batch.results._results_from_table(table)}
+    assert back["/x/b.jpg"].status == "ok"
+    assert back["/x/a.jpg"].status == "error" and back["/x/a.jpg"].rows == ()
+    assert re.search(f"its results could not be stored: ({why})", back["/x/a.jpg"].error), back["/x/a.jpg"].error
+
+
+@pytest.mark.parametrize(
+    "uri, listed, expected",
+    [
+        ("hdfs://namenode:8020/data", "/data/a.wav", "hdfs://namenode:8020/data/a.wav"),
+        ("webhdfs://host:9870/in", "/in/sub/b.mp4", "webhdfs://host:9870/in/sub/b.mp4"),
+        ("s3://bucket/prefix", "bucket/prefix/c.jpg", "s3://bucket/prefix/c.jpg"),
+        ("gs://bucket", "bucket/d.png", "gs://bucket/d.png"),
+        ("memory://media", "/media/e.wav", "memory:///media/e.wav"),
+    ],
+)
+def test_uris_of_listed_files_keep_their_host_and_port(uri, listed, expected):
+    assert batch.inputs._uri_of(uri, listed) == expected
+
+
+def test_the_progress_bar_counts_files_and_failures():
+    import io
+
+    stream = io.StringIO()
+    bar = batch.Progress(2, stream=stream, every_s=0.0)
+    bar.update(FileResult("a.wav", "audio", 1, 1, 3.0, "ok", None, (), (), 0.1))
+    bar.update(FileResult("b.wav", "audio", 1, 1, 2.0, "error", "bad", (), (), 0.1))
+    bar.close()
+    out = stream.getvalue()
+    assert (bar.done, bar.failed, bar.media_s) == (2, 1, 5.0)
+    assert "2/2" in out and "1 failed" in out and "file" in out
