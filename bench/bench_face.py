@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,7 +39,7 @@ CONFIGS = {
 
 
 def bench_config(detector: str, model: str, frame: np.ndarray, n: int) -> dict[str, list[float]]:
-    settings = replace(Settings.from_env(), face_detector=detector, face_model=model)
+    settings = Settings.from_env().replace(face_detector=detector, face_model=model)
     analyzer = FaceEmotionAnalyzer(settings=settings)
     faces = analyzer.analyze(frame)
     assert len(faces) == 1, f"{detector}: the benchmark frame must hold exactly one detected face, got {len(faces)}"

@@ -13,7 +13,6 @@ The orchestrator over small model wrappers is InsightFace's ``FaceAnalysis`` hab
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import io
 import math
@@ -59,7 +58,7 @@ class Analyzers:
     def __init__(self, settings: Settings | None = None, threads: int | None = None, *, faces=None, speech=None, text=None):
         settings = settings or Settings.from_env()
         if threads is not None:
-            settings = dataclasses.replace(settings, ort_threads=threads)
+            settings = settings.replace(ort_threads=threads)
         self.settings = settings
         self.threads = threads
         self._lock = threading.Lock()

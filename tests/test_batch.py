@@ -338,7 +338,6 @@ def _rerun(photos: Path, out: Path, **kw) -> list[str]:
 
 
 def test_a_rerun_with_another_fps_settings_or_model_file_redoes_every_file(photos, tmp_path):
-    import dataclasses
     import shutil
 
     from emotion.config import Settings
@@ -351,12 +350,12 @@ def test_a_rerun_with_another_fps_settings_or_model_file_redoes_every_file(photo
     assert _rerun(photos, out, sample_fps=3.0) == every  # another --fps: old rows would mix with new
     assert _rerun(photos, out, sample_fps=3.0) == ["broken.jpg"]
     settings = Settings.from_env()
-    assert _rerun(photos, out, sample_fps=3.0, app_settings=dataclasses.replace(settings, face_readability=False)) == every
+    assert _rerun(photos, out, sample_fps=3.0, app_settings=settings.replace(face_readability=False)) == every
     models = tmp_path / "models"
     shutil.copytree(settings.models_dir, models)
     card = models / f"{settings.face_model}.json"
     card.write_text(card.read_text() + "\n")  # the same card, another file: the fingerprint reads contents
-    changed = dataclasses.replace(settings, models_dir=models, face_readability=False)
+    changed = settings.replace(models_dir=models, face_readability=False)
     assert _rerun(photos, out, sample_fps=3.0, app_settings=changed) == every
     _, summary = _tables(out)
     assert len(summary) == 3 and summary["path"].is_unique  # each file once, with its newest rows

@@ -107,11 +107,10 @@ def test_an_unreadable_face_is_not_fused_nor_smoothed_in(turned_away, analyzer, 
 
 
 def test_the_rule_can_be_switched_off(astronaut_bgr):
-    import dataclasses
 
     from emotion.config import Settings
 
-    settings = dataclasses.replace(Settings.from_env(), face_readability=False)
+    settings = Settings.from_env().replace(face_readability=False)
     (face,) = FaceEmotionAnalyzer(settings=settings).analyze_photo(cv2.resize(astronaut_bgr, (96, 96)))
     assert face.view is None and face.readable  # labelled however small
 

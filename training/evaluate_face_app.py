@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -396,9 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = Settings.from_env()
     if args.model:
-        settings = dataclasses.replace(settings, face_model=args.model)
+        settings = settings.replace(face_model=args.model)
     if args.detector:
-        settings = dataclasses.replace(settings, face_detector=args.detector)
+        settings = settings.replace(face_detector=args.detector)
     detector = build_detector(settings)
     clf = FaceExpressionClassifier(settings=settings)
     if args.what in ("fer2013", "calibrate", "robustness") and not args.data.is_file():

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion.labels import EMOTIONS, NUM_EMOTIONS
+from emotion.speech.acoustic import DEFAULT_UNCERTAIN_BELOW
 from emotion.speech.normalize import SessionNormalizer
 from training.acoustic_data import AUG_SETTINGS, CACHE_DIR, GEMAPS_VERSIONS, LIVE_OPUS_BITRATE, TRAIN_VERSIONS, VERSIONS, extract
 from training.export_whisper_encoder import SOURCES, encoder_layers, read_ctranslate2, source_dir
@@ -58,8 +59,9 @@ ENCODERS = ("tiny", "base")
 N_POOLED_FOLDS = 5
 HELD_OUT_SPEAKER = "ravdess:24"
 """Left out of the final model only (the tests' unseen clips); every evaluation uses it as usual."""
-UNCERTAIN_BELOW = 0.4
-"""Calibrated top probability under which the app says "uncertain" (fixed beforehand, not tuned on test)."""
+UNCERTAIN_BELOW = DEFAULT_UNCERTAIN_BELOW
+"""Calibrated top probability under which the app says "uncertain" (fixed beforehand, not tuned on
+test): the app's own number (:data:`emotion.speech.acoustic.DEFAULT_UNCERTAIN_BELOW`)."""
 TODAY = {  # the model shipped before this script (RAVDESS only; CTranslate2 final-layer states, 30 s padded)
     "name": "today's model (RAVDESS only, top layer, 30 s padded)",
     "ravdess_lao": {"uar": 0.7280, "accuracy": 0.732},  # its card's leave-actors-out figures

@@ -38,7 +38,7 @@ def _assets_here(settings: Settings, driver_assets: tuple[Path, Path] | None) ->
         changes["models_dir"] = bundled_models_dir()
     if Path(settings.haar_cascade) == Path(haar):
         changes["haar_cascade"] = bundled_haar_cascade()
-    return dataclasses.replace(settings, **changes) if changes else settings
+    return settings.replace(**changes) if changes else settings
 
 
 class FileAnalyzer:

@@ -332,7 +332,7 @@ def analysis_fingerprint(settings, sample_fps: float) -> str:
         "version": __version__,
         "sample_fps": float(sample_fps),
         "settings": {
-            f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in OPERATIONAL_SETTINGS
+            name: getattr(settings, name) for name in type(settings).model_fields if name not in OPERATIONAL_SETTINGS
         },
         "models": digests,
         "haar_cascade": _file_digest(haar) if haar.is_file() else None,

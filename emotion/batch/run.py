@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 import time
 import uuid
@@ -27,9 +26,9 @@ FLUSH_FILES = 256
 """Results are written at least every this many files..."""
 FLUSH_S = 60.0
 """...and at least every this many seconds (what an interrupted run loses at most)."""
-WORKER_CPUS_ENV = "EMOTION_BATCH_WORKER_CPUS"
 
 
+@dataclass(frozen=True)
 class BatchSettings:
     """Settings of batch workers.
 
@@ -44,21 +43,12 @@ class BatchSettings:
 
     @classmethod
     def from_env(cls) -> BatchSettings:
-        """Settings from the environment.
+        """Settings from the environment (:attr:`emotion.config.Settings.batch_worker_cpus`).
 
         Raises:
-            ValueError: ``EMOTION_BATCH_WORKER_CPUS`` is not a positive integer.
+            ValueError: ``EMOTION_BATCH_WORKER_CPUS`` (or another ``EMOTION_*`` variable) is not valid.
         """
-        raw = (os.environ.get(WORKER_CPUS_ENV) or "").strip()
-        if not raw:
-            return cls()
-        try:
-            cpus = int(raw)
-        except ValueError:
-            raise ValueError(f"environment variable {WORKER_CPUS_ENV} must be an integer, got {raw!r}") from None
-        if cpus < 1:
-            raise ValueError(f"environment variable {WORKER_CPUS_ENV} must be at least 1, got {cpus}")
-        return cls(worker_cpus=cpus)
+        return cls(worker_cpus=Settings.from_env().batch_worker_cpus)
 
 
 class Progress:
