@@ -89,7 +89,9 @@ def test_live_camera_labels_a_real_face(page, streamlit_url):
     webrtc.locator("video").first.wait_for(timeout=10_000)
     assert webrtc.locator("video").first.evaluate("v => v.videoWidth") == 640
     # the trend chart appears once samples arrive
-    page.get_by_text("Followed face, last 60 s").wait_for(timeout=30_000)
+    page.get_by_text("Followed face, last 60 s").first.wait_for(  # plotly 7 draws a title twice (two tspans)
+        timeout=30_000
+    )
     webrtc.get_by_role("button", name="STOP").click()
 
 
@@ -143,8 +145,8 @@ def test_voice_page_transcribes_real_speech_with_both_emotions(page, streamlit_u
     emotions.wait_for(timeout=30_000)
     assert emotions.count() == 1
     # the charts of both modalities are drawn
-    page.get_by_text("Semantic emotion (words)").wait_for(timeout=30_000)
-    page.get_by_text("Acoustic emotion (voice)").wait_for(timeout=30_000)
+    page.get_by_text("Semantic emotion (words)").first.wait_for(timeout=30_000)
+    page.get_by_text("Acoustic emotion (voice)").first.wait_for(timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
