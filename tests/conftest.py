@@ -119,6 +119,23 @@ def speech_wav(tmp_path_factory):
     return fake_microphone_wav(tmp_path_factory.mktemp("audio") / "speech.wav", clips, pause_s=2.0)
 
 
+@pytest.fixture(scope="session")
+def live_speech_wav(speech_wav, tmp_path_factory):
+    """:func:`speech_wav`'s two sentences 30 times over (about 3 min) for Chromium's fake
+    microphone, or None without ../shared: Chromium 156.0.8078.114 plays the file once rather
+    than in a loop, and the live tests need speech for as long as they watch."""
+    if speech_wav is None:
+        return None
+    from devkit.media import fake_microphone_wav
+    from emotion.speech.audio import load_audio
+
+    clips = [
+        load_audio(RAVDESS / "Actor_01" / "03-01-01-01-01-01-01.flac"),
+        load_audio(RAVDESS / "Actor_02" / "03-01-03-02-02-01-02.flac"),
+    ] * 30
+    return fake_microphone_wav(tmp_path_factory.mktemp("audio") / "speech_long.wav", clips, pause_s=2.0)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     """Expose each phase's report on the test item (``item.rep_call``), for fixtures that

@@ -26,13 +26,13 @@ LABELS = "|".join(EMOTIONS)
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path, astronaut_bgr, speech_wav, tmp_path_factory):
+def browser(chromium_path, astronaut_bgr, live_speech_wav, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     media = tmp_path_factory.mktemp("media")
     y4m = write_y4m(media / "face.y4m", [face_scene(astronaut_bgr)] * 10).resolve()
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path, args=chromium_media_args(y4m, speech_wav))
+        b = p.chromium.launch(executable_path=chromium_path, args=chromium_media_args(y4m, live_speech_wav))
         yield b
         b.close()
 
@@ -207,10 +207,22 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     assert fused.locator('[data-testid="stMetricValue"]').inner_text() in EMOTIONS
     assert re.fullmatch(r"\d+% · at \d+\.\d s", fused.locator('[data-testid="stMetricDelta"]').inner_text().strip())
     # ...next to each modality's part: what it says, its share of the weight, the seconds it covers
-    parts = page.locator("table", has_text="Part").first
-    for name in ("Face", "Words", "Voice"):
-        row = parts.locator("tr", has_text=name).first.inner_text()
-        assert re.search(rf"({LABELS}) \d+%\s+\d+%", row), row
+    # (one snapshot where all three have a part: under load one of them can be briefly stale,
+    # "no readable face in the last 2 s", and the table is redrawn every second)
+    rows = page.wait_for_function(
+        r"""labels => {
+            const table = [...document.querySelectorAll('table')].find(t => t.innerText.includes('Part'));
+            if (!table) return false;
+            const part = new RegExp('(' + labels + ') \\d+%\\s+\\d+%');
+            const rows = ['Face', 'Words', 'Voice'].map(
+                n => [...table.querySelectorAll('tr')].map(r => r.innerText).find(t => t.startsWith(n)) || '');
+            return rows.every(r => part.test(r)) ? rows : false;
+        }""",
+        arg=LABELS,
+        timeout=45_000,
+    ).json_value()
+    for name, row in zip(("Face", "Words", "Voice"), rows, strict=True):
+        assert row.startswith(name) and re.search(rf"({LABELS}) \d+%\s+\d+%", row), row
     page.get_by_text(re.compile(r"^Face: mean over \d+\.\d–\d+\.\d s\. Words and voice: ")).first.wait_for(timeout=10_000)
     # the four metrics read in full at this width: no label or value cut off
     cut = page.evaluate(

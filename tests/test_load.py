@@ -90,7 +90,7 @@ def low_priority_chromium(chromium_path, tmp_path) -> str:
 
 
 def test_three_dashboard_sessions_keep_getting_results_and_disconnects_free_their_workers(
-    server, low_priority_chromium, astronaut_bgr, speech_wav, tmp_path
+    server, low_priority_chromium, astronaut_bgr, speech_wav, live_speech_wav, tmp_path
 ):
     if speech_wav is None:
         pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphones")
@@ -101,7 +101,7 @@ def test_three_dashboard_sessions_keep_getting_results_and_disconnects_free_thei
     y4m = write_y4m(tmp_path / "face.y4m", [face_scene(astronaut_bgr, *CAMERA)] * 10).resolve()
     samples: list[Sample] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=low_priority_chromium, args=chromium_media_args(y4m, speech_wav))
+        browser = p.chromium.launch(executable_path=low_priority_chromium, args=chromium_media_args(y4m, live_speech_wav))
         contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(SESSIONS)]
         pages = [c.new_page() for c in contexts]
         for page in pages:
