@@ -122,8 +122,8 @@ def speech_wav(tmp_path_factory):
 @pytest.fixture(scope="session")
 def live_speech_wav(speech_wav, tmp_path_factory):
     """:func:`speech_wav`'s two sentences 30 times over (about 3 min) for Chromium's fake
-    microphone, or None without ../shared: Chromium 156.0.8078.114 plays the file once rather
-    than in a loop, and the live tests need speech for as long as they watch."""
+    microphone, or None without ../shared: the live tests then have fresh speech for as long as
+    they watch, whether or not Chromium loops the file (not checked)."""
     if speech_wav is None:
         return None
     from devkit.media import fake_microphone_wav
