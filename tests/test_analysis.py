@@ -49,6 +49,16 @@ def _cli_rows(kind: str, path: Path, capsys) -> list[dict]:
     return json.loads(capsys.readouterr().out)["rows"]
 
 
+def _page_rows(page: str, key: str, path: Path, mime: str, served: dict) -> list[dict]:
+    """The rows of the JSON timeline that page ``page`` offers for download after ``path`` is uploaded."""
+    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=120)
+    at.run()
+    at.file_uploader(key=key).set_value((path.name, path.read_bytes(), mime))
+    at.run()
+    assert not at.exception and not at.error
+    return json.loads(served[f"{path.stem}_timeline.json"])["rows"]
+
+
 def _batch_rows(path: Path, out: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
@@ -103,13 +113,7 @@ def test_a_video_gives_the_same_rows_through_the_core_the_cli_batch_and_its_page
     assert {r["kind"] for r in rows} == {"face", "utterance", "fused"}
     _same(rows, _cli_rows("video", video, capsys))
     _same(rows, _batch_rows(video, tmp_path / "out"))
-
-    at = AppTest.from_file(str(ROOT / "pages" / "5_Video_file.py"), default_timeout=120)
-    at.run()
-    at.file_uploader(key="video").set_value(("talk.mp4", video.read_bytes(), "video/mp4"))
-    at.run()
-    assert not at.exception and not at.error
-    _same(rows, json.loads(served["talk_timeline.json"])["rows"])
+    _same(rows, _page_rows("5_Video_file.py", "video", video, "video/mp4", served))
 
 
 def test_an_audio_file_gives_the_same_rows_through_the_core_and_its_page(tmp_path, kids_clip, analyzers, served):
@@ -118,12 +122,7 @@ def test_an_audio_file_gives_the_same_rows_through_the_core_and_its_page(tmp_pat
     path = write_audio(tmp_path / "speech.wav", np.concatenate([np.zeros(8_000, np.float32), kids_clip]))
     rows = analyze(path, analyzers=analyzers).rows()
     assert [r["kind"] for r in rows] == ["utterance"] and "door" in rows[0]["text"].lower()
-    at = AppTest.from_file(str(ROOT / "pages" / "4_Audio_file.py"), default_timeout=120)
-    at.run()
-    at.file_uploader(key="audio").set_value(("speech.wav", path.read_bytes(), "audio/wav"))
-    at.run()
-    assert not at.exception and not at.error
-    _same(rows, json.loads(served["speech_timeline.json"])["rows"])
+    _same(rows, _page_rows("4_Audio_file.py", "audio", path, "audio/wav", served))
 
 
 def test_an_audio_only_video_file_is_read_as_audio_unless_told_video(tmp_path, kids_clip, analyzers):

@@ -188,15 +188,13 @@ def runtime_env(remote: bool) -> dict:
     """
     from ..assets import installed_from_wheel
 
+    if remote and not installed_from_wheel():
+        raise BatchError(
+            "--address needs the package installed (its models travel inside it): pip install '.[batch]' "
+            "from the repository, then run the same command"
+        )
     env: dict = {"env_vars": _offline_env()}
-    if remote:
-        if not installed_from_wheel():
-            raise BatchError(
-                "--address needs the package installed (its models travel inside it): pip install '.[batch]' "
-                "from the repository, then run the same command"
-            )
-        env["py_modules"] = [str(_package_dir())]
-    elif not _installed():
+    if remote or not _installed():
         env["py_modules"] = [str(_package_dir())]
     return env
 
