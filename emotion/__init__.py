@@ -10,7 +10,7 @@ imported, the telemetry of the libraries it loads (:data:`emotion.offline.OFFLIN
 what may go out (the live pages' STUN/TURN, and Whisper models a user picks by name).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from . import offline  # noqa: F401 - first: the environment is set before any library is imported
 from .analysis import Analysis, Analyzers, analyze

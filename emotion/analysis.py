@@ -25,6 +25,8 @@ from typing import IO
 from .config import MAX_SAMPLE_FPS, Settings
 from .errors import EmotionError, InputError
 from .formats import EXTENSIONS, KINDS, Kind, accepted_extensions, kind_of
+from .frozen import FrozenResult
+from .schema import SpeechStatus
 from .timeline import Timeline, face_row, fused_row, utterance_row
 
 Source = str | Path | bytes
@@ -126,8 +128,8 @@ def default_analyzers(settings: Settings) -> Analyzers:
     return Analyzers(settings)
 
 
-@dataclass(frozen=True)
-class Analysis:
+@dataclass(frozen=True, eq=False)
+class Analysis(FrozenResult):
     """The result of one file.
 
     Attributes:
@@ -145,7 +147,10 @@ class Analysis:
         fused: (utterance, :class:`~emotion.fusion.FusedEstimate`) per utterance of a video
             with at least one modality (late fusion with the face followed during it).
         notes: what did not stop the analysis (a damaged packet, a cut line, no face found), in order.
-        no_utterances_reason: audio and video: why there is no utterance, when there is none.
+        speech_status: audio and video: what came of the speech
+            (:class:`~emotion.schema.SpeechStatus`; :func:`emotion.display.speech` says it in
+            words); None for photos and text.
+        speech_heard_s: audio and video: seconds of audio heard through voice activity detection.
         image_size: a photo's (width, height) in pixels, upright.
         annotated: with ``annotate=True``: a photo's PNG with the faces drawn, or a video's
             annotated MP4 (:attr:`emotion.video.VideoAnalysis.annotated_video`); else None.
@@ -161,7 +166,8 @@ class Analysis:
     utterances: tuple = ()
     fused: tuple = ()
     notes: tuple[str, ...] = ()
-    no_utterances_reason: str | None = None
+    speech_status: SpeechStatus | None = None
+    speech_heard_s: float | None = None
     image_size: tuple[int, int] | None = None
     annotated: bytes | None = field(default=None, repr=False)
     preview: object = field(default=None, repr=False, compare=False)
@@ -189,7 +195,8 @@ class Analysis:
 
     def nothing_found(self) -> str | None:
         """``"no face found"`` for a photo without a face, ``"no speech found"`` for an audio
-        file without an utterance; else None (a video says why in :attr:`no_utterances_reason`)."""
+        file without an utterance; else None (a video's :attr:`speech_status` says what came of
+        its soundtrack)."""
         if self.kind == "image" and not any(f for _, f in self.faces):
             return "no face found"
         if self.kind == "audio" and not self.utterances:
@@ -363,14 +370,14 @@ def _audio(source: Source, name: str, analyzers: Analyzers, progress: ProgressFn
     utterances = tuple(
         speech.analyze_file(source, progress=on_progress, on_note=notes.append, max_seconds=analyzers.settings.max_media_seconds)
     )
-    reason = None if utterances else f"no speech found in {heard[0]:.0f} s of audio"
     return Analysis(
         source=name,
         kind="audio",
         duration_s=_duration("audio", source),
         utterances=utterances,
         notes=tuple(notes),
-        no_utterances_reason=reason,
+        speech_status=SpeechStatus.SPEECH if utterances else SpeechStatus.NO_SPEECH,
+        speech_heard_s=heard[0],
     )
 
 
@@ -404,7 +411,8 @@ def _video(
         utterances=tuple(result.utterances),
         fused=tuple(result.fused),
         notes=tuple(result.notes),
-        no_utterances_reason=result.no_utterances_reason,
+        speech_status=result.speech_status,
+        speech_heard_s=result.speech_heard_s,
         annotated=result.annotated_video,
         dropped_tracks=result.dropped_tracks,
     )

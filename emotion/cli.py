@@ -20,11 +20,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import display
 from .config import MAX_SAMPLE_FPS as MAX_FPS
 from .errors import EmotionError
 from .formats import EXTENSIONS as KINDS
 from .formats import TEXT_EXTENSIONS
 from .sanitize import terminal
+from .schema import TranscriptStatus
 from .timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -46,21 +48,22 @@ def _table(timeline: Timeline) -> str:
     for r in timeline.rows():
         r = {k: terminal(v) if isinstance(v, str) and k not in ("text", "translation") else v for k, v in r.items()}
         if r["kind"] == "face":
+            label = display.face_label(r.get("label"), r.get("face_status"))
             out.append(
-                f"{r['source']}\t{r['start_s']:.2f} s\tface #{r['face_id']}\t({r['x']}, {r['y']}, {r['w']}, {r['h']})\t{r['label']}"
+                f"{r['source']}\t{r['start_s']:.2f} s\tface #{r['face_id']}\t({r['x']}, {r['y']}, {r['w']}, {r['h']})\t{label}"
             )
         elif r["kind"] == "fused":
             out.append(f"{r['source']}\t{r['start_s']:.2f}-{r['end_s']:.2f} s\tfused\t{r['label']}")
         else:
             time = f"{r['start_s']:.2f}-{r['end_s']:.2f} s" if r["source"].lower().split(".")[-1] not in TEXT_EXTENSIONS else ""
             text = terminal(repr(r["text"]))
-            if r.get("transcript_unreliable"):
-                text += " (not English?)"
+            if r.get("transcript_status") == TranscriptStatus.UNRELIABLE:
+                text += f" ({display.NOT_ENGLISH})"
             elif r.get("translation"):
                 text += f" [{r['language']}] -> {terminal(repr(r['translation']))}"
-            out.append(
-                f"{r['source']}\t{time}\t{text}\twords: {r['semantic_label'] or '-'}\tvoice: {'uncertain' if r.get('acoustic_uncertain') else (r['acoustic_label'] or '-')}"
-            )
+            words = display.semantic_label(r.get("semantic_label"))
+            voice = display.acoustic_label(r.get("acoustic_label"), r.get("acoustic_status"))
+            out.append(f"{r['source']}\t{time}\t{text}\twords: {words}\tvoice: {voice}")
     return "\n".join(out) + ("\n" if out else "")
 
 

@@ -20,4 +20,3 @@ class ModelError(EmotionError, RuntimeError):
 class BatchError(EmotionError):
     """The batch run cannot start or go on (bad output folder, Ray missing or failing); the
     message says why. Problems with one file never raise: they are that file's error row."""
-

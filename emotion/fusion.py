@@ -4,7 +4,7 @@ Rule (default ``"linear"``), in words a person can follow:
 
 1. Each modality that has something now says its own label (its most probable emotion) and
    gets an effective weight ``e_m = w_m · c_m``: the user's weight ``w_m`` times the
-   modality's confidence ``c_m = 1 − H(p_m) / log 7`` (1 for a one-hot vector, 0 for the
+   modality's certainty ``c_m = 1 − H(p_m) / log 7`` (:func:`certainty`) (1 for a one-hot vector, 0 for the
    uniform one). A modality that is absent (None), switched off (weight 0) or uncertain
    (near-uniform) takes no part.
 2. The fused probabilities are the weighted mean of the modalities' probabilities (the
@@ -31,26 +31,28 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .frozen import FrozenResult
 from .labels import EMOTIONS, NUM_EMOTIONS, LabelledProbabilities
 
 RULES = ("linear", "log_linear")
 DEFAULT_RULE = "linear"
-UNCERTAIN_VOICE_WEIGHT = 0.25
+UNCERTAIN_ACOUSTIC_WEIGHT = 0.25
 """Factor on the voice's weight when its model calls the utterance uncertain (its calibrated top
 probability is below the card's ``uncertain_below``): it still counts, at a quarter of its say."""
 _FLOOR = 1e-4  # probabilities are floored before logs so a single 0 cannot veto a label
 _MIN_WEIGHT = 1e-6  # effective weights below this (a uniform vector, a weight of 0) take no part
 
 
-def confidence(probabilities: np.ndarray) -> float:
-    """``1 − H(p) / log 7`` of a probability vector (7,): 1 when certain, 0 when uniform."""
+def certainty(probabilities: np.ndarray) -> float:
+    """``1 − H(p) / log 7`` of a probability vector (7,), its normalised-entropy certainty: 1 when
+    one-hot, 0 when uniform. (A result's ``score`` is something else: its top probability.)"""
     p = np.clip(np.asarray(probabilities, dtype=np.float64).reshape(NUM_EMOTIONS), 1e-12, 1.0)
     p = p / p.sum()
     return float(max(0.0, 1.0 - (-(p * np.log(p)).sum()) / np.log(NUM_EMOTIONS)))
 
 
-@dataclass(frozen=True)
-class FusedEstimate(LabelledProbabilities):
+@dataclass(frozen=True, eq=False)
+class FusedEstimate(FrozenResult, LabelledProbabilities):
     """The fused emotion.
 
     Attributes:
@@ -84,11 +86,6 @@ class FusedEstimate(LabelledProbabilities):
             return super().score
         return float(self.probabilities[self.label_index])
 
-    @property
-    def confidence(self) -> float:
-        """Fused probability of :attr:`label`, in 0..1 (the same as :attr:`score`)."""
-        return self.score
-
     def shares(self) -> dict[str, float]:
         """Each modality's share of the total effective weight, in 0..1 (sums to 1)."""
         total = sum(self.weights.values())
@@ -107,7 +104,8 @@ def fuse(
     """Fuse per-modality probability vectors (7,) into one estimate.
 
     Args:
-        modalities: name (e.g. ``"face"``, ``"voice"``, ``"words"``) -> probabilities, or None
+        modalities: name (:data:`emotion.schema.MODALITIES`: ``"face"``, ``"semantic"``,
+            ``"acoustic"``; any other name fuses too) -> probabilities, or None
             when that modality has nothing now.
         weights: user weights >= 0 per name (missing names weigh 1; 0 switches a modality off).
         rule: ``"linear"`` (weighted mean, the default) or ``"log_linear"`` (weighted product
@@ -133,7 +131,7 @@ def fuse(
         if v.shape != (NUM_EMOTIONS,) or (v < 0).any() or not np.isfinite(v).all() or v.sum() <= 0:
             raise ValueError(f"{name!r} must be {NUM_EMOTIONS} non-negative probabilities, got {p!r}")
         v = v / v.sum()
-        e = w * confidence(v)
+        e = w * certainty(v)
         if e > _MIN_WEIGHT:
             vectors.append(v)
             effective[name] = e
@@ -153,8 +151,8 @@ def fuse(
     return FusedEstimate(fused, {k: round(v, 4) for k, v in effective.items()}, inputs=inputs, label_index=chosen)
 
 
-@dataclass(frozen=True)
-class FaceSample:
+@dataclass(frozen=True, eq=False)
+class FaceSample(FrozenResult):
     """One tracked face in one analysed frame, on the media clock.
 
     Attributes:
@@ -192,22 +190,22 @@ def face_over_span(samples: Sequence[FaceSample], start_s: float, end_s: float) 
     return face_id, (mean / mean.sum()).astype(np.float32)
 
 
-def fuse_face_words_voice(
+def fuse_modalities(
     face: tuple[int, np.ndarray] | None,
-    words: np.ndarray | None,
-    voice: np.ndarray | None,
+    semantic: np.ndarray | None,
+    acoustic: np.ndarray | None,
     weights: Mapping[str, float] | None = None,
     rule: str = DEFAULT_RULE,
-    voice_uncertain: bool = False,
+    acoustic_uncertain: bool = False,
 ) -> FusedEstimate | None:
     """:func:`fuse` of a followed face ((face ID, probabilities (7,)) as :func:`face_over_span`
-    gives it, or None), the words (semantic (7,)) and the voice (acoustic (7,)); the result
-    names the face when it took part. An uncertain voice (``voice_uncertain``) enters with its
-    weight times :data:`UNCERTAIN_VOICE_WEIGHT`."""
-    if voice_uncertain:
+    gives it, or None), the words (``semantic`` (7,)) and the voice (``acoustic`` (7,)); the
+    result names the face when it took part. An uncertain voice (``acoustic_uncertain``) enters
+    with its weight times :data:`UNCERTAIN_ACOUSTIC_WEIGHT`."""
+    if acoustic_uncertain:
         weights = {**(weights or {})}
-        weights["voice"] = float(weights.get("voice", 1.0)) * UNCERTAIN_VOICE_WEIGHT
-    fused = fuse({"face": None if face is None else face[1], "words": words, "voice": voice}, weights, rule)
+        weights["acoustic"] = float(weights.get("acoustic", 1.0)) * UNCERTAIN_ACOUSTIC_WEIGHT
+    fused = fuse({"face": None if face is None else face[1], "semantic": semantic, "acoustic": acoustic}, weights, rule)
     if fused is None or face is None or "face" not in fused.weights:
         return fused
     return replace(fused, face_id=face[0])
@@ -225,4 +223,4 @@ def fuse_utterance(
     """
     face = face_over_span(faces, utterance.start_s, utterance.end_s)
     uncertain = bool(getattr(utterance, "acoustic_uncertain", False))
-    return fuse_face_words_voice(face, utterance.semantic, utterance.acoustic, weights, rule, uncertain)
+    return fuse_modalities(face, utterance.semantic, utterance.acoustic, weights, rule, uncertain)

@@ -1,5 +1,5 @@
 """A live session of camera and microphone together: both pipelines on one clock, late
-fusion of face + words + voice, and the session's timeline.
+fusion of the face, the words (semantic) and the voice (acoustic), and the session's timeline.
 
 One :class:`LiveSession` per browser session. Give streamlit-webrtc
 ``video_frame_callback=session.video`` (latest-frame-wins face pipeline,
@@ -14,7 +14,7 @@ the arrival of the first video frame or audio frame, whichever came first, and e
 put on it by the arrival of its first frame. So an utterance's ``[start_s, end_s]`` selects the
 face samples seen while it was spoken, whatever the processing delays.
 
-Fusion (:func:`emotion.fusion.fuse`, weighted log-linear pool, confidence-weighted):
+Fusion (:func:`emotion.fusion.fuse`, certainty-weighted late fusion):
 
 - per utterance: :func:`emotion.fusion.fuse_utterance`, the same function video files use: the
   face followed over the utterance's span (:func:`emotion.fusion.face_over_span`) + the words
@@ -41,14 +41,12 @@ import numpy as np
 
 from .face.analyzer import FaceEmotionAnalyzer
 from .face.track import TrackedFace
-from .fusion import FaceSample, FusedEstimate, face_over_span, face_samples, fuse_face_words_voice, fuse_utterance
+from .fusion import FaceSample, FusedEstimate, face_over_span, face_samples, fuse_modalities, fuse_utterance
 from .labels import EMOTIONS
+from .schema import MODALITIES
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
 from .stream import MAX_BACKLOG_S, FaceVideoProcessor, LiveFaceSnapshot, SpeechSnapshot, SpeechStreamProcessor
 from .timeline import Timeline, face_row, fused_row, utterance_row
-
-MODALITIES = ("face", "words", "voice")
-"""Names of the fused modalities: the followed face, the words (semantic), the voice (acoustic)."""
 
 SOURCE = "live"
 
@@ -111,11 +109,11 @@ class DashboardSnapshot:
                 missing = f"no readable face in the last {self.face_span_s:g} s"  # none, or turned away, too small, blurred
             else:
                 window = None if u is None else (u.start_s, u.end_s)
-                vector = None if u is None else (u.semantic if name == "words" else u.acoustic)
+                vector = None if u is None else (u.semantic if name == "semantic" else u.acoustic)
                 vector = None if vector is None else (EMOTIONS[int(np.argmax(vector))], float(np.max(vector)))
                 if u is None:
                     missing = f"no utterance in the last {self.speech_hold_s:g} s"
-                elif name == "words":
+                elif name == "semantic":
                     missing = "no usable words"
                 else:
                     missing = "no voice result"
@@ -125,7 +123,7 @@ class DashboardSnapshot:
                 note = missing
             elif name not in shares:
                 note = "too uncertain"
-            elif name == "voice" and u is not None and u.acoustic_uncertain:
+            elif name == "acoustic" and u is not None and u.acoustic_uncertain:
                 note = "uncertain: ¼"
             else:
                 note = ""
@@ -140,7 +138,7 @@ class ModalityPart:
     fusion panel).
 
     Attributes:
-        name: ``"face"``, ``"words"`` or ``"voice"`` (:data:`MODALITIES`).
+        name: ``"face"``, ``"semantic"`` or ``"acoustic"`` (:data:`emotion.schema.MODALITIES`).
         label: the modality's own label now, or None when it has nothing.
         probability: the modality's probability of ``label`` (0..1), or None.
         share: its share of the fused estimate's total effective weight (0..1; 0 when it took
@@ -319,12 +317,12 @@ class LiveSession:
             recent = list(itertools.takewhile(lambda s: s.t_s >= since, reversed(self._samples)))
         latest = utterances[-1] if utterances else None
         fresh = latest is not None and anchor - latest.end_s <= self.speech_hold_s
-        fused_now = fuse_face_words_voice(
+        fused_now = fuse_modalities(
             face_over_span(recent, since, anchor - face_shift),
             latest.semantic if fresh else None,
             latest.acoustic if fresh else None,
             weights,
-            voice_uncertain=fresh and latest.acoustic_uncertain,
+            acoustic_uncertain=fresh and latest.acoustic_uncertain,
         )
         latency = tuple(
             None if arrived is None else ready - arrived

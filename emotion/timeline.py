@@ -1,18 +1,17 @@
 """Time series of emotion probabilities (safe to write from a WebRTC worker thread and read
-from the page) and the timeline export (CSV/JSON) of a session or a file analysis."""
+from the page) and the timeline of a session or a file analysis: its rows (:func:`face_row`,
+:func:`utterance_row`, :func:`fused_row`) and its exports (CSV, JSON, pandas, Arrow), all from
+the one declaration :data:`emotion.schema.TIMELINE`."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import threading
 from collections import deque
 
 import numpy as np
 
 from .labels import EMOTIONS, NUM_EMOTIONS
-from .sanitize import csv_cell
+from .schema import TIMELINE, AcousticStatus, FaceStatus, TranscriptStatus
 
 
 class ProbabilityTrend:
@@ -55,44 +54,9 @@ class ProbabilityTrend:
             return len(self._samples)
 
 
-TIMELINE_COLUMNS: tuple[str, ...] = (
-    "kind",
-    "source",
-    "start_s",
-    "end_s",
-    "face_id",
-    "x",
-    "y",
-    "w",
-    "h",
-    "text",
-    "language",
-    "translation",
-    "transcript_unreliable",
-    "label",
-    *(f"face_{e}" for e in EMOTIONS),
-    "semantic_label",
-    *(f"semantic_{e}" for e in EMOTIONS),
-    "acoustic_label",
-    "acoustic_uncertain",
-    *(f"acoustic_{e}" for e in EMOTIONS),
-)
-"""Columns of a timeline export, one row per face, utterance or fused estimate:
-
-- ``kind``: ``face`` | ``utterance`` | ``fused``; ``source``: the file name or ``live``;
-- ``start_s``, ``end_s``: seconds (a face row has start = end = its frame time);
-- ``face_id``, ``x``, ``y``, ``w``, ``h``: face rows (pixels); ``face_id`` also on fused rows: the
-  face followed over the utterance (:func:`emotion.fusion.face_over_span`);
-- ``text``: utterance rows only (the transcript, in the language spoken); ``language``: its ISO
-  639-1 code; ``translation``: Whisper's English translation when it is not English (multilingual
-  models; the words' emotion is read from it); ``transcript_unreliable``: True where the English-only
-  model did not recognise the speech as English (the text is not what was said; no words' emotion);
-- ``label``: the face's, or the fused estimate's, emotion;
-- ``face_<emotion>``: a face's probabilities (fused rows: the fused probabilities);
-- ``semantic_label``, ``semantic_<emotion>``, ``acoustic_label``, ``acoustic_<emotion>``: utterance rows;
-  ``acoustic_uncertain``: True where the voice model's top probability is below its threshold
-  (the pages show "uncertain"; ``acoustic_label`` is still the most probable label).
-"""
+TIMELINE_COLUMNS: tuple[str, ...] = TIMELINE.names
+"""Columns of a timeline export, one row per face, utterance or fused estimate: declared, with
+their dtypes, units and meanings, in :data:`emotion.schema.TIMELINE`."""
 
 
 def _probs(prefix: str, p) -> dict:
@@ -103,9 +67,10 @@ def _probs(prefix: str, p) -> dict:
 
 def face_row(face, t: float, source: str) -> dict:
     """Timeline row of a face (:class:`~emotion.face.analyzer.FaceEmotion` or tracked face) at ``t`` s;
-    a face whose expression cannot be read has the reason as its label and no probabilities."""
+    a face whose expression cannot be read has its ``face_status``, no label and no probabilities."""
     x, y, w, h = face.box
-    readable = getattr(face, "readable", True)
+    status = FaceStatus(getattr(face, "status", FaceStatus.READ))
+    readable = status is FaceStatus.READ
     return {
         "kind": "face",
         "source": source,
@@ -116,7 +81,8 @@ def face_row(face, t: float, source: str) -> dict:
         "y": y,
         "w": w,
         "h": h,
-        "label": face.label if readable else face.reason,
+        "face_status": status,
+        "label": face.label if readable else None,
         **(_probs("face", face.probabilities) if readable else {}),
     }
 
@@ -131,11 +97,11 @@ def utterance_row(u, source: str) -> dict:
         "text": u.text,
         "language": u.language,
         "translation": u.translation,
-        "transcript_unreliable": bool(u.transcript_unreliable),
+        "transcript_status": TranscriptStatus(u.transcript_status),
         "semantic_label": u.semantic_label,
         **_probs("semantic", u.semantic),
         "acoustic_label": u.acoustic_label,
-        "acoustic_uncertain": None if u.acoustic is None else bool(u.acoustic_uncertain),
+        "acoustic_status": None if u.acoustic_status is None else AcousticStatus(u.acoustic_status),
         **_probs("acoustic", u.acoustic),
     }
 
@@ -154,21 +120,25 @@ def fused_row(fused, start_s: float, end_s: float, source: str) -> dict:
 
 
 class Timeline:
-    """Rows of a session or a file analysis, exportable as CSV and JSON. Thread-safe."""
+    """Rows of a session or a file analysis (:data:`emotion.schema.TIMELINE`), exportable as
+    CSV, JSON, a pandas DataFrame or an Arrow table. Thread-safe."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._rows: list[dict] = []
 
     def add(self, row: dict) -> None:
-        unknown = set(row) - set(TIMELINE_COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown timeline columns: {sorted(unknown)}")
+        """Add one row (its values cast to their columns' types; statuses become their values).
+
+        Raises:
+            ValueError: a key that is not a timeline column, or a status outside its enum.
+        """
+        row = TIMELINE.check(row)
         with self._lock:
             self._rows.append(row)
 
     def rows(self) -> list[dict]:
-        """Every row, ordered by start time (stable)."""
+        """Every row, ordered by start time (stable); each holds the columns it fills."""
         with self._lock:
             rows = list(self._rows)
         return sorted(rows, key=lambda r: r["start_s"])
@@ -178,12 +148,16 @@ class Timeline:
         apply). Text cells (transcripts, file names) are made safe for spreadsheets
         (:func:`~emotion.sanitize.csv_cell`: no formula, control characters escaped); the JSON
         export keeps the exact text."""
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(TIMELINE_COLUMNS), restval="", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in self.rows())
-        return buf.getvalue()
+        return TIMELINE.to_csv(self.rows())
 
     def to_json(self) -> str:
         """JSON text: ``{"columns": [...], "labels": [...], "rows": [...]}``."""
-        return json.dumps({"columns": list(TIMELINE_COLUMNS), "labels": list(EMOTIONS), "rows": self.rows()}, indent=2)
+        return TIMELINE.to_json(self.rows())
+
+    def to_pandas(self):
+        """A ``pandas.DataFrame``, one column per :data:`TIMELINE_COLUMNS` (:meth:`emotion.schema.Schema.to_pandas`)."""
+        return TIMELINE.to_pandas(self.rows())
+
+    def to_arrow(self):
+        """A ``pyarrow.Table`` (:meth:`emotion.schema.Schema.to_arrow`; needs pyarrow)."""
+        return TIMELINE.to_arrow(self.rows())

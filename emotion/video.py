@@ -47,6 +47,7 @@ from .media import (
     stated_duration,
     upright,
 )
+from .schema import SpeechStatus
 from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
 from .timeline import Timeline, face_row, fused_row, utterance_row
 
@@ -416,9 +417,9 @@ class VideoAnalysis:
         notes: messages for the user (e.g. "the file has no audio track").
         dropped_tracks: face tracks dropped as not face-like (:data:`MIN_TRACK_SCORE`,
             :data:`MIN_TRACK_HITS`).
-        no_utterances_reason: why there is no utterance, when there is none: "no audio track",
-            "no speech found in N s of audio", "the soundtrack could not be analysed: ...",
-            "no speech analyzer"; None when there are utterances.
+        speech_status: what came of the soundtrack (:class:`~emotion.schema.SpeechStatus`: speech,
+            no speech, no audio track, failed (the notes say why), not analysed).
+        speech_heard_s: seconds of the soundtrack heard through voice activity detection.
         annotated_video: with ``analyze(..., annotate=True)``: the annotated copy, an MP4 file's
             bytes (H.264 yuv420p at the source's frame rate, longest side at most
             :data:`ANNOTATED_MAX_SIDE` px, the soundtrack in AAC when the source has one); else None.
@@ -429,7 +430,8 @@ class VideoAnalysis:
     fused: list[tuple[Utterance, FusedEstimate]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     annotated_video: bytes | None = None
-    no_utterances_reason: str | None = None
+    speech_status: SpeechStatus = SpeechStatus.NOT_ANALYSED
+    speech_heard_s: float = 0.0
     dropped_tracks: int = 0
 
     def face_samples(self) -> list[FaceSample]:
@@ -623,7 +625,7 @@ class VideoEmotionAnalyzer:
                     writer.abort()
         self._drop_unlike_faces(result)
         if self.speech is None:
-            result.no_utterances_reason = "no speech analyzer"
+            result.speech_status = SpeechStatus.NOT_ANALYSED
         else:
             heard = [0.0]  # seconds of soundtrack through voice activity detection
 
@@ -640,17 +642,17 @@ class VideoEmotionAnalyzer:
                     max_seconds=max_seconds,
                 ):
                     result.utterances.append(u)
-                if not result.utterances:
-                    result.no_utterances_reason = f"no speech found in {heard[0]:.0f} s of audio"
+                result.speech_status = SpeechStatus.SPEECH if result.utterances else SpeechStatus.NO_SPEECH
             except Exception as exc:  # noqa: BLE001 - the faces are done: keep them, say why the sound failed
                 if not isinstance(exc, InputError):
                     log.exception("the soundtrack of a video could not be analysed")
                     exc = f"an unexpected error ({type(exc).__name__})"
                 result.notes.append(f"soundtrack: {exc}")
-                if not result.utterances:
-                    result.no_utterances_reason = (
-                        "no audio track" if not has_audio else f"the soundtrack could not be analysed: {exc}"
-                    )
+                if result.utterances:
+                    result.speech_status = SpeechStatus.SPEECH
+                else:
+                    result.speech_status = SpeechStatus.FAILED if has_audio else SpeechStatus.NO_AUDIO
+            result.speech_heard_s = heard[0]
         samples = result.face_samples()
         for u in result.utterances:
             fused = fuse_utterance(u, samples, weights)

@@ -10,7 +10,9 @@ import streamlit as st
 from aiortc.contrib.media import MediaBlackhole
 from streamlit_webrtc import WebRtcMode
 
+from emotion import display
 from emotion.charts import probability_bars, probability_trend, utterance_trend
+from emotion.display import MODALITY_SHORT, MODALITY_TITLES
 from emotion.face.draw import face_caption
 from emotion.live import LiveSession
 from emotion.speech.analyzer import language_note
@@ -32,11 +34,11 @@ page_header(
     "🧭",
     "Press **START** and allow the camera and the microphone, then talk to the camera. Faces come back boxed "
     "and labelled; each sentence is transcribed with the emotion of its words and of the voice; the fused "
-    "emotion combines the face, the words and the voice, each weighted by its confidence and by your weights.",
+    "emotion combines the face, the words and the voice, each weighted by its certainty and by your weights.",
 )
 FUSION_RULE = (
     "The fused probabilities are the weighted mean of the parts' probabilities; each part's weight is your weight "
-    "× its confidence (1 − entropy / log 7). The fused label is the most probable among the labels the parts said."
+    "× its certainty (1 − entropy / log 7). The fused label is the most probable among the labels the parts said."
 )
 
 faces = face_analyzer_or_stop()
@@ -64,9 +66,9 @@ def device_switches(disabled: bool) -> None:
 
 
 st.sidebar.subheader("Fusion")
-st.sidebar.caption("Switch a modality off, or set how much it counts (its confidence counts too).")
+st.sidebar.caption("Switch a modality off, or set how much it counts (its certainty counts too).")
 weights: dict[str, float] = {}
-for name, label in (("face", "Face"), ("words", "Words (semantic)"), ("voice", "Voice (acoustic)")):
+for name, label in MODALITY_TITLES.items():
     on = st.sidebar.toggle(label, value=True, key=f"dash_use_{name}")
     weights[name] = st.sidebar.slider(f"{label} weight", 0.0, 2.0, 1.0, 0.1, key=f"dash_w_{name}") if on else 0.0
 
@@ -118,7 +120,7 @@ refreshing = playing or finishing()
 st.session_state.dashboard_refreshing = refreshing
 
 
-PART_NAMES = {"face": "Face", "words": "Words", "voice": "Voice"}
+PART_NAMES = {name: short.capitalize() for name, short in MODALITY_SHORT.items()}  # Face, Words, Voice
 
 
 def _span(window: tuple[float, float] | None) -> str:
@@ -180,7 +182,7 @@ def status_panel() -> None:
         st.metric(
             "Fused emotion" + ("" if playing else " (end of the stream)"),
             fused.label,
-            f"{fused.confidence:.0%} · at {snap.media_end_s or snap.now_s:.1f} s",
+            f"{fused.score:.0%} · at {snap.media_end_s or snap.now_s:.1f} s",
             delta_color="off",
             delta_arrow="off",
             border=True,
@@ -215,9 +217,12 @@ def status_panel() -> None:
         st.text(f"[{u.start_s:.1f}–{u.end_s:.1f} s] {u.text or '(no words recognised)'}")  # plain text, never HTML
         if u.translation:
             st.text(f"({u.language} → en) {u.translation}")
-        parts = [f"words: {u.semantic_label or '–'}", f"voice: {u.acoustic_shown or '–'}"]
+        parts = [
+            f"words: {display.semantic_label(u.semantic_label)}",
+            f"voice: {display.acoustic_label(u.acoustic_label, u.acoustic_status)}",
+        ]
         if f is not None:
-            parts.append(f"fused: {f.label} {f.confidence:.0%}")
+            parts.append(f"fused: {f.label} {f.score:.0%}")
         if after is not None:
             parts.append(f"shown {after:.1f} s after it ended")
         st.caption(" · ".join(parts))
@@ -237,7 +242,7 @@ def current_face_panel() -> None:
         st.info("Face switched off.")
     elif followed is not None and not followed.readable:
         st.info(
-            f"{'Current face' if playing else 'Last face seen'} #{followed.face_id}: {followed.reason}, so no expression is read."
+            f"{'Current face' if playing else 'Last face seen'} #{followed.face_id}: {display.face_label(None, followed.status)}, so no expression is read."
         )
     elif followed is not None:
         # after STOP the chart keeps the last face of the stream, and says so
@@ -267,14 +272,12 @@ def trends_panel() -> None:
         else:
             st.info("Face emotion trend: no face yet.")
     recent = snap.utterances[-CHART_UTTERANCES:]
-    for col, modality, name, title in (
-        (words_col, "semantic", "words", "Words (semantic), latest utterances"),
-        (voice_col, "acoustic", "voice", "Voice (acoustic), latest utterances"),
-    ):
+    for col, modality in ((words_col, "semantic"), (voice_col, "acoustic")):
+        title = f"{MODALITY_TITLES[modality]}, latest utterances"
         with col:
             fig = utterance_trend(recent, modality, title, height=320)
-            if weights[name] == 0:
-                st.info(f"{name.capitalize()} switched off.")
+            if weights[modality] == 0:
+                st.info(f"{MODALITY_SHORT[modality].capitalize()} switched off.")
             elif fig is not None:
                 st.plotly_chart(fig, key=f"dash-{modality}")
             else:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from emotion.analysis import Analysis, Analyzers, analyze
 from emotion.charts import faces_probability_bars
+from emotion.display import face_label
 from emotion.face import faces_report
 from emotion.face.draw import face_caption
 from emotion.formats import IMAGE_EXTENSIONS
@@ -72,7 +73,7 @@ st.dataframe(
     [
         {
             "face": i,
-            "emotion": f.label if f.readable else f.reason,
+            "emotion": face_label(f.label, f.status),
             "score": round(f.score, 3) if f.readable else None,
             "x": f.box[0],
             "y": f.box[1],

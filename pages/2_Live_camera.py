@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_webrtc import WebRtcMode
 
+from emotion import display
 from emotion.charts import probability_bars, probability_trend
 from emotion.face.draw import face_caption
 from emotion.stream import FaceVideoProcessor
@@ -54,7 +55,7 @@ def live_panel() -> None:
         st.warning(f"Frame processing failed: {snap.error}")
     followed = snap.followed
     if followed is not None and not followed.readable:
-        st.info(f"Followed face #{followed.face_id}: {followed.reason}, so no expression is read.")
+        st.info(f"Followed face #{followed.face_id}: {display.face_label(None, followed.status)}, so no expression is read.")
     elif followed is not None:
         st.markdown(f"**Followed face:** {face_caption(followed, followed.face_id)}")
         st.plotly_chart(probability_bars(followed.probabilities, height=260), key="live-bars")

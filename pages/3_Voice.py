@@ -7,6 +7,7 @@ import streamlit as st
 from aiortc.contrib.media import MediaBlackhole
 from streamlit_webrtc import WebRtcMode
 
+from emotion import display
 from emotion.charts import probability_bars, utterance_trend
 from emotion.errors import InputError
 from emotion.stream import SpeechStreamProcessor
@@ -73,10 +74,12 @@ def voice_panel() -> None:
         st.text(f"({latest.language} → en) {latest.translation}")
     if latest.transcript_unreliable:
         st.caption("Not recognised as English: the bundled Whisper model knows English only (see the note below).")
-    st.markdown(f"Words: **{latest.semantic_label or '–'}** · Voice: **{latest.acoustic_shown or '–'}**")
+    words = display.semantic_label(latest.semantic_label)
+    voice = display.acoustic_label(latest.acoustic_label, latest.acoustic_status)
+    st.markdown(f"Words: **{words}** · Voice: **{voice}**")  # labels only: no user text
     left, right = st.columns(2)
-    for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (right, "acoustic", "Acoustic emotion (voice)")):
-        fig = utterance_trend(snap.utterances, modality, title)
+    for col, modality in ((left, "semantic"), (right, "acoustic")):
+        fig = utterance_trend(snap.utterances, modality, display.MODALITY_TITLES[modality])
         if fig is not None:
             col.plotly_chart(fig, key=f"voice-{modality}")
     st.markdown(

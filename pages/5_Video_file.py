@@ -8,6 +8,7 @@ import time
 import numpy as np
 import streamlit as st
 
+from emotion import display
 from emotion.analysis import Analysis, Analyzers, analyze
 from emotion.charts import probability_trend, utterance_trend
 from emotion.formats import VIDEO_EXTENSIONS
@@ -65,7 +66,7 @@ st.success(
     f"{shown(name)}: {len(analysis.faces)} frames analysed, {detections} face detections "
     f"({len(ids)} face{'s' if len(ids) != 1 else ''} tracked), {len(analysis.utterances)} "
     f"utterance{'s' if len(analysis.utterances) != 1 else ''}"
-    + (f" ({analysis.no_utterances_reason})." if analysis.no_utterances_reason else ".")
+    + (f" ({why})." if (why := display.speech(analysis.speech_status, analysis.speech_heard_s)) else ".")
 )
 
 if analysis.annotated:
@@ -104,7 +105,7 @@ if analysis.fused:
                 "end (s)": f"{u.end_s:.2f}",
                 "transcript": u.text,
                 "fused": f.label,
-                "confidence": f"{f.confidence:.2f}",
+                "probability": f"{f.score:.2f}",
                 "face": f"#{f.face_id}" if f.face_id is not None else "–",
             }
             for u, f in analysis.fused

@@ -71,8 +71,6 @@ def streamlit_url(tmp_path_factory) -> str:
     print("---- streamlit server log (tail) ----\n" + log_path.read_text()[-4000:])
 
 
-
-
 @pytest.fixture(scope="session")
 def ravdess_dir() -> Path:
     if not RAVDESS.exists():

@@ -94,7 +94,10 @@ def test_a_text_file_gives_the_same_rows_through_the_core_and_the_cli(tmp_path, 
     path = tmp_path / "lines.txt"
     path.write_text("I am so happy to see you!\n\nThis is disgusting, take it away.\n", encoding="utf-8")
     rows = analyze(path, analyzers=analyzers).rows()
-    assert [(r["start_s"], r["text"]) for r in rows] == [(1, "I am so happy to see you!"), (3, "This is disgusting, take it away.")]
+    assert [(r["start_s"], r["text"]) for r in rows] == [
+        (1, "I am so happy to see you!"),
+        (3, "This is disgusting, take it away."),
+    ]
     assert rows[0]["semantic_label"] == "happy"
     _same(rows, _cli_rows("text", path, capsys))
 

@@ -27,6 +27,7 @@ from emotion.batch import (
 from emotion.cli import main
 from emotion.errors import InputError
 from emotion.labels import EMOTIONS
+from emotion.schema import BATCH_TIMELINE, SUMMARY
 from emotion.timeline import TIMELINE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,14 +204,12 @@ def test_parquet_schema_is_the_documented_one(photo_run):
     assert summary.names == list(SUMMARY_COLUMNS)
     types = dict(zip(timeline.names, timeline.types, strict=True))
     assert types["start_s"] == types["face_happy"] == types["acoustic_sad"] == types["duration_s"] == pa.float64()
-    assert types["face_id"] == types["x"] == pa.int64() and types["acoustic_uncertain"] == pa.bool_()
+    assert types["face_id"] == types["x"] == pa.int64() and types["acoustic_status"] == pa.string()
     assert types["kind"] == types["text"] == types["error"] == pa.string()
     assert summary.field("notes").type == pa.list_(pa.string()) and summary.field("faces").type == pa.int64()
-    # docs/batch.md's column tables list exactly these columns
-    doc = (ROOT / "docs" / "batch.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^\| `([a-z_<>]+)`", doc, flags=re.M))
-    documented = {c.replace("<emotion>", e) for c in documented for e in EMOTIONS}
-    assert documented == set(timeline.names) | set(summary.names)
+    # exactly the declared schemas (emotion.schema), whose tables docs/columns.md shows (tests/test_schema.py)
+    assert timeline == BATCH_TIMELINE.arrow_schema() and summary == SUMMARY.arrow_schema()
+    assert "columns.md" in (ROOT / "docs" / "batch.md").read_text(encoding="utf-8")
 
 
 def test_photo_rows(photo_run):
@@ -299,7 +298,7 @@ def test_dominant_emotion_rule():
     utt = {"kind": "utterance", "start_s": 0.0, "end_s": 2.0, **probs("semantic", "fear"), **probs("acoustic", "fear", 0.6)}
     assert dominant_emotion([face, face, utt]) == "fear"  # audio: words and voice fused
     assert dominant_emotion([face, face, {**face, "label": "happy"}]) == "sad"
-    turned = {**face, "label": "face turned away"}  # a face that cannot be read names no emotion
+    turned = {**face, "label": None, "face_status": "turned_away"}  # a face that cannot be read names no emotion
     assert dominant_emotion([turned, turned, face]) == "sad" and dominant_emotion([turned]) is None
     assert dominant_emotion([]) is None
 

@@ -145,8 +145,8 @@ def test_voice_page_transcribes_real_speech_with_both_emotions(page, streamlit_u
     emotions.wait_for(timeout=30_000)
     assert emotions.count() == 1
     # the charts of both modalities are drawn
-    page.get_by_text("Semantic emotion (words)").first.wait_for(timeout=30_000)
-    page.get_by_text("Acoustic emotion (voice)").first.wait_for(timeout=30_000)
+    page.get_by_text("Words (semantic)").first.wait_for(timeout=30_000)
+    page.get_by_text("Voice (acoustic)").first.wait_for(timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
 
 

@@ -13,6 +13,7 @@ from emotion.face.quality import FaceView, ReadabilityRule, sharpness, turn_rati
 from emotion.face.track import FaceTracker
 from emotion.fusion import face_samples
 from emotion.labels import EMOTIONS
+from emotion.schema import FaceStatus
 from emotion.timeline import face_row
 
 
@@ -37,16 +38,16 @@ def test_turn_ratio_grows_with_the_nose_offset_and_ignores_a_tilted_head():
 def test_rule_order_and_thresholds():
     rule = ReadabilityRule()
     assert rule.judge(100, 0.1, 500).readable
-    assert rule.judge(100, 1.2, 500).reason == "face turned away"
-    assert rule.judge(12, 1.2, 5).reason == "face turned away"  # turned is reported first
-    assert rule.judge(rule.min_side_px - 1, 0.1, 500).reason == "face too small"
-    assert rule.judge(100, 0.1, rule.min_sharpness - 1).reason == "face too blurred"
+    assert rule.judge(100, 1.2, 500).status == FaceStatus.TURNED_AWAY
+    assert rule.judge(12, 1.2, 5).status == FaceStatus.TURNED_AWAY  # turned is reported first
+    assert rule.judge(rule.min_side_px - 1, 0.1, 500).status == FaceStatus.TOO_SMALL
+    assert rule.judge(100, 0.1, rule.min_sharpness - 1).status == FaceStatus.TOO_BLURRED
     assert rule.judge(100, float("nan"), 500).readable  # no keypoints: the turn is unknown
 
 
 def test_the_real_astronaut_is_readable(analyzer, astronaut_bgr):
     (face,) = analyzer.analyze_photo(astronaut_bgr)
-    assert face.readable and face.reason is None
+    assert face.readable and face.status == FaceStatus.READ
     assert face.label == "happy"
     assert face.view.turn < 0.1 and face.view.sharpness > 10 * ReadabilityRule().min_sharpness
 
@@ -56,14 +57,14 @@ def test_a_blurred_photo_is_too_blurred(analyzer, astronaut_bgr):
     (soft,) = analyzer.analyze_photo(cv2.GaussianBlur(astronaut_bgr, (0, 0), 3))
     assert soft.readable and soft.label == "happy"
     (blurred,) = analyzer.analyze_photo(cv2.GaussianBlur(astronaut_bgr, (0, 0), 5))
-    assert blurred.reason == "face too blurred"
+    assert blurred.status == FaceStatus.TOO_BLURRED
     assert blurred.view.sharpness < soft.view.sharpness
 
 
 def test_a_tiny_face_is_too_small(analyzer, astronaut_bgr):
     (face,) = analyzer.analyze_photo(cv2.resize(astronaut_bgr, (96, 96), interpolation=cv2.INTER_AREA))
     assert face.view.side_px < ReadabilityRule().min_side_px
-    assert face.reason == "face too small"
+    assert face.status == FaceStatus.TOO_SMALL
     (larger,) = analyzer.analyze_photo(cv2.resize(astronaut_bgr, (160, 160), interpolation=cv2.INTER_AREA))
     assert larger.readable
 
@@ -85,12 +86,12 @@ def turned_away(astronaut_bgr):
 
 
 def test_an_unreadable_face_is_shown_with_its_reason_not_a_label(turned_away):
-    assert not turned_away.readable and turned_away.reason == "face turned away"
+    assert not turned_away.readable and turned_away.status == FaceStatus.TURNED_AWAY
     assert face_caption(turned_away, 1) == "#1 face turned away"
     report = turned_away.to_dict()
-    assert report["label"] is None and report["unreadable"] == "face turned away"
+    assert report["label"] is None and report["face_status"] == "turned_away"
     row = face_row(turned_away, 1.5, "photo.jpg")
-    assert row["label"] == "face turned away"
+    assert row["label"] is None and row["face_status"] == "turned_away"
     assert not {f"face_{e}" for e in EMOTIONS} & set(row)  # no probabilities in the timeline
 
 
@@ -99,7 +100,7 @@ def test_an_unreadable_face_is_not_fused_nor_smoothed_in(turned_away, analyzer, 
     tracker = FaceTracker()
     (first,) = tracker.update([readable], 0.0)
     sad = np.eye(7, dtype=np.float32)[4]
-    unreadable_sad = FaceEmotion(readable.box, sad, 0.9, FaceView(107, 1.5, 500, "face turned away"))
+    unreadable_sad = FaceEmotion(readable.box, sad, 0.9, FaceView(107, 1.5, 500, FaceStatus.TURNED_AWAY))
     (second,) = tracker.update([unreadable_sad], 0.1)
     assert second.face_id == first.face_id and not second.readable
     np.testing.assert_allclose(second.probabilities, first.probabilities)  # the turned-away frame changed nothing

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emotion.fusion import FaceSample, confidence, face_over_span, fuse, fuse_utterance
+from emotion.fusion import FaceSample, certainty, face_over_span, fuse, fuse_utterance
 from emotion.labels import EMOTIONS, index
 
 UNIFORM = np.full(7, 1 / 7)
@@ -15,26 +15,26 @@ def peaked(label: str, p: float) -> np.ndarray:
     return v
 
 
-def test_confidence_is_one_when_certain_and_zero_when_uniform():
-    assert confidence(np.eye(7)[3]) == pytest.approx(1.0, abs=1e-6)
-    assert confidence(UNIFORM) == pytest.approx(0.0, abs=1e-9)
-    assert confidence(peaked("sad", 0.9)) > confidence(peaked("sad", 0.5)) > 0
+def test_certainty_is_one_when_certain_and_zero_when_uniform():
+    assert certainty(np.eye(7)[3]) == pytest.approx(1.0, abs=1e-6)
+    assert certainty(UNIFORM) == pytest.approx(0.0, abs=1e-9)
+    assert certainty(peaked("sad", 0.9)) > certainty(peaked("sad", 0.5)) > 0
 
 
 @pytest.mark.parametrize("rule", ["log_linear", "linear"])
 def test_output_is_a_distribution_in_label_order(rule):
-    out = fuse({"face": peaked("happy", 0.7), "voice": peaked("sad", 0.6)}, rule=rule)
+    out = fuse({"face": peaked("happy", 0.7), "acoustic": peaked("sad", 0.6)}, rule=rule)
     assert out.probabilities.shape == (7,) and out.probabilities.dtype == np.float32
     assert abs(float(out.probabilities.sum()) - 1) < 1e-6
-    assert out.label in EMOTIONS and out.confidence == pytest.approx(float(out.probabilities.max()))
+    assert out.label in EMOTIONS and out.score == pytest.approx(float(out.probabilities.max()))
 
 
 def test_agreeing_modalities_reinforce_each_other_only_in_the_log_linear_pool():
     a, b = peaked("happy", 0.6), peaked("happy", 0.6)
-    out = fuse({"face": a, "words": b}, rule="log_linear")
-    assert out.label == "happy" and out.confidence > 0.6
+    out = fuse({"face": a, "semantic": b}, rule="log_linear")
+    assert out.label == "happy" and out.score > 0.6
     # the default linear pool never becomes more confident than its inputs
-    assert fuse({"face": a, "words": b}).confidence == pytest.approx(0.6, abs=1e-6)
+    assert fuse({"face": a, "semantic": b}).score == pytest.approx(0.6, abs=1e-6)
 
 
 def two_seconds(first: str, second: str, p1: float, p2: float) -> np.ndarray:
@@ -49,48 +49,48 @@ def test_the_fused_label_is_one_a_modality_said(rule):
     # ranked second
     words = two_seconds("neutral", "angry", 0.40, 0.36)
     voice = two_seconds("sad", "angry", 0.40, 0.36)
-    out = fuse({"words": words, "voice": voice}, rule=rule)
+    out = fuse({"semantic": words, "acoustic": voice}, rule=rule)
     assert EMOTIONS[int(np.argmax(out.probabilities))] == "angry"  # the pool itself ranks angry first
     assert out.label in {"neutral", "sad"} and out.label != "angry"
-    assert out.confidence == pytest.approx(float(out.probabilities[index(out.label)]))
+    assert out.score == pytest.approx(float(out.probabilities[index(out.label)]))
 
 
 def test_the_estimate_says_what_each_modality_said_and_its_share():
-    out = fuse({"face": peaked("sad", 0.66), "words": peaked("happy", 0.95), "voice": None})
-    assert out.says() == {"face": ("sad", pytest.approx(0.66)), "words": ("happy", pytest.approx(0.95))}
+    out = fuse({"face": peaked("sad", 0.66), "semantic": peaked("happy", 0.95), "acoustic": None})
+    assert out.says() == {"face": ("sad", pytest.approx(0.66)), "semantic": ("happy", pytest.approx(0.95))}
     shares = out.shares()
-    assert set(shares) == {"face", "words"} and sum(shares.values()) == pytest.approx(1.0)
-    assert shares["words"] > shares["face"]  # the more confident modality counts more
-    expected = (out.weights["face"] * peaked("sad", 0.66) + out.weights["words"] * peaked("happy", 0.95)) / sum(
+    assert set(shares) == {"face", "semantic"} and sum(shares.values()) == pytest.approx(1.0)
+    assert shares["semantic"] > shares["face"]  # the more confident modality counts more
+    expected = (out.weights["face"] * peaked("sad", 0.66) + out.weights["semantic"] * peaked("happy", 0.95)) / sum(
         out.weights.values()
     )
     np.testing.assert_allclose(out.probabilities, expected, atol=1e-4)  # the weighted mean, as documented
 
 
 def test_in_a_conflict_the_more_confident_modality_wins():
-    out = fuse({"face": peaked("happy", 0.9), "voice": peaked("angry", 0.35)})
+    out = fuse({"face": peaked("happy", 0.9), "acoustic": peaked("angry", 0.35)})
     assert out.label == "happy"
-    out = fuse({"face": peaked("happy", 0.35), "voice": peaked("angry", 0.9)})
+    out = fuse({"face": peaked("happy", 0.35), "acoustic": peaked("angry", 0.9)})
     assert out.label == "angry"
-    assert out.weights["voice"] > out.weights["face"]
+    assert out.weights["acoustic"] > out.weights["face"]
 
 
 def test_an_uncertain_or_absent_modality_does_not_drag_the_result():
     face = peaked("surprise", 0.55)
     alone = fuse({"face": face})
-    with_uniform = fuse({"face": face, "voice": UNIFORM, "words": None})
+    with_uniform = fuse({"face": face, "acoustic": UNIFORM, "semantic": None})
     np.testing.assert_allclose(with_uniform.probabilities, alone.probabilities, atol=1e-6)
-    assert "voice" not in with_uniform.weights and "words" not in with_uniform.weights
+    assert "acoustic" not in with_uniform.weights and "semantic" not in with_uniform.weights
     np.testing.assert_allclose(alone.probabilities, face, atol=1e-6)  # one modality: itself
 
 
 def test_user_weights_switch_off_and_tip_the_balance():
     face, voice = peaked("happy", 0.7), peaked("sad", 0.7)
-    assert fuse({"face": face, "voice": voice}, weights={"face": 0}).label == "sad"
-    assert fuse({"face": face, "voice": voice}, weights={"voice": 3}).label == "sad"
-    assert fuse({"face": face, "voice": voice}, weights={"face": 3}).label == "happy"
+    assert fuse({"face": face, "acoustic": voice}, weights={"face": 0}).label == "sad"
+    assert fuse({"face": face, "acoustic": voice}, weights={"acoustic": 3}).label == "sad"
+    assert fuse({"face": face, "acoustic": voice}, weights={"face": 3}).label == "happy"
     assert fuse({"face": face}, weights={"face": 0}) is None
-    assert fuse({"face": None, "voice": None}) is None
+    assert fuse({"face": None, "acoustic": None}) is None
 
 
 def test_a_zero_probability_cannot_veto_a_label():
@@ -98,7 +98,7 @@ def test_a_zero_probability_cannot_veto_a_label():
     words = peaked("happy", 0.3)
     words[index("happy")] = 0.0
     words /= words.sum()  # says "anything but happy", weakly
-    assert fuse({"face": face, "words": words}).label == "happy"
+    assert fuse({"face": face, "semantic": words}).label == "happy"
 
 
 @pytest.mark.parametrize(
@@ -146,28 +146,28 @@ def test_an_utterance_is_fused_with_the_face_seen_while_it_was_spoken():
     samples += [FaceSample(3 + t / 10, 5, 900, peaked("angry", 0.9)) for t in range(0, 30)]
     u = Utterance(3.2, 5.0, "hm", peaked("angry", 0.6), None)
     fused = fuse_utterance(u, samples)
-    assert fused.face_id == 5 and fused.label == "angry" and set(fused.weights) == {"face", "words"}
+    assert fused.face_id == 5 and fused.label == "angry" and set(fused.weights) == {"face", "semantic"}
     assert fuse_utterance(Utterance(9.0, 9.5, "", None, None), samples) is None
     words_only = fuse_utterance(Utterance(9.0, 9.5, "hm", peaked("sad", 0.9), None), samples)
     assert words_only.face_id is None and words_only.label == "sad"
 
 
 def test_an_uncertain_voice_counts_at_a_quarter_of_its_weight():
-    from emotion.fusion import UNCERTAIN_VOICE_WEIGHT
+    from emotion.fusion import UNCERTAIN_ACOUSTIC_WEIGHT
     from emotion.speech.analyzer import Utterance
 
     words, voice = peaked("happy", 0.55), peaked("sad", 0.38)
-    sure = fuse_utterance(Utterance(0.0, 1.0, "hm", words, voice, acoustic_uncertain=False), [])
-    unsure = fuse_utterance(Utterance(0.0, 1.0, "hm", words, voice, acoustic_uncertain=True), [])
-    assert unsure.weights["voice"] == pytest.approx(
-        sure.weights["voice"] * UNCERTAIN_VOICE_WEIGHT, abs=1e-4
+    sure = fuse_utterance(Utterance(0.0, 1.0, "hm", words, voice, acoustic_status="confident"), [])
+    unsure = fuse_utterance(Utterance(0.0, 1.0, "hm", words, voice, acoustic_status="uncertain"), [])
+    assert unsure.weights["acoustic"] == pytest.approx(
+        sure.weights["acoustic"] * UNCERTAIN_ACOUSTIC_WEIGHT, abs=1e-4
     )  # rounded to 4 places
-    assert unsure.weights["words"] == pytest.approx(sure.weights["words"])
+    assert unsure.weights["semantic"] == pytest.approx(sure.weights["semantic"])
     assert unsure.probabilities[index("sad")] < sure.probabilities[index("sad")]
     assert unsure.label == "happy"
     # the user's own weight is kept and scaled, not replaced
-    scaled = fuse_utterance(Utterance(0.0, 1.0, "hm", words, voice, acoustic_uncertain=True), [], {"voice": 2.0})
-    assert scaled.weights["voice"] == pytest.approx(2 * unsure.weights["voice"], abs=1e-4)
+    scaled = fuse_utterance(Utterance(0.0, 1.0, "hm", words, voice, acoustic_status="uncertain"), [], {"acoustic": 2.0})
+    assert scaled.weights["acoustic"] == pytest.approx(2 * unsure.weights["acoustic"], abs=1e-4)
 
 
 def test_timeline_rows_export_as_csv_and_json():
@@ -183,7 +183,7 @@ def test_timeline_rows_export_as_csv_and_json():
     u = Utterance(1.0, 2.5, 'He said "hi", then <b>left</b>', peaked("sad", 0.8), peaked("angry", 0.6))
     tl.add(utterance_row(u, "live"))
     tl.add(face_row(FaceEmotion((10, 20, 30, 40), peaked("happy", 0.9)), 0.5, "live"))
-    tl.add(fused_row(fuse({"words": u.semantic, "voice": u.acoustic}), 1.0, 2.5, "live"))
+    tl.add(fused_row(fuse({"semantic": u.semantic, "acoustic": u.acoustic}), 1.0, 2.5, "live"))
     rows = list(csv.DictReader(io.StringIO(tl.to_csv())))
     assert [r["kind"] for r in rows] == ["face", "utterance", "fused"]  # ordered by start time
     assert list(rows[0]) == list(TIMELINE_COLUMNS)

@@ -22,9 +22,11 @@ import numpy as np
 import pytest
 
 from devkit.media import write_audio
+from emotion import display
 from emotion.config import HOSTED_MAX_MEDIA_SECONDS, Settings, is_loopback
 from emotion.errors import InputError
 from emotion.sanitize import csv_cell, escape_controls
+from emotion.schema import SpeechStatus
 from emotion.slots import AnalysisSlots, ServerBusy
 from emotion.timeline import Timeline
 from tests.fuzz_corpus import (
@@ -249,7 +251,9 @@ def test_the_cli_goes_on_after_a_bad_wav(speech, tmp_path):
     assert "a_bits0.wav: the audio track's header is not valid" in run.stderr
     rows = json.loads(run.stdout)["rows"]
     if REAL_SPEECH:
-        assert [r["source"] for r in rows] == ["b_nine.wav"] and "talking by the door" in rows[0]["text"].lower()  # "Kids" is heard "Hints" by some CTranslate2 builds
+        assert [r["source"] for r in rows] == ["b_nine.wav"] and "talking by the door" in rows[0][
+            "text"
+        ].lower()  # "Kids" is heard "Hints" by some CTranslate2 builds
     else:
         assert "b_nine.wav: no speech found" in run.stderr
 
@@ -282,7 +286,8 @@ def test_a_soundtrack_that_fails_for_any_reason_keeps_the_faces(tmp_path, speech
     result = VideoEmotionAnalyzer(FaceEmotionAnalyzer(), Broken()).analyze(path)
     assert result.faces and result.utterances == []
     assert "soundtrack: an unexpected error (RuntimeError)" in result.notes
-    assert result.no_utterances_reason == "the soundtrack could not be analysed: an unexpected error (RuntimeError)"
+    assert result.speech_status == SpeechStatus.FAILED
+    assert display.speech(result.speech_status) == "the soundtrack could not be analysed (see the notes)"
 
 
 # ------------------------------------------------------------------------------ duration

@@ -76,7 +76,7 @@ def test_utterances_land_on_the_session_clock_with_the_face_seen_while_spoken(pl
     assert snap.now_s == pytest.approx(clock.t - 1000.0, abs=1e-6)
     # all three modalities took part in the utterance's fusion; the happy astronaut shows
     (fused,) = snap.fused_utterances
-    assert set(fused.weights) == {"face", "words", "voice"}
+    assert set(fused.weights) == {"face", "semantic", "acoustic"}
     assert abs(float(fused.probabilities.sum()) - 1) < 1e-5
     assert fused.probabilities.shape == (7,)
 
@@ -85,10 +85,10 @@ def test_current_fused_estimate_follows_fresh_modalities(played):
     session, clock = played
     snap = session.snapshot()
     # the utterance ended moments ago and the face was seen in the last 2 s: all three count
-    assert snap.fused_now is not None and set(snap.fused_now.weights) == {"face", "words", "voice"}
+    assert snap.fused_now is not None and set(snap.fused_now.weights) == {"face", "semantic", "acoustic"}
     # switching the face off (weight 0) removes it, and changes the result
     no_face = session.snapshot({"face": 0.0}).fused_now
-    assert set(no_face.weights) == {"words", "voice"}
+    assert set(no_face.weights) == {"semantic", "acoustic"}
     assert not np.allclose(no_face.probabilities, snap.fused_now.probabilities)
 
 
@@ -111,7 +111,7 @@ def test_the_current_estimate_shows_each_modality_with_its_weight_and_window(pla
     snap = session.snapshot()
     fused = snap.fused_now
     says, shares = fused.says(), fused.shares()
-    assert set(says) == set(shares) == {"face", "words", "voice"}
+    assert set(says) == set(shares) == {"face", "semantic", "acoustic"}
     assert sum(shares.values()) == pytest.approx(1.0)
     # the face part is the face on screen (the overlay's label), not something else
     assert says["face"][0] == snap.face.followed.label == "happy"
@@ -123,14 +123,14 @@ def test_the_current_estimate_shows_each_modality_with_its_weight_and_window(pla
     assert snap.now_utterance == snap.utterances[-1]
     # the same, as the dashboard's rows
     parts = {part.name: part for part in snap.now_parts()}
-    assert list(parts) == ["face", "words", "voice"]
+    assert list(parts) == ["face", "semantic", "acoustic"]
     assert sum(part.share for part in parts.values()) == pytest.approx(1.0)
     assert parts["face"].label == "happy" and parts["face"].window == snap.now_face_window
     u = snap.utterances[-1]
-    assert parts["words"].window == parts["voice"].window == (u.start_s, u.end_s)
+    assert parts["semantic"].window == parts["acoustic"].window == (u.start_s, u.end_s)
     off = {part.name: part for part in session.snapshot({"face": 0.0}).now_parts({"face": 0.0})}
     assert off["face"].share == 0 and off["face"].note == "switched off"
-    assert off["words"].share + off["voice"].share == pytest.approx(1.0)
+    assert off["semantic"].share + off["acoustic"].share == pytest.approx(1.0)
 
 
 def test_after_stop_the_numbers_describe_the_last_moments_of_the_stream(analyzer, speech_analyzer, astronaut_bgr, kids_clip):
@@ -143,7 +143,7 @@ def test_after_stop_the_numbers_describe_the_last_moments_of_the_stream(analyzer
     # the same estimate as at the end: the face of the last 2 s and the words and voice of the
     # last utterance (not "words happy" with the face dropped because the wall clock moved on)
     assert later.media_end_s == pytest.approx(last.media_end_s)
-    assert set(later.fused_now.weights) == {"face", "words", "voice"}
+    assert set(later.fused_now.weights) == {"face", "semantic", "acoustic"}
     np.testing.assert_allclose(later.fused_now.probabilities, last.fused_now.probabilities, atol=1e-6)
     assert later.now_face_window[1] == pytest.approx(later.media_end_s)
     assert later.fused_now.says()["face"][0] == later.face.followed.label
@@ -202,8 +202,8 @@ def test_microphone_alone(analyzer, speech_analyzer, kids_clip):
     snap = session.snapshot()
     assert snap.face.frames == 0 and len(snap.utterances) == 1
     assert snap.utterances[0].start_s == pytest.approx(snap.speech.utterances[0].start_s, abs=1e-6)
-    assert set(snap.fused_utterances[0].weights) == {"words", "voice"}
-    assert set(snap.fused_now.weights) == {"words", "voice"}
+    assert set(snap.fused_utterances[0].weights) == {"semantic", "acoustic"}
+    assert set(snap.fused_now.weights) == {"semantic", "acoustic"}
 
 
 def test_dashboard_page_without_devices_and_modality_switches():
@@ -223,7 +223,7 @@ def test_dashboard_page_without_devices_and_modality_switches():
     assert [t.label for t in at.sidebar.toggle] == ["Camera", "Microphone", "Face", "Words (semantic)", "Voice (acoustic)"]
     assert [s.label for s in at.sidebar.slider] == ["Face weight", "Words (semantic) weight", "Voice (acoustic) weight"]
     # a modality switched off: its weight slider goes away
-    at.sidebar.toggle(key="dash_use_voice").set_value(False).run()
+    at.sidebar.toggle(key="dash_use_acoustic").set_value(False).run()
     assert not at.exception
     assert [s.label for s in at.sidebar.slider] == ["Face weight", "Words (semantic) weight"]
 

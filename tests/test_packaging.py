@@ -65,7 +65,9 @@ def _declared(specs: list[str]) -> set[str]:
 def test_requirements_files_and_pyproject_agree(requirements, extra):
     project = PYPROJECT["project"]
     declared = project["dependencies"] if extra is None else project["optional-dependencies"][extra]
-    assert _requirements(requirements) == _declared(declared), f"{requirements} and pyproject.toml ({extra or 'dependencies'}) differ"
+    assert _requirements(requirements) == _declared(declared), (
+        f"{requirements} and pyproject.toml ({extra or 'dependencies'}) differ"
+    )
 
 
 def test_version_is_one_string():
@@ -121,7 +123,9 @@ def test_installed_wheel_works_outside_the_repository(wheel, fresh_python, astro
     photo = away / "astronaut.png"
     cv2.imwrite(str(photo), astronaut_bgr)
     script = fresh_python.parent / "emotion"
-    run = subprocess.run([str(script), "image", str(photo), "--json"], capture_output=True, text=True, cwd=away, env=env, timeout=300)
+    run = subprocess.run(
+        [str(script), "image", str(photo), "--json"], capture_output=True, text=True, cwd=away, env=env, timeout=300
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     rows = json.loads(run.stdout)["rows"]
     assert [r["kind"] for r in rows] == ["face"] and rows[0]["label"] == "happy", rows

@@ -106,7 +106,7 @@ def test_flagged_utterances_get_no_words_emotion_and_a_note(speech_analyzer_mode
     note = language_note(utterances)
     assert note.startswith("2 of 3 utterances did not sound like English") and "multilingual" in note
     assert language_note(utterances[:1]) is None
-    assert utterances[1].to_dict()["transcript_unreliable"] is True
+    assert utterances[1].to_dict()["transcript_status"] == "unreliable"
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from devkit.media import face_scene, write_video
+from emotion import display
 from emotion.errors import InputError
 from emotion.labels import color_bgr
+from emotion.schema import SpeechStatus
 from emotion.video import (
     ANNOTATED_MAX_BITRATE,
     ANNOTATED_MIN_BITRATE,
@@ -167,12 +169,14 @@ def test_a_video_without_utterances_says_why(analyzer, astronaut_bgr, tmp_path):
     speech = SpeechEmotionAnalyzer.from_settings()
     video = VideoEmotionAnalyzer(analyzer, speech)
     silent = video.analyze(write_video(tmp_path / "silent.mp4", face_scene(astronaut_bgr), 2.0))
-    assert silent.utterances == [] and silent.no_utterances_reason == "no audio track"
+    assert silent.utterances == [] and silent.speech_status == SpeechStatus.NO_AUDIO
+    assert display.speech(silent.speech_status) == "no audio track"
     # a soundtrack of room noise: audio, but no speech in it
     noise = (np.random.default_rng(0).normal(0, 0.003, 3 * 16_000)).astype(np.float32)
     frames = [face_scene(astronaut_bgr)] * 30
     quiet = video.analyze(write_av_clip(tmp_path / "quiet.mp4", frames, [i / 10 for i in range(30)], noise))
-    assert quiet.utterances == [] and quiet.no_utterances_reason == "no speech found in 3 s of audio"
+    assert quiet.utterances == [] and quiet.speech_status == SpeechStatus.NO_SPEECH
+    assert display.speech(quiet.speech_status, quiet.speech_heard_s) == "no speech found in 3 s of audio"
 
 
 def test_tracks_that_do_not_look_like_faces_are_dropped(astronaut_bgr, tmp_path):

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from emotion import display
 from emotion.errors import InputError
 from emotion.labels import COLORS_HEX, EMOTIONS
 
@@ -74,15 +75,15 @@ def utterance_rows(utterances) -> list[dict]:
     for u in utterances:
         row = {"start (s)": round(u.start_s, 2), "end (s)": round(u.end_s, 2), "transcript": u.text}
         if languages:
-            row["language"] = "not English?" if u.transcript_unreliable else u.language
+            row["language"] = display.language(u.language, u.transcript_status)
         if translations:
             row["English translation"] = u.translation
         rows.append(
             row
             | {
-                "words (semantic)": u.semantic_label or "–",
+                "words (semantic)": display.semantic_label(u.semantic_label),
                 "words score": None if u.semantic is None else round(float(u.semantic.max()), 2),
-                "voice (acoustic)": u.acoustic_shown or "–",
+                "voice (acoustic)": display.acoustic_label(u.acoustic_label, u.acoustic_status),
                 "voice score": None if u.acoustic is None else round(float(u.acoustic.max()), 2),
             }
         )

@@ -77,6 +77,7 @@ class FileAnalyzer:
 
         t0 = time.perf_counter()
         kind, duration, rows, notes, status, error = f.media_kind, None, (), (), "ok", None
+        faces, speech_status = 0, None
         try:
             if f.size_bytes < 0:
                 raise InputError(f"no such file: {f.path}")
@@ -89,14 +90,16 @@ class FileAnalyzer:
                 result = analyze(local, analyzers=self.analyzers, sample_fps=self.sample_fps)  # the kind from the name
                 kind, duration, notes = result.kind, result.duration_s, result.all_notes()
                 rows = tuple(result.rows())
+                faces, speech_status = result.face_count(), result.speech_status
         except EmotionError as exc:  # InputError, ModelError: a message for the user
             status, error = "error", str(exc)
         except Exception as exc:  # a bug or an exotic failure: the file's row says what, the run goes on
             log.exception("unexpected error on %s", f.path)
             status, error = "error", f"unexpected {type(exc).__name__}: {exc}"
         return FileResult(
-            f.path, kind, f.size_bytes, f.mtime_ns, duration, status, error, tuple(notes), rows, time.perf_counter() - t0
-        )
+            f.path, kind, f.size_bytes, f.mtime_ns, duration, status, error, tuple(notes), rows, time.perf_counter() - t0,
+            faces, None if speech_status is None else str(speech_status),
+        )  # fmt: skip
 
     def __call__(self, batch):
         """``map_batches`` entry: a ``pyarrow.Table`` of files (path, size_bytes, mtime_ns,

@@ -13,54 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..labels import EMOTIONS
-from ..timeline import TIMELINE_COLUMNS
+from ..schema import BATCH_TIMELINE, FILE, SUMMARY, AcousticStatus
 from .inputs import InputFile, is_uri
 
 log = logging.getLogger(__name__)
 
-FILE_COLUMNS: tuple[str, ...] = ("path", "media_kind", "duration_s", "status", "error")
-"""Columns about the file, on every timeline row:
+FILE_COLUMNS: tuple[str, ...] = FILE.names
+"""Columns about the file, on every timeline row (:data:`emotion.schema.FILE`: ``path``,
+``media_kind``, ``duration_s``, ``status``, ``error``)."""
+BATCH_TIMELINE_COLUMNS: tuple[str, ...] = BATCH_TIMELINE.names
+"""Columns of ``DIR/timeline/`` (:data:`emotion.schema.BATCH_TIMELINE`): the timeline's
+(``source`` is the file's name, ``start_s``/``end_s`` media seconds), then :data:`FILE_COLUMNS`."""
 
-- ``path``: the file as listed (an absolute local path, or the URI as given: ``s3://...``);
-- ``media_kind``: ``image`` | ``video`` | ``audio`` (empty when the extension says none of them);
-- ``duration_s``: the media's duration in seconds as its container states it (empty for photos,
-  and when unknown);
-- ``status``: ``ok`` | ``error``; ``error``: why the file could not be analysed (empty when ok).
-"""
-BATCH_TIMELINE_COLUMNS: tuple[str, ...] = (*TIMELINE_COLUMNS, *FILE_COLUMNS)
-"""Columns of ``DIR/timeline/``: :data:`emotion.timeline.TIMELINE_COLUMNS` (``source`` is the
-file's name, ``start_s``/``end_s`` media seconds), then :data:`FILE_COLUMNS`."""
-
-SUMMARY_COLUMNS: tuple[str, ...] = (
-    "path",
-    "media_kind",
-    "size_bytes",
-    "mtime_ns",
-    "duration_s",
-    "status",
-    "error",
-    "notes",
-    "faces",
-    "utterances",
-    "dominant_emotion",
-    "processing_s",
-    "fingerprint",
-)
-"""Columns of ``DIR/summary/``, one row per file:
-
-- ``path``, ``media_kind``, ``duration_s``, ``status``, ``error``: as in :data:`FILE_COLUMNS`;
-- ``size_bytes``, ``mtime_ns``: the file's size and modification time (ns since the epoch) when
-  listed: with ``path``, the key that tells a rerun the file is done;
-- ``notes``: list of messages about what did not stop the analysis (no face found, no audio
-  track, undecodable packets...);
-- ``faces``: distinct faces (a photo: faces found; a video: tracked face IDs);
-  ``utterances``: utterances transcribed;
-- ``dominant_emotion``: see :func:`dominant_emotion`;
-- ``processing_s``: wall seconds the worker spent on the file (models already loaded);
-- ``fingerprint``: what decided the file's rows (:func:`analysis_fingerprint`: the package's
-  version, ``--fps``, the settings and the model files): a rerun with another one analyses the
-  file again.
-"""
+SUMMARY_COLUMNS: tuple[str, ...] = SUMMARY.names
+"""Columns of ``DIR/summary/``, one row per file (:data:`emotion.schema.SUMMARY`, where each has
+its dtype, unit and meaning). ``path`` + ``size_bytes`` + ``mtime_ns`` tell a rerun the file is
+done, unless its ``fingerprint`` (:func:`analysis_fingerprint`) differs from the run's."""
 
 TIMELINE_DIR = "timeline"
 SUMMARY_DIR = "summary"
@@ -70,33 +38,16 @@ SUMMARY_DIR = "summary"
 # Parquet schemas
 
 
-def _column_type(name: str):
-    import pyarrow as pa
-
-    if name in ("face_id", "x", "y", "w", "h", "size_bytes", "mtime_ns", "faces", "utterances"):
-        return pa.int64()
-    if name in ("transcript_unreliable", "acoustic_uncertain"):
-        return pa.bool_()
-    if name in ("start_s", "end_s", "duration_s", "processing_s") or name.split("_", 1)[-1] in EMOTIONS:
-        return pa.float64()
-    if name == "notes":
-        return pa.list_(pa.string())
-    return pa.string()  # kind, source, text, language, translation, labels, path, media_kind, status, error
-
-
 def timeline_schema():
-    """The ``pyarrow.Schema`` of ``DIR/timeline/``: :data:`BATCH_TIMELINE_COLUMNS`, in order; int64
-    face IDs and boxes (pixels), float64 seconds and probabilities, bool flags, strings."""
-    import pyarrow as pa
-
-    return pa.schema([(c, _column_type(c)) for c in BATCH_TIMELINE_COLUMNS])
+    """The ``pyarrow.Schema`` of ``DIR/timeline/`` (:meth:`emotion.schema.Schema.arrow_schema` of
+    :data:`~emotion.schema.BATCH_TIMELINE`): int64 face IDs and boxes (pixels), float64 seconds
+    and probabilities, statuses and labels as strings."""
+    return BATCH_TIMELINE.arrow_schema()
 
 
 def summary_schema():
-    """The ``pyarrow.Schema`` of ``DIR/summary/``: :data:`SUMMARY_COLUMNS`, in order."""
-    import pyarrow as pa
-
-    return pa.schema([(c, _column_type(c)) for c in SUMMARY_COLUMNS])
+    """The ``pyarrow.Schema`` of ``DIR/summary/`` (:data:`emotion.schema.SUMMARY`)."""
+    return SUMMARY.arrow_schema()
 
 
 def _input_schema():
@@ -123,6 +74,8 @@ class FileResult:
         notes: what did not stop the analysis, in order.
         rows: timeline rows (dicts with :data:`~emotion.timeline.TIMELINE_COLUMNS` keys), by start time.
         processing_s: wall seconds of the analysis.
+        faces: distinct faces (:meth:`emotion.analysis.Analysis.face_count`).
+        speech_status: :class:`~emotion.schema.SpeechStatus` value of an audio or video file, else None.
     """
 
     path: str
@@ -135,16 +88,13 @@ class FileResult:
     notes: tuple[str, ...]
     rows: tuple[dict, ...]
     processing_s: float
+    faces: int = 0
+    speech_status: str | None = None
 
     @property
     def source(self) -> str:
         """The file's name (the timeline's ``source``)."""
         return PurePosixPath(self.path.partition("://")[2] if is_uri(self.path) else self.path).name
-
-    @property
-    def faces(self) -> int:
-        """Distinct faces: face IDs of the face rows (photo: 1..n; video: tracks)."""
-        return len({r.get("face_id") for r in self.rows if r.get("kind") == "face"})
 
     @property
     def utterances(self) -> int:
@@ -167,6 +117,7 @@ class FileResult:
             "notes": list(self.notes),
             "faces": self.faces,
             "utterances": self.utterances,
+            "speech_status": self.speech_status,
             "dominant_emotion": self.dominant_emotion,
             "processing_s": round(self.processing_s, 3),
         }
@@ -192,7 +143,7 @@ def dominant_emotion(rows: Iterable[dict]) -> str | None:
     1. the label of the fused rows (a video's utterances fused with the face followed) that covers
        the most media seconds;
     2. else, with utterances (audio): each utterance's words and voice fused by the same rule
-       (:func:`emotion.fusion.fuse_face_words_voice`, no face), the label covering the most seconds;
+       (:func:`emotion.fusion.fuse_modalities`, no face), the label covering the most seconds;
     3. else, with faces (a photo, a video without speech): the most frequent face label (a
        video's faces are sampled evenly in time, so the most seconds too), faces that cannot be
        read (:mod:`emotion.face.quality`) left out;
@@ -200,7 +151,7 @@ def dominant_emotion(rows: Iterable[dict]) -> str | None:
     """
     import numpy as np
 
-    from ..fusion import fuse_face_words_voice
+    from ..fusion import fuse_modalities
 
     rows = list(rows)
     seconds: Counter[str] = Counter()
@@ -215,14 +166,13 @@ def dominant_emotion(rows: Iterable[dict]) -> str | None:
                 m: np.array([r[f"{m}_{e}"] for e in EMOTIONS], np.float32) if r.get(f"{m}_{EMOTIONS[0]}") is not None else None
                 for m in ("semantic", "acoustic")
             }
-            fused = fuse_face_words_voice(
-                None, vec["semantic"], vec["acoustic"], voice_uncertain=bool(r.get("acoustic_uncertain"))
-            )
+            uncertain = r.get("acoustic_status") == AcousticStatus.UNCERTAIN
+            fused = fuse_modalities(None, vec["semantic"], vec["acoustic"], acoustic_uncertain=uncertain)
             if fused is not None:
                 seconds[fused.label] += max(r["end_s"] - r["start_s"], 1e-3)
     if not seconds:
         for r in rows:
-            if r.get("kind") == "face" and r.get("label") in EMOTIONS:  # not "face turned away" and the like
+            if r.get("kind") == "face" and r.get("label") in EMOTIONS:  # faces not read have no label
                 seconds[r["label"]] += 1
     return seconds.most_common(1)[0][0] if seconds else None
 
@@ -241,7 +191,12 @@ def _result_row(r: FileResult) -> dict:
     except Exception as exc:  # noqa: BLE001 - any failure is the file's error row
         log.exception("the results of %s could not be stored", r.path)
         failed = dataclasses.replace(
-            r, status="error", error=f"its results could not be stored: {type(exc).__name__}: {exc}", rows=()
+            r,
+            status="error",
+            error=f"its results could not be stored: {type(exc).__name__}: {exc}",
+            rows=(),
+            faces=0,
+            speech_status=None,
         )
         return {**failed.summary(), "rows_json": "[]"}
 
@@ -267,6 +222,8 @@ def _results_from_table(table) -> list[FileResult]:
                 tuple(row["notes"] or ()),
                 tuple(json.loads(row["rows_json"])),
                 row["processing_s"],
+                row["faces"] or 0,
+                row.get("speech_status"),
             )
         )
     return out
@@ -331,9 +288,7 @@ def analysis_fingerprint(settings, sample_fps: float) -> str:
     described = {
         "version": __version__,
         "sample_fps": float(sample_fps),
-        "settings": {
-            name: getattr(settings, name) for name in type(settings).model_fields if name not in OPERATIONAL_SETTINGS
-        },
+        "settings": {name: getattr(settings, name) for name in type(settings).model_fields if name not in OPERATIONAL_SETTINGS},
         "models": digests,
         "haar_cascade": _file_digest(haar) if haar.is_file() else None,
         "packages": versions,

@@ -17,7 +17,9 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import InputError, ModelError
+from ..frozen import FrozenResult
 from ..labels import EMOTIONS, LabelledProbabilities
+from ..schema import FaceStatus
 from .blazeface import BlazeFaceDetector
 from .classify import FaceExpressionClassifier, crop_aligned_faces, eye_roll_degrees
 from .detect import HaarFaceDetector, to_gray
@@ -43,8 +45,8 @@ def build_detector(settings: Settings) -> FaceDetector:
     return BlazeFaceDetector(settings.model_path(name), threads=settings.ort_threads, max_side=settings.live_detect_max_side)
 
 
-@dataclass(frozen=True)
-class FaceEmotion(LabelledProbabilities):
+@dataclass(frozen=True, eq=False)
+class FaceEmotion(FrozenResult, LabelledProbabilities):
     """One face and its emotion.
 
     Attributes:
@@ -64,14 +66,14 @@ class FaceEmotion(LabelledProbabilities):
     @property
     def readable(self) -> bool:
         """False when the face is too turned, small or blurred for its expression to be
-        reported (:attr:`reason` says which); its ``label`` is then not shown or fused."""
+        reported (:attr:`status` says which); its ``label`` is then not shown or fused."""
         return self.view is None or self.view.readable
 
     @property
-    def reason(self) -> str | None:
-        """Why the expression is not reported ("face turned away", "face too small",
-        "face too blurred"), or None."""
-        return None if self.view is None else self.view.reason
+    def status(self) -> FaceStatus:
+        """:attr:`FaceStatus.READ <emotion.schema.FaceStatus.READ>`, or why the expression is not
+        reported (turned away, too small, too blurred)."""
+        return FaceStatus.READ if self.view is None else self.view.status
 
     @property
     def area(self) -> int:
@@ -80,13 +82,14 @@ class FaceEmotion(LabelledProbabilities):
 
     def to_dict(self) -> dict:
         """JSON-ready dict: box, label, score and one probability per label; for a face whose
-        expression cannot be read, ``label`` and ``score`` are None, ``unreadable`` gives the
-        reason and the probabilities are the model's output, kept for inspection."""
+        expression cannot be read, ``label`` and ``score`` are None, ``face_status``
+        (:class:`~emotion.schema.FaceStatus`) says why, and the probabilities are the model's
+        output, kept for inspection."""
         return {
             "box": {"x": self.box[0], "y": self.box[1], "w": self.box[2], "h": self.box[3]},
             "label": self.label if self.readable else None,
             "score": round(self.score, 4) if self.readable else None,
-            **({} if self.readable else {"unreadable": self.reason}),
+            "face_status": self.status.value,
             "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, self.probabilities, strict=True)},
         }
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ..display import face_label
 from ..labels import color_bgr
 from .analyzer import FaceEmotion
 
@@ -17,7 +18,7 @@ def face_caption(face: FaceEmotion, number: int | None = None) -> str:
     :class:`~emotion.face.track.TrackedFace` (anything with ``label`` and ``score``)."""
     prefix = f"#{number} " if number is not None else ""
     if not getattr(face, "readable", True):
-        return f"{prefix}{face.reason}"
+        return f"{prefix}{face_label(None, face.status)}"
     return f"{prefix}{face.label} {face.score * 100:.0f}%"
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..schema import FaceStatus
+
 TURN_NOSE_DEPTH = 0.47
 """Nose-tip depth in front of the eyes over the distance between the eyes, for the rough
 yaw of :func:`yaw_degrees` (anthropometric means: ~3 cm depth over ~6.3 cm interpupillary
@@ -74,18 +76,18 @@ class FaceView:
         side_px: the face box's longer side, in pixels of the analysed image.
         turn: :func:`turn_ratio` (0 frontal; NaN when the detector gives no keypoints).
         sharpness: :func:`sharpness` of the crop.
-        reason: why the expression cannot be read ("face turned away", "face too small",
-            "face too blurred"), or None when it can.
+        status: :attr:`FaceStatus.READ`, or why the expression cannot be read (turned away,
+            too small, too blurred).
     """
 
     side_px: float
     turn: float
     sharpness: float
-    reason: str | None = None
+    status: FaceStatus = FaceStatus.READ
 
     @property
     def readable(self) -> bool:
-        return self.reason is None
+        return self.status is FaceStatus.READ
 
 
 @dataclass(frozen=True)
@@ -110,14 +112,14 @@ class ReadabilityRule:
     min_sharpness: float = 80.0
 
     def judge(self, side_px: float, turn: float, sharpness_: float) -> FaceView:
-        reason = None
+        status = FaceStatus.READ
         if np.isfinite(turn) and turn > self.max_turn:
-            reason = "face turned away"
+            status = FaceStatus.TURNED_AWAY
         elif side_px < self.min_side_px:
-            reason = "face too small"
+            status = FaceStatus.TOO_SMALL
         elif sharpness_ < self.min_sharpness:
-            reason = "face too blurred"
-        return FaceView(float(side_px), float(turn), float(sharpness_), reason)
+            status = FaceStatus.TOO_BLURRED
+        return FaceView(float(side_px), float(turn), float(sharpness_), status)
 
     def assess(self, boxes: np.ndarray, keypoints: np.ndarray, crops: Sequence[np.ndarray]) -> list[FaceView]:
         """One :class:`FaceView` per face: boxes int [n, 4] (x, y, w, h px), keypoints float

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..frozen import FrozenResult
 from ..labels import LabelledProbabilities
+from ..schema import FaceStatus
 from .analyzer import FaceEmotion
 
 
-@dataclass(frozen=True)
-class TrackedFace(LabelledProbabilities):
+@dataclass(frozen=True, eq=False)
+class TrackedFace(FrozenResult, LabelledProbabilities):
     """A face with its track.
 
     Attributes:
@@ -50,9 +52,9 @@ class TrackedFace(LabelledProbabilities):
         return self.raw.readable
 
     @property
-    def reason(self) -> str | None:
-        """Why this frame's face cannot be read, or None (:attr:`FaceEmotion.reason`)."""
-        return self.raw.reason
+    def status(self) -> FaceStatus:
+        """Whether this frame's face was read (:attr:`FaceEmotion.status`)."""
+        return self.raw.status
 
     def looks_like_a_face(self, min_hits: int, min_score: float) -> bool:
         """Whether the track is confirmed: seen in at least ``min_hits`` frames with a mean

@@ -19,7 +19,9 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import InputError
+from ..frozen import FrozenResult
 from ..labels import EMOTIONS
+from ..schema import AcousticStatus, TranscriptStatus
 from .audio import AudioSource, iter_audio_blocks, probe_audio
 from .transcribe import Transcript
 from .vad import SpeechSegment, UtteranceSegmenter
@@ -31,8 +33,8 @@ def _label(p: np.ndarray | None) -> str | None:
     return None if p is None else EMOTIONS[int(np.argmax(p))]
 
 
-@dataclass(frozen=True)
-class Utterance:
+@dataclass(frozen=True, eq=False)
+class Utterance(FrozenResult):
     """One utterance and its emotions.
 
     Attributes:
@@ -42,14 +44,16 @@ class Utterance:
         semantic: float32 (7,) emotion of the words, or None (no text, or text model off).
         acoustic: float32 (7,) emotion of the voice, or None (acoustic model off).
         Both in :data:`emotion.labels.EMOTIONS` order.
-        acoustic_uncertain: the voice model's top probability is below its card's
-            ``uncertain_below``: pages show "uncertain", and fusion gives the voice little weight.
+        acoustic_status: :class:`~emotion.schema.AcousticStatus`: ``uncertain`` when the voice
+            model's top probability is below its card's ``uncertain_below`` (pages show
+            "uncertain", and fusion gives the voice little weight); None without ``acoustic``.
         language: ISO 639-1 code of the speech (Whisper's; "en" for English-only models).
         translation: Whisper's English translation when the speech is not English ("" otherwise);
             the words' emotion is read from it.
-        transcript_unreliable: an English-only Whisper model did not recognise the speech as
-            English (probably another language): ``text`` is not what was said, and the words get
-            no emotion (``semantic`` is None).
+        transcript_status: :class:`~emotion.schema.TranscriptStatus`: ``unreliable`` when an
+            English-only Whisper model did not recognise the speech as English (probably another
+            language): ``text`` is not what was said, and the words get no emotion (``semantic``
+            is None).
     """
 
     start_s: float
@@ -57,10 +61,26 @@ class Utterance:
     text: str
     semantic: np.ndarray | None
     acoustic: np.ndarray | None
-    acoustic_uncertain: bool = False
+    acoustic_status: AcousticStatus | None = None
     language: str = "en"
     translation: str = ""
-    transcript_unreliable: bool = False
+    transcript_status: TranscriptStatus = TranscriptStatus.RELIABLE
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.acoustic_status is not None:
+            object.__setattr__(self, "acoustic_status", AcousticStatus(self.acoustic_status))
+        object.__setattr__(self, "transcript_status", TranscriptStatus(self.transcript_status))
+
+    @property
+    def acoustic_uncertain(self) -> bool:
+        """Whether :attr:`acoustic_status` is ``uncertain``."""
+        return self.acoustic_status is AcousticStatus.UNCERTAIN
+
+    @property
+    def transcript_unreliable(self) -> bool:
+        """Whether :attr:`transcript_status` is ``unreliable``."""
+        return self.transcript_status is TranscriptStatus.UNRELIABLE
 
     @property
     def semantic_label(self) -> str | None:
@@ -68,13 +88,9 @@ class Utterance:
 
     @property
     def acoustic_label(self) -> str | None:
-        """The most probable voice label (also when uncertain; see :attr:`acoustic_shown`)."""
+        """The most probable voice label (also when uncertain: :attr:`acoustic_status` says so;
+        :func:`emotion.display.acoustic_label` is what the pages show)."""
         return _label(self.acoustic)
-
-    @property
-    def acoustic_shown(self) -> str | None:
-        """What the pages show for the voice: its label, ``"uncertain"``, or None."""
-        return "uncertain" if (self.acoustic is not None and self.acoustic_uncertain) else self.acoustic_label
 
     def to_dict(self) -> dict:
         """JSON-ready: times, text, labels and one probability per label for each modality."""
@@ -89,11 +105,11 @@ class Utterance:
             "semantic_label": self.semantic_label,
             "semantic": probs(self.semantic),
             "acoustic_label": self.acoustic_label,
-            "acoustic_uncertain": bool(self.acoustic_uncertain) if self.acoustic is not None else None,
+            "acoustic_status": None if self.acoustic_status is None else self.acoustic_status.value,
             "acoustic": probs(self.acoustic),
             "language": self.language,
             "translation": self.translation,
-            "transcript_unreliable": bool(self.transcript_unreliable),
+            "transcript_status": self.transcript_status.value,
         }
 
 
@@ -166,9 +182,19 @@ class SpeechEmotionAnalyzer:
             semantic = self.semantic.predict(words, conversation.previous if conversation else None)
             if conversation:
                 conversation.previous = words
-        uncertain = bool(self.acoustic.is_uncertain(acoustic)) if self.acoustic else False
+        status = None
+        if acoustic is not None:
+            status = AcousticStatus.UNCERTAIN if self.acoustic.is_uncertain(acoustic) else AcousticStatus.CONFIDENT
         return Utterance(
-            segment.start_s, segment.end_s, t.text, semantic, acoustic, uncertain, t.language, t.translation, t.unreliable
+            segment.start_s,
+            segment.end_s,
+            t.text,
+            semantic,
+            acoustic,
+            acoustic_status=status,
+            language=t.language,
+            translation=t.translation,
+            transcript_status=TranscriptStatus.UNRELIABLE if t.unreliable else TranscriptStatus.RELIABLE,
         )
 
     def analyze_text(self, text: str, context: str | None = None) -> np.ndarray:

