@@ -21,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+MKDOCS_YML = ROOT / "mkdocs.yml"
 CARDS = sorted((ROOT / "models_onnx").glob("*.md"))
 MAX_README_LINES = 200
 
@@ -87,6 +88,9 @@ def test_every_model_card_has_a_page_that_includes_it():
         page = ROOT / "docs" / "models" / card.name
         assert page.is_file(), f"{card.name} has no page: add docs/models/{card.name} and its entry in mkdocs.yml's nav"
         assert f'--8<-- "models_onnx/{card.name}"' in page.read_text(encoding="utf-8"), f"{page} does not include {card.name}"
+        assert f"models/{card.name}" in MKDOCS_YML.read_text(encoding="utf-8"), (
+            f"docs/models/{card.name} is not in mkdocs.yml's nav"
+        )
 
 
 @pytest.fixture(scope="module")
