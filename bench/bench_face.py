@@ -29,7 +29,7 @@ from emotion import FaceEmotionAnalyzer  # noqa: E402
 from emotion.config import Settings  # noqa: E402
 from emotion.face.classify import crop_faces  # noqa: E402
 from emotion.face.detect import to_gray  # noqa: E402
-from emotion.stream import FaceVideoProcessor  # noqa: E402
+from emotion.live import FaceVideoProcessor  # noqa: E402
 
 CONFIGS = {
     "default (BlazeFace full range + FERNet)": ("blazeface_full_range", "fernet"),

@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from bench.timing import summary_ms  # noqa: E402
 from devkit.media import webrtc_frames  # noqa: E402
+from emotion.live import SpeechStreamProcessor  # noqa: E402
 from emotion.speech.analyzer import SpeechEmotionAnalyzer  # noqa: E402
 from emotion.speech.audio import load_audio  # noqa: E402
-from emotion.stream import SpeechStreamProcessor  # noqa: E402
 
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
 

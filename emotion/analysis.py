@@ -13,15 +13,14 @@ The orchestrator over small model wrappers is InsightFace's ``FaceAnalysis`` hab
 
 from __future__ import annotations
 
-import functools
 import io
 import math
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from .analyzers import Analyzers, default_analyzers
 from .config import MAX_SAMPLE_FPS, Settings
 from .errors import EmotionError, InputError
 from .formats import EXTENSIONS, KINDS, Kind, accepted_extensions, kind_of
@@ -39,93 +38,6 @@ file does not state its duration."""
 
 DEFAULT_SAMPLE_FPS = 2.0
 """Video frames analysed per media second unless told otherwise."""
-
-
-class Analyzers:
-    """Every model the file analyses need, each loaded once, on first use, from ``settings``.
-
-    Args:
-        settings: what to load (default :meth:`Settings.from_env`).
-        threads: CPU threads per model (onnxruntime intra-op, Whisper's CTranslate2); default
-            ``settings.ort_threads`` for the ONNX models and 2 for Whisper.
-        faces, speech, text: models already loaded elsewhere (the pages' cached resources), used
-            instead of loading them again.
-
-    Thread-safe: two threads asking for the same model at once load it once.
-
-    Raises:
-        ModelError: (on first use of a model) its file is missing or corrupt.
-    """
-
-    def __init__(self, settings: Settings | None = None, threads: int | None = None, *, faces=None, speech=None, text=None):
-        settings = settings or Settings.from_env()
-        if threads is not None:
-            settings = settings.replace(ort_threads=threads)
-        self.settings = settings
-        self.threads = threads
-        self._lock = threading.Lock()
-        self._faces, self._speech, self._text = faces, speech, text
-        self._video = None
-
-    @property
-    def faces(self):
-        """The :class:`~emotion.face.analyzer.FaceEmotionAnalyzer`."""
-        with self._lock:
-            if self._faces is None:
-                from .face import FaceEmotionAnalyzer
-
-                self._faces = FaceEmotionAnalyzer(settings=self.settings)
-            return self._faces
-
-    @property
-    def text(self):
-        """The words' model, :class:`~emotion.text.semantic.TextEmotionClassifier` (the speech
-        analyzer's own when it is loaded)."""
-        with self._lock:
-            if self._text is None:
-                if self._speech is not None and self._speech.semantic is not None:
-                    self._text = self._speech.semantic
-                else:
-                    from .text.semantic import TextEmotionClassifier
-
-                    self._text = TextEmotionClassifier(settings=self.settings)
-            return self._text
-
-    @property
-    def speech(self):
-        """The :class:`~emotion.speech.analyzer.SpeechEmotionAnalyzer` (Whisper, the voice model
-        and the words' model)."""
-        text = self.text if self._speech is None else None
-        with self._lock:
-            if self._speech is None:
-                from .speech.acoustic import AcousticEmotionClassifier
-                from .speech.analyzer import SpeechEmotionAnalyzer
-                from .speech.transcribe import transcriber_from_settings
-
-                self._speech = SpeechEmotionAnalyzer(
-                    transcriber_from_settings(self.settings, threads=self.threads or 2),
-                    AcousticEmotionClassifier(settings=self.settings),
-                    text,
-                )
-            return self._speech
-
-    @property
-    def video(self):
-        """The :class:`~emotion.video.VideoEmotionAnalyzer` over :attr:`faces` and :attr:`speech`."""
-        faces, speech = self.faces, self.speech
-        with self._lock:
-            if self._video is None:
-                from .video import VideoEmotionAnalyzer
-
-                self._video = VideoEmotionAnalyzer(faces, speech)
-            return self._video
-
-
-@functools.lru_cache(maxsize=4)
-def default_analyzers(settings: Settings) -> Analyzers:
-    """One :class:`Analyzers` per ``settings`` for this process (what :func:`analyze` uses when
-    it is given none)."""
-    return Analyzers(settings)
 
 
 @dataclass(frozen=True, eq=False)

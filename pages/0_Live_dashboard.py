@@ -14,9 +14,8 @@ from emotion import display
 from emotion.charts import probability_bars, probability_trend, utterance_trend
 from emotion.display import MODALITY_SHORT, MODALITY_TITLES
 from emotion.face.draw import face_caption
-from emotion.live import LiveSession
+from emotion.live import MAX_BACKLOG_S, LiveSession
 from emotion.speech.analyzer import language_note
-from emotion.stream import MAX_BACKLOG_S
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
 from ui.webrtc import live_streamer
 from ui.widgets import page_header, wrap_columns_below
@@ -86,7 +85,7 @@ face_col, video_col, status_col = st.columns([1.15, 1.75, 1.6])
 with video_col:
     # One streamer carries both: the video callback runs in streamlit-webrtc's worker on the newest
     # frame only (latest-frame-wins), the queued audio callback gets every frame (never dropped) and
-    # only buffers it; VAD and Whisper run in their own threads (emotion.stream).
+    # only buffers it; VAD and Whisper run in their own threads (emotion.live).
     ctx = live_streamer(
         key="live-dashboard",
         mode=WebRtcMode.SENDRECV,
@@ -289,7 +288,7 @@ trends_panel()
 st.subheader("Export this session")
 st.caption(
     "Face rows (every 0.5 s per face), utterances and the fused emotion of each utterance, on the session clock; "
-    "the columns are documented in the README."
+    "the columns are documented in docs/columns.md."
 )
 e1, e2 = st.columns(2)
 e1.download_button(

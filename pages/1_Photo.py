@@ -62,7 +62,7 @@ read = [(i, f) for i, f in enumerate(faces, start=1) if f.readable]
 if len(read) < len(faces):
     st.info(
         f"{len(faces) - len(read)} of {len(faces)} faces get no expression: turned away, too small or too blurred "
-        "for the model to read (see the README, 'Faces that cannot be read')."
+        "for the model to read (see the documentation, docs/faces.md: 'Faces that cannot be read')."
     )
 if read:
     st.plotly_chart(

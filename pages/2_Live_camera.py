@@ -8,7 +8,7 @@ from streamlit_webrtc import WebRtcMode
 from emotion import display
 from emotion.charts import probability_bars, probability_trend
 from emotion.face.draw import face_caption
-from emotion.stream import FaceVideoProcessor
+from emotion.live import FaceVideoProcessor
 from ui.resources import face_analyzer_or_stop
 from ui.webrtc import live_streamer
 from ui.widgets import page_header

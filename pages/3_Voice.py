@@ -10,7 +10,7 @@ from streamlit_webrtc import WebRtcMode
 from emotion import display
 from emotion.charts import probability_bars, utterance_trend
 from emotion.errors import InputError
-from emotion.stream import SpeechStreamProcessor
+from emotion.live import SpeechStreamProcessor
 from ui.resources import settings, speech_analyzer_or_stop
 from ui.webrtc import live_streamer
 from ui.widgets import page_header, utterance_table

@@ -204,7 +204,7 @@ def test_long_file_is_decoded_in_bounded_memory(tmp_path):
 
 def test_the_whisper_pool_is_bounded_and_falls_back_with_a_reason():
     from emotion.errors import ModelError
-    from emotion.speech.transcribe import TranscriberPool
+    from emotion.speech.pool import TranscriberPool
 
     loads = []
 

@@ -76,8 +76,8 @@ def test_file_names_with_html_and_markdown_are_shown_as_text(astronaut_bgr):
 
 
 def test_transcripts_and_typed_text_with_html_are_shown_as_text(monkeypatch):
+    from emotion.live import SpeechSnapshot, SpeechStreamProcessor
     from emotion.speech.analyzer import Utterance
-    from emotion.stream import SpeechSnapshot, SpeechStreamProcessor
 
     script = "<script>alert('x')</script> **loud** [x](javascript:alert(1))"
     probs = np.full(7, 1 / 7, np.float32)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from devkit.media import webrtc_frames
+from emotion.live import SpeechStreamProcessor
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
-from emotion.stream import SpeechStreamProcessor
 
 SILENCE = np.zeros(16_000, np.float32)
 
@@ -176,7 +176,7 @@ def test_the_utterance_history_is_bounded_and_an_ended_stream_can_be_discarded(s
 
 
 def test_arrival_times_are_forgotten_not_guessed():
-    from emotion.stream import _SpeechRun
+    from emotion.live.speech import _SpeechRun
 
     run = _SpeechRun(clock=lambda: 0.0)
     run.arrivals = deque(maxlen=2)

@@ -3,7 +3,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from emotion.stream import FaceVideoProcessor
+from emotion.live import FaceVideoProcessor
 from emotion.timeline import ProbabilityTrend
 
 

@@ -13,10 +13,10 @@ import pytest
 
 from devkit.data import SHARED_DATA
 from devkit.media import fake_microphone_wav, webrtc_frames
+from emotion.live import SpeechStreamProcessor
 from emotion.speech.analyzer import SpeechEmotionAnalyzer, language_note
 from emotion.speech.audio import load_audio
 from emotion.speech.transcribe import ENGLISH_ONLY_MIN_LOGPROB, Transcriber, Transcript, describe_model
-from emotion.stream import SpeechStreamProcessor
 
 SENTENCES = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
 """RAVDESS's two statements (the fifth field of a file name)."""

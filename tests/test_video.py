@@ -150,12 +150,12 @@ def test_annotated_video_of_bad_input(analyzer, astronaut_bgr, tmp_path):
 
 
 def test_a_failing_annotated_copy_keeps_the_analysis(analyzer, annotated, hd_clip, monkeypatch):
-    from emotion import video
+    from emotion.video.writer import AnnotatedVideoWriter
 
     def broken(self, frame, t, faces):
         raise ValueError("encoder broke")
 
-    monkeypatch.setattr(video._AnnotatedVideoWriter, "add_video", broken)
+    monkeypatch.setattr(AnnotatedVideoWriter, "add_video", broken)
     result = VideoEmotionAnalyzer(analyzer).analyze(hd_clip, sample_fps=2.0, annotate=True)
     assert result.annotated_video is None
     assert result.notes == ["annotated video: it could not be made (encoder broke)"]

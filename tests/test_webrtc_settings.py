@@ -140,10 +140,10 @@ def test_only_streamlits_own_websocket_teardown_is_forgiven_in_a_server_log():
         "Traceback (most recent call last):\n"
         f'  File "{site}/streamlit/runtime/scriptrunner/exec_code.py", line 136, in exec_func\n'
         "    result = func()\n"
-        f'  File "{Path(__file__).resolve().parents[1]}/emotion/stream.py", line 300, in feed\n'
+        f'  File "{Path(__file__).resolve().parents[1]}/emotion/live/speech.py", line 300, in feed\n'
         "    run = self._current_run()\n"
         "ValueError: boom\n"
     )
     assert app_tracebacks("started\n" + teardown + "  Stopping...\n") == []
     (found,) = app_tracebacks(teardown + ours)
-    assert "emotion/stream.py" in found and found.endswith("ValueError: boom")
+    assert "emotion/live/speech.py" in found and found.endswith("ValueError: boom")

@@ -14,7 +14,8 @@ from emotion.memory import keep_large_blocks_returnable, start_memory_trimmer
 from emotion.slots import AnalysisSlots, analysis_slots
 from emotion.speech.acoustic import AcousticEmotionClassifier
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
-from emotion.speech.transcribe import Transcriber, TranscriberPool, describe_model
+from emotion.speech.pool import TranscriberPool
+from emotion.speech.transcribe import Transcriber, describe_model
 from emotion.text.semantic import TextEmotionClassifier
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def _transcriber_pool(settings: Settings) -> TranscriberPool:
 
 def transcriber(model: str) -> tuple[Transcriber, str | None]:
     """The Whisper transcriber of ``model`` from the server's bounded pool, and None; or the
-    bundled one and why ``model`` is not used (:meth:`~emotion.speech.transcribe.TranscriberPool.get`)."""
+    bundled one and why ``model`` is not used (:meth:`~emotion.speech.pool.TranscriberPool.get`)."""
     with st.spinner(f"Loading the Whisper model {model or 'tiny.en (bundled)'}…"):
         return _transcriber_pool(settings()).get(model)
 

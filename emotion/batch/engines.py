@@ -60,7 +60,13 @@ class FileAnalyzer:
         ModelError: (constructor) a model file is missing or corrupt.
     """
 
-    def __init__(self, sample_fps: float = 2.0, cpus: int = 1, settings: Settings | None = None, driver_assets=None):
+    def __init__(
+        self,
+        sample_fps: float = 2.0,
+        cpus: int = 1,
+        settings: Settings | None = None,
+        driver_assets: tuple[Path, Path] | None = None,
+    ):
         import cv2
 
         from ..analysis import Analyzers

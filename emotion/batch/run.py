@@ -155,7 +155,8 @@ def run_batch(
         sample_fps: video frames analysed per media second.
         progress: print a progress line on stderr (:class:`Progress`).
         settings: :class:`BatchSettings` (default: from the environment).
-        flush_files, flush_s: results are written every this many files or seconds.
+        flush_files: results are written every this many files...
+        flush_s: ...or every this many seconds, whichever comes first.
         on_result: called with each :class:`FileResult` as it arrives (in completion order).
         app_settings: the models, limits and options of the analysis (default
             :meth:`Settings.from_env`), handed to every worker.

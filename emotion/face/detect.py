@@ -57,7 +57,8 @@ class HaarFaceDetector:
     Args:
         cascade_path: the cascade XML file.
         max_side: longest side, in pixels, of the copy detection runs on.
-        scale_factor, min_neighbors: ``detectMultiScale`` parameters.
+        scale_factor: ``detectMultiScale``'s scale step between image pyramid levels.
+        min_neighbors: ``detectMultiScale``'s neighbours a candidate needs to be kept.
         min_size: smallest face side in pixels *of the detection copy*.
 
     Raises:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,8 +24,12 @@ from ..frozen import FrozenResult
 from ..labels import EMOTIONS
 from ..schema import AcousticStatus, TranscriptStatus
 from .audio import AudioSource, iter_audio_blocks, probe_audio
-from .transcribe import Transcript
+from .transcribe import Transcriber, Transcript
 from .vad import SpeechSegment, UtteranceSegmenter
+
+if TYPE_CHECKING:
+    from ..text.semantic import TextEmotionClassifier
+    from .acoustic import AcousticEmotionClassifier
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +140,12 @@ class SpeechEmotionAnalyzer:
     Thread-safe when its models are (they are: onnxruntime sessions; the transcriber locks).
     """
 
-    def __init__(self, transcriber=None, acoustic=None, semantic=None):
+    def __init__(
+        self,
+        transcriber: Transcriber | None = None,
+        acoustic: AcousticEmotionClassifier | None = None,
+        semantic: TextEmotionClassifier | None = None,
+    ):
         self.transcriber = transcriber
         self.acoustic = acoustic
         self.semantic = semantic

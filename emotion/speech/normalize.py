@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import InputError
 
@@ -35,7 +36,7 @@ class SessionNormalizer:
     Thread-safe: a live session's speech worker adds while the page may read :attr:`count`.
     """
 
-    def __init__(self, prior_mean, prior_var, shrinkage: float):
+    def __init__(self, prior_mean: ArrayLike, prior_var: ArrayLike, shrinkage: float):
         self.prior_mean = np.asarray(prior_mean, dtype=np.float64).reshape(-1)
         self.prior_var = np.maximum(np.asarray(prior_var, dtype=np.float64).reshape(-1), 1e-12)
         if self.prior_mean.shape != self.prior_var.shape:

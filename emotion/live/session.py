@@ -3,9 +3,9 @@ fusion of the face, the words (semantic) and the voice (acoustic), and the sessi
 
 One :class:`LiveSession` per browser session. Give streamlit-webrtc
 ``video_frame_callback=session.video`` (latest-frame-wins face pipeline,
-:class:`~emotion.stream.FaceVideoProcessor`), ``queued_audio_frames_callback=
+:class:`~emotion.live.FaceVideoProcessor`), ``queued_audio_frames_callback=
 session.speech.on_audio_frames`` and ``on_audio_ended=session.speech.on_ended`` (no-drop
-speech pipeline, :class:`~emotion.stream.SpeechStreamProcessor`); one streamer carries both.
+speech pipeline, :class:`~emotion.live.SpeechStreamProcessor`); one streamer carries both.
 The page calls :meth:`LiveSession.snapshot` on each refresh.
 
 Time: each stream (camera, microphone) places its frames by their own timestamps, as seconds
@@ -34,19 +34,21 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .face.analyzer import FaceEmotionAnalyzer
-from .face.track import TrackedFace
-from .fusion import FaceSample, FusedEstimate, face_over_span, face_samples, fuse_modalities, fuse_utterance
-from .labels import EMOTIONS
-from .schema import MODALITIES
-from .speech.analyzer import SpeechEmotionAnalyzer, Utterance
-from .stream import MAX_BACKLOG_S, FaceVideoProcessor, LiveFaceSnapshot, SpeechSnapshot, SpeechStreamProcessor
-from .timeline import Timeline, face_row, fused_row, utterance_row
+from ..face.analyzer import FaceEmotionAnalyzer
+from ..face.track import TrackedFace
+from ..fusion import FaceSample, FusedEstimate, face_over_span, face_samples, fuse_modalities, fuse_utterance
+from ..labels import EMOTIONS
+from ..schema import MODALITIES
+from ..speech.analyzer import SpeechEmotionAnalyzer, Utterance
+from ..timeline import Timeline, face_row, fused_row, utterance_row
+from .face import FaceVideoProcessor, LiveFaceSnapshot
+from .metrics import ShownLatencies, analysis_latencies
+from .speech import MAX_BACKLOG_S, SpeechSnapshot, SpeechStreamProcessor
 
 SOURCE = "live"
 
@@ -194,7 +196,7 @@ class LiveSession:
         max_face_rows: int = 20_000,
         snapshot_utterances: int = 50,
         face_memory_s: float = 2 * MAX_BACKLOG_S,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.clock = clock
         self.face_span_s = float(face_span_s)
@@ -211,7 +213,7 @@ class LiveSession:
         # per utterance, keyed (stream start, utterance start): pruned with the utterances
         self._span_samples: dict[tuple[float | None, float], list[FaceSample]] = {}
         self._fused: dict[tuple[float | None, float], tuple[tuple, FusedEstimate | None]] = {}
-        self._shown: dict[tuple[float | None, float], float | None] = {}
+        self._shown = ShownLatencies(clock)
 
     # -- worker threads --------------------------------------------------------------
 
@@ -239,7 +241,7 @@ class LiveSession:
             self._samples.clear()
             self._span_samples.clear()
             self._fused.clear()
-            self._shown.clear()
+        self._shown.clear()
 
     @staticmethod
     def _prune(cache: dict, keys: set) -> None:
@@ -324,10 +326,7 @@ class LiveSession:
             weights,
             acoustic_uncertain=fresh and latest.acoustic_uncertain,
         )
-        latency = tuple(
-            None if arrived is None else ready - arrived
-            for arrived, ready in zip(speech.end_arrived_at, speech.ready_at, strict=True)
-        )
+        latency = analysis_latencies(speech)
         return DashboardSnapshot(
             now_s,
             face,
@@ -351,22 +350,15 @@ class LiveSession:
         of its audio to the moment the page first showed its result (the end-of-utterance ->
         on-page latency), or None when unknown. An utterance is timed the first time only.
         """
-        now = self.clock()
-        out = []
-        with self._lock:
-            for u, arrived in zip(snap.speech.utterances, snap.speech.end_arrived_at, strict=True):
-                key = _utterance_key(snap.speech, u)
-                if key not in self._shown:
-                    self._shown[key] = None if arrived is None else now - arrived
-                out.append(self._shown[key])
-            self._prune(self._shown, {_utterance_key(snap.speech, u) for u in snap.speech.utterances})
-        return tuple(out)
+        return self._shown.mark(
+            (_utterance_key(snap.speech, u), arrived)
+            for u, arrived in zip(snap.speech.utterances, snap.speech.end_arrived_at, strict=True)
+        )
 
     def shown_latencies(self) -> list[float]:
         """The end-of-utterance -> on-page latencies (seconds) recorded so far by
         :meth:`mark_shown`, for the recent utterances; reading them marks nothing."""
-        with self._lock:
-            return [v for v in self._shown.values() if v is not None]
+        return self._shown.values()
 
     def timeline(self, weights: Mapping[str, float] | None = None) -> Timeline:
         """The session's timeline (source ``"live"``): a face row per face ID at most every
