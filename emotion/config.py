@@ -40,6 +40,7 @@ the library, the CLI and batch (no server).
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 from pathlib import Path
 
@@ -54,6 +55,17 @@ STREAMLIT_CLOUD_ROOT = Path("/mount/src")
 WHISPER_MODELS: tuple[str, ...] = ("", "tiny.en", "base.en", "small.en", "tiny", "base", "small", "medium", "large-v3")
 """Whisper models a server may offer (faster-whisper names; "" is the bundled tiny.en, offline).
 All but "" are downloaded by faster-whisper on first use, which needs a network."""
+
+
+class Default(enum.Enum):
+    """A parameter's default that comes from :class:`Settings` when the caller gives none."""
+
+    FROM_SETTINGS = "from settings"
+
+
+FROM_SETTINGS = Default.FROM_SETTINGS
+"""The value of a parameter whose default is read from :class:`Settings` (e.g. ``max_seconds``:
+``Settings.max_media_seconds``); None there means "no limit"."""
 
 MAX_SAMPLE_FPS = 60.0
 """Highest rate (frames per media second) at which a video's frames may be sampled for faces (``--fps``)."""

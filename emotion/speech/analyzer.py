@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import Settings
+from ..config import FROM_SETTINGS, Default, Settings
 from ..errors import InputError
 from ..frozen import FrozenResult
 from ..labels import EMOTIONS
@@ -224,7 +224,7 @@ class SpeechEmotionAnalyzer:
         chunk_s: float = 30.0,
         segmenter: UtteranceSegmenter | None = None,
         on_note: Callable[[str], None] | None = None,
-        max_seconds: float | None = -1.0,
+        max_seconds: float | Default | None = FROM_SETTINGS,
     ) -> Iterator[Utterance]:
         """Utterances of an audio (or video) file, in order, as they are found.
 
@@ -244,7 +244,7 @@ class SpeechEmotionAnalyzer:
             InputError: not an accepted media file, no audio track, corrupt, longer than
                 ``max_seconds``, or no samples at all.
         """
-        if max_seconds is not None and max_seconds < 0:
+        if max_seconds is FROM_SETTINGS:
             max_seconds = Settings.from_env().max_media_seconds
         info = probe_audio(source)
         total = info.duration_s or 0.0

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import av
 
+from ..config import FROM_SETTINGS, Default
 from ..errors import InputError
 from ..face.analyzer import FaceEmotionAnalyzer
 from ..face.track import FaceTracker, TrackedFace
@@ -128,7 +129,7 @@ class VideoEmotionAnalyzer:
         weights: dict[str, float] | None = None,
         annotate: bool = False,
         annotate_max_side: int = ANNOTATED_MAX_SIDE,
-        max_seconds: float | None = -1.0,
+        max_seconds: float | Default | None = FROM_SETTINGS,
     ) -> VideoAnalysis:
         """Analyse ``source`` (path or bytes).
 
@@ -165,7 +166,7 @@ class VideoEmotionAnalyzer:
         if not (sample_fps > 0 and math.isfinite(sample_fps)):
             raise ValueError(f"sample_fps must be a positive number, got {sample_fps}")
         settings = self.faces.settings
-        if max_seconds is not None and max_seconds < 0:
+        if max_seconds is FROM_SETTINGS:
             max_seconds = settings.max_media_seconds
         if annotate:
             annotated_size(2, 2, annotate_max_side)  # ValueError now rather than after decoding
