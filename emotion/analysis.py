@@ -259,7 +259,9 @@ def _image(source: Source, name: str, analyzers: Analyzers, annotate: bool, prev
     )
 
 
-def _duration(kind: str, source: Source) -> float | None:
+def stated_duration_of(kind: str, source: Source) -> float | None:
+    """The media duration (s) that an audio or video file's container states, or None (no
+    duration stated, or a file the analysis will refuse with its own message)."""
     from .speech.audio import probe_audio
     from .video import video_duration
 
@@ -285,7 +287,7 @@ def _audio(source: Source, name: str, analyzers: Analyzers, progress: ProgressFn
     return Analysis(
         source=name,
         kind="audio",
-        duration_s=_duration("audio", source),
+        duration_s=stated_duration_of("audio", source),
         utterances=utterances,
         notes=tuple(notes),
         speech_status=SpeechStatus.SPEECH if utterances else SpeechStatus.NO_SPEECH,
@@ -302,7 +304,7 @@ def _video(
     annotate: bool,
     progress: ProgressFn | None,
 ) -> Analysis:
-    duration = _duration("video", source)
+    duration = stated_duration_of("video", source)
 
     def on_progress(stage: str, done_s: float) -> None:
         progress(stage, done_s, duration)
@@ -394,5 +396,6 @@ __all__ = [
     "analyze",
     "default_analyzers",
     "resolve_kind",
+    "stated_duration_of",
     "text_lines",
 ]

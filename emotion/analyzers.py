@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from .config import Settings
+from .schema import MODALITIES
 
 if TYPE_CHECKING:  # the models load on first use, not on import
     from .face.analyzer import FaceEmotionAnalyzer
@@ -97,6 +99,67 @@ class Analyzers:
     @property
     def video(self):
         """The :class:`~emotion.video.VideoEmotionAnalyzer` over :attr:`faces` and :attr:`speech`."""
+        faces, speech = self.faces, self.speech
+        with self._lock:
+            if self._video is None:
+                from .video import VideoEmotionAnalyzer
+
+                self._video = VideoEmotionAnalyzer(faces, speech)
+            return self._video
+
+
+    def selected(self, modalities: Collection[str] = MODALITIES, transcriber=None) -> Analyzers:
+        """A view that analyses only ``modalities`` (of :data:`emotion.schema.MODALITIES`), over
+        this object's models (loaded here once, shared): without ``face`` a video is heard only,
+        without ``semantic`` nothing is transcribed, without ``acoustic`` the voice is not read.
+        ``transcriber``: another Whisper model for the words (e.g. one a server allows by name).
+
+        Raises:
+            ValueError: an unknown modality, or none.
+        """
+        chosen = set(modalities)
+        unknown = chosen - set(MODALITIES)
+        if unknown or not chosen:
+            raise ValueError(f"modalities must be some of {', '.join(MODALITIES)}, got {sorted(chosen) or 'none'}")
+        return _Selected(self, frozenset(chosen), transcriber)
+
+
+class _Selected(Analyzers):
+    """:meth:`Analyzers.selected`'s view: the base's models, some modalities only."""
+
+    def __init__(self, base: Analyzers, modalities: frozenset[str], transcriber):
+        super().__init__(base.settings, base.threads)
+        self.base, self.modalities, self._transcriber = base, modalities, transcriber
+
+    @property
+    def faces(self):
+        return self.base.faces if "face" in self.modalities else None
+
+    @property
+    def text(self):
+        return self.base.text if "semantic" in self.modalities else None
+
+    @property
+    def speech(self):
+        if not self.modalities & {"semantic", "acoustic"}:
+            return None
+        with self._lock:
+            if self._speech is None:
+                from .speech.analyzer import SpeechEmotionAnalyzer
+
+                base = self.base.speech
+                semantic = "semantic" in self.modalities
+                self._speech = SpeechEmotionAnalyzer(
+                    (self._transcriber or base.transcriber) if semantic else None,
+                    base.acoustic if "acoustic" in self.modalities else None,
+                    base.semantic if semantic else None,
+                )
+            return self._speech
+
+    @property
+    def video(self):
+        if "face" not in self.modalities:
+            return None
         faces, speech = self.faces, self.speech
         with self._lock:
             if self._video is None:

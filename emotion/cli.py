@@ -1,5 +1,6 @@
 """Command line: ``python -m emotion image|video|audio|text PATH... [--json|--csv] [--out FILE]``,
-and ``python -m emotion batch INPUT... --out DIR [--engine local|ray]`` (:mod:`emotion.batch`).
+``python -m emotion batch INPUT... --out DIR [--engine local|ray]`` (:mod:`emotion.batch`),
+and ``python -m emotion serve [--host H] [--port P]`` (the HTTP/WebSocket service, :mod:`emotion.serve`).
 
 Every file goes through the one analysis core the pages use (:func:`emotion.analysis.analyze`). A folder is
 searched recursively for files of the command's kind. Output is a readable table, or the
@@ -73,11 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         from .batch import main as batch_main
 
         return batch_main(argv[1:])
+    if argv[:1] == ["serve"]:  # the HTTP/WebSocket service (the serve extra)
+        from .serve import main as serve_main
+
+        return serve_main(argv[1:])
     ap = argparse.ArgumentParser(
         prog="python -m emotion",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Archives into Parquet, in one process or on Ray: python -m emotion batch --help",
+        epilog="Archives into Parquet, in one process or on Ray: emotion batch --help. "
+        "The HTTP/WebSocket service: emotion serve --help.",
     )
     ap.add_argument("kind", choices=list(KINDS), help="what the files hold")
     ap.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")

@@ -30,6 +30,16 @@ pydantic model whose fields are validated once; :meth:`Settings.from_env` reads 
 | ``EMOTION_MAX_QUEUED_ANALYSES`` | ``8``                                 | analyses that may wait for a slot; more are told the server is busy |
 | ``EMOTION_ANALYSIS_WAIT_S`` | ``300``                                   | longest wait (s) for a slot before the page says the server is busy |
 | ``EMOTION_BATCH_WORKER_CPUS`` | ``1``                                   | CPUs (and threads per model) of each batch worker (:mod:`emotion.batch`) |
+| ``EMOTION_API_KEYS``        | (none)                                    | the HTTP service's API keys, comma-separated (header ``X-API-Key``); with none it serves loopback addresses only (:mod:`emotion.serve`) |
+| ``EMOTION_SERVE_MAX_UPLOAD_BYTES`` | ``200000000``                      | largest upload the service takes (bytes); larger: 413 |
+| ``EMOTION_SERVE_JOB_ABOVE_S`` | ``60``                                  | audio or video stating more media seconds than this is analysed as a job (202, ``GET /v1/jobs/{id}``) |
+| ``EMOTION_SERVE_JOB_ABOVE_BYTES`` | ``20000000``                        | uploads larger than this (bytes) are analysed as a job too |
+| ``EMOTION_SERVE_MAX_JOBS``  | ``16``                                    | jobs queued, running or done-and-kept at once; more: 503 |
+| ``EMOTION_SERVE_JOB_TTL_S`` | ``600``                                   | seconds a finished job and its result are kept |
+| ``EMOTION_SERVE_MAX_REQUESTS_PER_KEY`` | ``4``                          | requests in flight per key (or per client address without keys); more: 429 |
+| ``EMOTION_SERVE_MAX_STREAMS_PER_KEY`` | ``2``                           | open ``/v1/stream`` WebSockets per key; more: 429 |
+| ``EMOTION_SERVE_REQUEST_TIMEOUT_S`` | ``120``                           | longest analysis answered at once (s); longer: 504 (send it as a job) |
+| ``EMOTION_SERVE_CORS_ORIGINS`` | (none: CORS off)                       | origins allowed to call the service from a browser, comma-separated |
 
 ``EMOTION_HOSTED`` by default: 1 on Streamlit Community Cloud (the app runs under ``/mount/src``)
 and for a server bound to anything but a loopback address (Streamlit's default, no
@@ -149,6 +159,16 @@ class Settings(BaseModel):
     whisper_max_loaded: int = Field(1, ge=0)
     batch_worker_cpus: int = Field(1, ge=1)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
+    api_keys: tuple[str, ...] = Field((), repr=False)
+    serve_max_upload_bytes: int = Field(200_000_000, ge=1)
+    serve_job_above_s: float = Field(60.0, ge=0.0, allow_inf_nan=False)
+    serve_job_above_bytes: int = Field(20_000_000, ge=0)
+    serve_max_jobs: int = Field(16, ge=1)
+    serve_job_ttl_s: float = Field(600.0, ge=1.0, allow_inf_nan=False)
+    serve_max_requests_per_key: int = Field(4, ge=1)
+    serve_max_streams_per_key: int = Field(2, ge=1)
+    serve_request_timeout_s: float = Field(120.0, ge=1.0, allow_inf_nan=False)
+    serve_cors_origins: tuple[str, ...] = ()
 
     @field_validator("face_detector", "whisper_model", "face_model", "acoustic_model", "text_model")
     @classmethod
@@ -193,6 +213,9 @@ class Settings(BaseModel):
                 raw.setdefault("max_media_seconds", HOSTED_MAX_MEDIA_SECONDS)
             whisper_model = raw.get("whisper_model", "").strip()
             allowed = _whisper_allowed(raw.pop("whisper_allowed", None), hosted, whisper_model)
+            for listed in ("api_keys", "serve_cors_origins"):  # comma-separated
+                if listed in raw:
+                    raw[listed] = tuple(v.strip() for v in raw[listed].split(",") if v.strip())
             return cls.model_validate({**raw, "hosted": hosted, "whisper_allowed": allowed})
         except ValidationError as exc:
             problems = "; ".join(

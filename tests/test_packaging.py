@@ -57,6 +57,7 @@ def _declared(specs: list[str]) -> set[str]:
     [
         ("requirements.txt", None),
         ("requirements-batch.txt", "batch"),
+        ("requirements-serve.txt", "serve"),
         ("requirements-train.txt", "train"),
         ("requirements-multilingual.txt", "multilingual"),
         ("requirements-dev.txt", "dev"),

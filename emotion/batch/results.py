@@ -246,6 +246,16 @@ OPERATIONAL_SETTINGS = frozenset(
         "whisper_max_loaded",
         "models_dir",
         "haar_cascade",
+        "api_keys",
+        "serve_max_upload_bytes",
+        "serve_job_above_s",
+        "serve_job_above_bytes",
+        "serve_max_jobs",
+        "serve_job_ttl_s",
+        "serve_max_requests_per_key",
+        "serve_max_streams_per_key",
+        "serve_request_timeout_s",
+        "serve_cors_origins",
     }
 )
 """Settings that do not change a file's rows (threads, queueing, what a server offers) or that

@@ -1,0 +1,511 @@
+"""The FastAPI app of the service (:func:`create_app`): the endpoints of ``docs/api.md`` over
+the one analysis core (:func:`emotion.analysis.analyze`) and the live core
+(:class:`emotion.live.LiveSession`)."""
+
+import asyncio
+import json
+import logging
+import shutil
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from .. import __version__
+from ..analysis import Analysis, analyze, stated_duration_of
+from ..analyzers import Analyzers
+from ..config import MAX_SAMPLE_FPS, Settings
+from ..errors import EmotionError, InputError, ModelError
+from ..formats import accepted_extensions, kind_of
+from ..labels import EMOTIONS
+from ..models import read_card
+from ..schema import MODALITIES
+from ..slots import ServerBusy, analysis_slots
+from .jobs import JobStore
+from .metrics import Metrics
+from .problems import ApiError, Problem, install, problem_response
+from .schemas import AnalysisResult, JobAccepted, JobState, ModelInfo, ModelsResult, TextRequest, TextResult
+from .security import KEY_HEADER, Limiter, client_of
+from .stream import END_WAIT_S, PROTOCOL, PUSH_INTERVAL_S, ProtocolError, StreamSession
+
+log = logging.getLogger(__name__)
+
+PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 413, 415, 422, 429, 503, 504)}
+COPY_CHUNK = 1 << 20
+ACCEPTED = accepted_extensions()
+
+
+def analysis_json(result: Analysis) -> dict:
+    """An :class:`~emotion.analysis.Analysis` as the service answers it (:class:`AnalysisResult`:
+    each row holds only the columns it fills)."""
+    body = AnalysisResult(
+        source=result.source,
+        kind=result.kind,
+        duration_s=result.duration_s,
+        faces=result.face_count(),
+        utterances=len(result.utterances),
+        speech_status=result.speech_status,
+        nothing_found=result.nothing_found(),
+        notes=list(result.notes),
+        rows=result.rows(),
+    )
+    return body.model_dump(mode="json", exclude_none=True) | {"notes": list(result.notes)}
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is refused with 413 as soon as it is
+    known (its Content-Length, or the bytes received so far), before the body is parsed."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        too_large = f"the upload is larger than {self.max_bytes:,} bytes (EMOTION_SERVE_MAX_UPLOAD_BYTES)"
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            from .problems import problem_response
+
+            return await problem_response(413, "too_large", too_large, scope.get("path"))(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise ApiError(413, "too_large", too_large)
+            return message
+
+        return await self.app(scope, limited, send)
+
+
+class Service:
+    """What the app holds: settings, the models (loaded once), limits, jobs, metrics, and a
+    private folder for uploads (mode 0700; each upload removed when its analysis ends)."""
+
+    def __init__(self, settings: Settings, analyzers: Analyzers | None = None):
+        self.settings = settings
+        self.analyzers = analyzers or Analyzers(settings)
+        self.metrics = Metrics()
+        self.requests = Limiter(settings.serve_max_requests_per_key, "requests")
+        self.streams = Limiter(settings.serve_max_streams_per_key, "streams")
+        self.jobs = JobStore(settings.serve_max_jobs, settings.serve_job_ttl_s, workers=settings.max_concurrent_analyses)
+        self.slots = analysis_slots(settings.max_concurrent_analyses, settings.max_queued_analyses)
+        self.uploads = Path(tempfile.mkdtemp(prefix="emotion-serve-"))  # 0700: this process's only
+        self._pool = None
+        self.ready = False
+
+    def load(self) -> None:
+        """Load every model now (``/readyz`` says when)."""
+        self.analyzers.faces, self.analyzers.speech  # noqa: B018 - load on start, not on the first request
+        self.ready = True
+
+    def transcriber(self, name: str) -> tuple[object | None, str | None]:
+        """The Whisper model ``name`` if this server allows it, else the bundled one and why."""
+        if not name:
+            return None, None
+        if self._pool is None:
+            from ..speech.pool import TranscriberPool
+
+            s = self.settings
+            self._pool = TranscriberPool(s.whisper_allowed, s.whisper_max_loaded, s.whisper_backend)
+        return self._pool.get(name)
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+        shutil.rmtree(self.uploads, ignore_errors=True)
+
+
+def _parse_modalities(raw: str) -> frozenset[str]:
+    chosen = frozenset(m.strip() for m in raw.split(",") if m.strip())
+    if not chosen or chosen - set(MODALITIES):
+        raise ApiError(
+            422, "invalid_input", f"modalities must be a comma-separated subset of {', '.join(MODALITIES)}, got {raw!r}"
+        )
+    return chosen
+
+
+def _parse_weights(raw: str | None) -> dict[str, float] | None:
+    if not raw:
+        return None
+    try:
+        weights = json.loads(raw)
+    except ValueError:
+        raise ApiError(422, "invalid_input", 'weights must be JSON, e.g. {"face": 1, "semantic": 0.5, "acoustic": 1}') from None
+    if not isinstance(weights, dict) or any(
+        k not in MODALITIES or not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 10
+        for k, v in weights.items()
+    ):
+        raise ApiError(422, "invalid_input", f"weights must map {', '.join(MODALITIES)} to numbers in 0..10")
+    return {k: float(v) for k, v in weights.items()}
+
+
+def create_app(settings: Settings | None = None, analyzers: Analyzers | None = None, load: bool = True) -> FastAPI:
+    """The service's app.
+
+    Args:
+        settings: limits, keys and models (default :meth:`Settings.from_env`).
+        analyzers: models already loaded (default: loaded from ``settings`` when the app starts).
+        load: load every model at start-up (``/readyz`` is 200 once they are).
+    """
+    settings = settings or Settings.from_env()
+    service = Service(settings, analyzers)
+
+    async def lifespan(app: FastAPI):
+        if load:
+            await run_in_threadpool(service.load)
+        else:
+            service.ready = True
+        yield
+        service.close()
+
+    app = FastAPI(
+        title="Emotion recognition API",
+        version=__version__,
+        summary="Faces, voice and words: the models of the emotion app, over HTTP and a WebSocket.",
+        description="Results follow the one result schema (emotion.schema); errors are problem details (RFC 9457). "
+        f"Send an API key in the {KEY_HEADER} header when the server has keys.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    install(app)
+    service.jobs.on_error = lambda exc: _problem_of(exc)
+    if settings.serve_cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.serve_cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
+    app.add_middleware(BodyLimit, max_bytes=settings.serve_max_upload_bytes)
+
+    @app.middleware("http")
+    async def count(request: Request, call_next):
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        service.metrics.requests.labels(path, request.method, str(response.status_code)).inc()
+        service.metrics.latency.labels(path).observe(time.perf_counter() - t0)
+        return response
+
+    def caller(request: Request) -> str:
+        return client_of(request.headers.get(KEY_HEADER), request.client.host if request.client else None, settings)
+
+    async def held(request: Request):
+        who = caller(request)
+        with service.requests.hold(who):
+            yield who
+
+    def run_analysis(path: Path, name: str, kind: str, modalities, fps: float, weights, whisper: str, progress=None) -> dict:
+        transcriber, note = service.transcriber(whisper)
+        chosen = service.analyzers.selected(modalities, transcriber)
+        t0 = time.perf_counter()
+        try:
+            with service.slots.slot(settings.analysis_wait_s):
+                service.metrics.analyses_running.inc()
+                try:
+                    result = analyze(
+                        path, kind=kind, name=name, analyzers=chosen, sample_fps=fps, weights=weights, progress=progress
+                    )
+                finally:
+                    service.metrics.analyses_running.dec()
+        except ServerBusy as exc:
+            raise ApiError(503, "busy", str(exc), {"Retry-After": "10"}) from None
+        service.metrics.inference.labels(kind).observe(time.perf_counter() - t0)
+        body = analysis_json(result)
+        if note:
+            body["notes"] = [*body["notes"], note]
+        return body
+
+    @app.post(
+        "/v1/analyze",
+        response_model=AnalysisResult,
+        responses={202: {"model": JobAccepted, "description": "analysed as a job: poll its location"}, **PROBLEMS},
+        summary="Analyse a photo, an audio file or a video",
+    )
+    async def analyze_file(
+        request: Request,
+        file: Annotated[UploadFile, File(description=f"the file ({ACCEPTED})")],
+        who: Annotated[str, Depends(held)],
+        fps: Annotated[float, Form(gt=0, le=MAX_SAMPLE_FPS, description="video: frames analysed per media second")] = 2.0,
+        modalities: Annotated[str, Form(description="comma-separated: face, semantic, acoustic")] = ",".join(MODALITIES),
+        weights: Annotated[str | None, Form(description='late-fusion weights as JSON, e.g. {"acoustic": 0.5}')] = None,
+        whisper_model: Annotated[
+            str, Form(description="a Whisper model this server allows (GET /v1/models); empty: the bundled tiny.en")
+        ] = "",
+        job: Annotated[bool, Form(description="analyse as a job (202) whatever its size")] = False,
+    ):
+        name = Path(file.filename or "").name
+        kind = kind_of(name)
+        if kind not in ("image", "audio", "video"):
+            raise ApiError(
+                415,
+                "unsupported_media",
+                f"{name or 'the upload'} is not a photo, audio or video file by its name (accepted: {accepted_extensions()})",
+            )
+        chosen = _parse_modalities(modalities)
+        fusion = _parse_weights(weights)
+        if kind == "image" and "face" not in chosen:
+            raise ApiError(422, "invalid_input", "a photo needs the face modality")
+        if kind == "audio" and not chosen & {"semantic", "acoustic"}:
+            raise ApiError(422, "invalid_input", "an audio file needs the semantic or the acoustic modality")
+        if kind == "video" and "face" not in chosen:
+            kind = "audio"  # the soundtrack only
+        folder = Path(tempfile.mkdtemp(dir=service.uploads))
+        path = folder / (f"upload{Path(name).suffix.lower()}")
+        size = 0
+        try:
+            with path.open("wb") as out:
+                while chunk := await file.read(COPY_CHUNK):
+                    size += len(chunk)
+                    if size > settings.serve_max_upload_bytes:
+                        raise ApiError(413, "too_large", f"the upload is larger than {settings.serve_max_upload_bytes:,} bytes")
+                    out.write(chunk)
+            if size == 0:
+                raise ApiError(422, "invalid_input", f"{name} is empty (0 bytes)")
+            duration = stated_duration_of(kind, path) if kind in ("audio", "video") else None
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        as_job = job or size > settings.serve_job_above_bytes or (duration is not None and duration > settings.serve_job_above_s)
+        if as_job:
+            accepted = service.jobs.submit(
+                lambda progress: run_analysis(path, name, kind, chosen, fps, fusion, whisper_model, progress),
+                lambda: shutil.rmtree(folder, ignore_errors=True),
+            )
+            service.metrics.jobs_queued.set(service.jobs.active())
+            location = f"/v1/jobs/{accepted.id}"
+            return JSONResponse(
+                JobAccepted(job_id=accepted.id, status=accepted.status, location=location).model_dump(),
+                status_code=202,
+                headers={"Location": location},
+            )
+        try:
+            body = await asyncio.wait_for(
+                run_in_threadpool(run_analysis, path, name, kind, chosen, fps, fusion, whisper_model),
+                settings.serve_request_timeout_s,
+            )
+        except TimeoutError:
+            raise ApiError(
+                504, "timeout", f"the analysis took over {settings.serve_request_timeout_s:g} s; send the file with job=true"
+            ) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return JSONResponse(body)
+
+    @app.get("/v1/jobs/{job_id}", response_model=JobState, responses=PROBLEMS, summary="A job's progress, then its result")
+    async def job_state(job_id: str, who: Annotated[str, Depends(caller)]):
+        job, left = service.jobs.get(job_id)
+        service.metrics.jobs_queued.set(service.jobs.active())
+        state = JobState(
+            job_id=job.id,
+            status=job.status,
+            stage=job.stage,
+            done_s=round(job.done_s, 3),
+            total_s=job.total_s,
+            problem=job.problem,
+            expires_in_s=None if left is None else round(left, 1),
+        )
+        return JSONResponse(state.model_dump(mode="json", exclude={"result"}) | {"result": job.result})
+
+    @app.post("/v1/text", response_model=TextResult, responses=PROBLEMS, summary="The emotion of some words")
+    async def text(body: TextRequest, who: Annotated[str, Depends(held)]):
+        classifier = service.analyzers.text
+        notes = []
+        words = body.text.strip()
+        if not words:
+            raise ApiError(422, "invalid_input", "the text is empty")
+        if len(words) > settings.max_text_chars:
+            words = words[: settings.max_text_chars]
+            notes.append(f"the text was cut at {settings.max_text_chars} characters (EMOTION_MAX_TEXT_CHARS)")
+        context = (body.context or "").strip()[: settings.max_text_chars] or None
+        t0 = time.perf_counter()
+        p = await run_in_threadpool(classifier.predict, words, context)
+        service.metrics.inference.labels("text").observe(time.perf_counter() - t0)
+        i = int(p.argmax())
+        return TextResult(
+            label=EMOTIONS[i],
+            score=round(float(p[i]), 4),
+            probabilities={e: round(float(v), 4) for e, v in zip(EMOTIONS, p, strict=True)},
+            notes=notes,
+        )
+
+    @app.get("/v1/models", response_model=ModelsResult, summary="The models this server runs, from their cards")
+    async def models(who: Annotated[str, Depends(caller)]):
+        from ..speech.transcribe import describe_model
+
+        s = settings
+        used = [("face", s.face_detector), ("face", s.face_model), ("acoustic", s.acoustic_model), ("semantic", s.text_model)]
+        out = []
+        for modality, name in used:
+            if name == "haar":
+                out.append(
+                    ModelInfo(
+                        name="haar", modality=modality, labels=["face"], source="OpenCV haarcascade_frontalface_default.xml"
+                    )
+                )
+                continue
+            card = read_card(s.model_path(name))
+            out.append(
+                ModelInfo(
+                    name=name,
+                    modality=modality,
+                    labels=list(card.get("labels") or []),
+                    version=str(card.get("version")) if card.get("version") else None,
+                    source=_text(card.get("source")),
+                    licence=_text(card.get("licence")),
+                    figures=card.get("evaluation") or {},
+                )
+            )
+        out.append(
+            ModelInfo(name=describe_model(s.whisper_model), modality="semantic", labels=[], source="Whisper (faster-whisper)")
+        )
+        allowed = [describe_model(n) for n in s.whisper_allowed]
+        return JSONResponse(
+            ModelsResult(version=__version__, labels=list(EMOTIONS), models=out).model_dump() | {"whisper_allowed": allowed}
+        )
+
+    @app.get("/healthz", summary="The process answers")
+    async def healthz():
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", summary="The models are loaded", responses={503: {"model": Problem}})
+    async def readyz():
+        if not service.ready:
+            raise ApiError(503, "busy", "the models are still loading", {"Retry-After": "5"})
+        return {"status": "ready"}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics():
+        service.metrics.jobs_queued.set(service.jobs.active())
+        service.metrics.streams_open.set(service.streams.total())
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/demo", response_class=HTMLResponse, summary="A browser page: your camera and microphone over /v1/stream")
+    async def demo():
+        page = resources.files("emotion.serve").joinpath("demo.html").read_text(encoding="utf-8")
+        return HTMLResponse(
+            page,
+            headers={
+                "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
+            },
+        )
+
+    @app.websocket("/v1/stream")
+    async def stream(ws: WebSocket):
+        key = ws.headers.get(KEY_HEADER) or ws.query_params.get("api_key")
+        try:
+            who = client_of(key, ws.client.host if ws.client else None, settings)
+        except ApiError as exc:
+            await _deny(ws, exc)
+            return
+        try:
+            with service.streams.hold(who):
+                await ws.accept()
+                await _serve_stream(ws, service)
+        except ApiError as exc:  # 429: too many streams for this key (before the handshake completes)
+            await _deny(ws, exc)
+
+    return app
+
+
+async def _deny(ws: WebSocket, exc: ApiError) -> None:
+    """Refuse a WebSocket handshake with the problem as its HTTP response (401, 429), where the
+    server supports the denial response extension; else a plain 403."""
+    try:
+        await ws.send_denial_response(problem_response(exc.status, exc.code, exc.detail, ws.url.path, exc.headers))
+    except RuntimeError:
+        await ws.close(code=1008, reason=exc.detail[:120])
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _problem_of(exc: BaseException) -> dict:
+    """A job's exception as problem details (the same codes as a direct answer)."""
+    if isinstance(exc, ApiError):
+        status, code, detail = exc.status, exc.code, exc.detail
+    elif isinstance(exc, InputError):
+        status, code, detail = 422, "invalid_input", str(exc)
+    elif isinstance(exc, ModelError):
+        status, code, detail = 503, "model_unavailable", str(exc)
+    elif isinstance(exc, EmotionError):
+        status, code, detail = 422, "invalid_input", str(exc)
+    else:
+        log.error("a job failed", exc_info=exc)
+        status, code, detail = 500, "internal", f"an unexpected {type(exc).__name__}: a bug of the server"
+    from .problems import TITLES
+
+    return Problem(title=TITLES[code], status=status, code=code, detail=detail).model_dump()
+
+
+async def _serve_stream(ws: WebSocket, service: Service) -> None:
+    loop = asyncio.get_running_loop()
+    settings = service.settings
+    session = StreamSession(service.analyzers.faces, service.analyzers.speech, loop, service.metrics, settings.max_frame_pixels)
+    service.metrics.streams_open.inc()
+    await ws.send_json({"type": "ready", "protocol": PROTOCOL, "labels": list(EMOTIONS), "version": __version__})
+
+    async def sender():
+        while True:
+            message = await session.outbox.get()
+            if message is None:
+                return
+            await ws.send_json(message)
+
+    async def pusher():
+        while True:
+            await asyncio.sleep(PUSH_INTERVAL_S)
+            await run_in_threadpool(session.push)
+
+    send_task, push_task = asyncio.create_task(sender()), asyncio.create_task(pusher())
+    stopped = False
+    try:
+        while True:
+            raw = await ws.receive_text()
+            try:
+                message = json.loads(raw)
+                if not isinstance(message, dict):
+                    raise ProtocolError("each message must be a JSON object with a 'type'")
+                if message.get("type") == "stop":
+                    stopped = True
+                    break
+                session.handle(message)
+            except (ProtocolError, ValueError) as exc:
+                session.send({"type": "notice", "code": "bad_message", "detail": str(exc)})
+    except WebSocketDisconnect:
+        pass
+    finally:
+        push_task.cancel()
+        session.close()
+        service.metrics.streams_open.dec()
+    if stopped:  # finish the last utterance, send everything, then say so
+        deadline = time.monotonic() + END_WAIT_S
+        while await run_in_threadpool(session.push, True) and time.monotonic() < deadline:
+            await asyncio.sleep(PUSH_INTERVAL_S)
+        await run_in_threadpool(session.push, True)
+        session.send({"type": "end", "frames_received": session.frames_in, "frames_analysed": session.frames_done})
+    session.loop.call_soon_threadsafe(session.outbox.put_nowait, None)
+    try:
+        await send_task
+        if stopped:
+            await ws.close()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+
+
+def app_from_env() -> FastAPI:
+    """The app from the environment's settings (uvicorn's factory; each worker calls it once)."""
+    import os
+
+    return create_app(Settings.from_env(server_address=os.environ.get("EMOTION_SERVE_HOST", "127.0.0.1")))

@@ -1,0 +1,122 @@
+"""Jobs: files too large or too long to answer at once are analysed in the background; ``GET
+/v1/jobs/{id}`` gives the progress (media seconds done of total), then the result. Bounded: at
+most ``EMOTION_SERVE_MAX_JOBS`` jobs (queued, running, or done and kept), each kept
+``EMOTION_SERVE_JOB_TTL_S`` seconds after it ends; nothing of a job outlives that (its upload is
+removed when it ends)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .problems import ApiError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    """One job's state (changed by its worker thread under :attr:`JobStore._lock`)."""
+
+    id: str
+    status: str = "queued"  # queued, running, done, failed
+    stage: str | None = None
+    done_s: float = 0.0
+    total_s: float | None = None
+    result: dict | None = None
+    problem: dict | None = None
+    ended_at: float | None = None
+    created_at: float = field(default_factory=time.monotonic)
+
+
+class JobStore:
+    """The jobs of one app.
+
+    Args:
+        max_jobs: jobs held at once (queued, running, or done and kept).
+        ttl_s: seconds a job is kept after it ends.
+        workers: jobs analysed at once (each still waits for an analysis slot).
+        clock: monotonic clock in seconds.
+    """
+
+    def __init__(self, max_jobs: int, ttl_s: float, workers: int = 2, clock: Callable[[], float] = time.monotonic):
+        self.max_jobs, self.ttl_s, self.clock = int(max_jobs), float(ttl_s), clock
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emotion-job")
+
+    def _expire(self) -> None:
+        now = self.clock()
+        for job_id in [i for i, j in self._jobs.items() if j.ended_at is not None and now - j.ended_at > self.ttl_s]:
+            del self._jobs[job_id]
+
+    def submit(self, run: Callable[[Callable[[str, float, float | None], None]], dict], cleanup: Callable[[], None]) -> Job:
+        """Start ``run(progress)`` in the background; it returns the result (a dict) or raises
+        (:class:`~.problems.ApiError`, or an error the app's handlers turn into a problem: see
+        ``on_error``). ``cleanup()`` runs when it ends, whatever happened.
+
+        Raises:
+            ApiError: 503 ``busy``: ``max_jobs`` jobs are held.
+        """
+        with self._lock:
+            self._expire()
+            if len(self._jobs) >= self.max_jobs:
+                cleanup()
+                raise ApiError(
+                    503, "busy", f"{self.max_jobs} jobs are already held; retry when one has ended", {"Retry-After": "10"}
+                )
+            job = Job(secrets.token_urlsafe(12))
+            self._jobs[job.id] = job
+
+        def progress(stage: str, done_s: float, total_s: float | None) -> None:
+            with self._lock:
+                job.stage, job.done_s, job.total_s = stage, float(done_s), total_s
+
+        def work() -> None:
+            with self._lock:
+                job.status = "running"
+            try:
+                result = run(progress)
+                with self._lock:
+                    job.result, job.status = result, "done"
+            except Exception as exc:  # noqa: BLE001 - the job's problem, never the thread's death
+                problem = self.on_error(exc)
+                with self._lock:
+                    job.problem, job.status = problem, "failed"
+            finally:
+                cleanup()
+                with self._lock:
+                    job.ended_at = self.clock()
+
+        self._pool.submit(work)
+        return job
+
+    on_error: Callable[[BaseException], dict] = staticmethod(lambda exc: {"code": "internal", "detail": str(exc)})
+    """Turns a job's exception into its problem details (the app sets it)."""
+
+    def get(self, job_id: str) -> tuple[Job, float | None]:
+        """A copy of the job and the seconds before it is forgotten (None while it runs).
+
+        Raises:
+            ApiError: 404, no such job (or it expired).
+        """
+        with self._lock:
+            self._expire()
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise ApiError(404, "not_found", f"no job {job_id!r}: it never existed, or it ended over {self.ttl_s:g} s ago")
+            left = None if job.ended_at is None else max(0.0, self.ttl_s - (self.clock() - job.ended_at))
+            return Job(**vars(job)), left
+
+    def active(self) -> int:
+        """Jobs queued or running."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.ended_at is None)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
