@@ -107,7 +107,6 @@ class Analyzers:
                 self._video = VideoEmotionAnalyzer(faces, speech)
             return self._video
 
-
     def selected(self, modalities: Collection[str] = MODALITIES, transcriber=None) -> Analyzers:
         """A view that analyses only ``modalities`` (of :data:`emotion.schema.MODALITIES`), over
         this object's models (loaded here once, shared): without ``face`` a video is heard only,

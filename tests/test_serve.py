@@ -246,7 +246,9 @@ def test_past_the_concurrency_limit_is_429(client, speech_clip):
 def test_the_fuzz_corpus_is_refused_with_problems_never_500(api, tmp_path):
     from tests.fuzz_corpus import build_corpus
 
-    corpus = build_corpus(tmp_path / "corpus")[::2]  # every other file: each kind of trouble (the core takes them all in test_fuzz)
+    corpus = build_corpus(tmp_path / "corpus")[
+        ::2
+    ]  # every other file: each kind of trouble (the core takes them all in test_fuzz)
     seen = {}
     with httpx.Client(base_url=api.url, headers={"X-API-Key": KEY}, timeout=300) as c:
         for item in corpus:
