@@ -1,4 +1,5 @@
-"""A real ``streamlit run localapp.py`` on 127.0.0.1, for the browser tests and the dashboard bench."""
+"""Real servers on 127.0.0.1: ``streamlit run localapp.py`` for the browser tests and the dashboard bench,
+and a uvicorn server of the HTTP service (:class:`Served`) for its tests and bench."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -89,3 +91,37 @@ def app_tracebacks(log: str) -> list[str]:
             out.append("\n".join(block))
         i = j + 1
     return out
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """A uvicorn server on 127.0.0.1 in a thread, serving the ASGI ``app`` (``with Served(app) as s:``,
+    then ``s.url``); stopped on leaving the block."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws_max_size=16 * 2**20)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            assert self.thread.is_alive(), "the server stopped"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(30)

@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
+import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,9 +21,9 @@ import pytest
 pytest.importorskip("fastapi", reason="the service's extra is not installed: pip install '.[serve]'")
 httpx = pytest.importorskip("httpx", reason="the service's tests need httpx (requirements-dev.txt)")
 websockets = pytest.importorskip("websockets", reason="the service's tests need websockets (requirements-dev.txt)")
-import uvicorn  # noqa: E402
 
 from devkit.media import face_scene, write_audio, write_av_clip  # noqa: E402
+from devkit.server import Served, free_port  # noqa: E402
 from emotion.analysis import Analyzers, analyze  # noqa: E402
 from emotion.config import Settings  # noqa: E402
 from emotion.schema import TIMELINE  # noqa: E402
@@ -32,36 +31,6 @@ from emotion.serve.app import create_app  # noqa: E402
 from emotion.serve.security import check_bind  # noqa: E402
 
 KEY = "test-key-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Served:
-    """A uvicorn server on 127.0.0.1 in a thread, serving ``app``."""
-
-    def __init__(self, app):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws_max_size=16 * 2**20)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 120
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            assert self.thread.is_alive(), "the server stopped"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +173,7 @@ def test_an_open_server_is_refused_on_a_network_address():
     check_bind("127.0.0.1", Settings())
     check_bind("0.0.0.0", Settings().replace(api_keys=("k",)))
     run = subprocess.run(
-        [sys.executable, "-m", "emotion", "serve", "--host", "0.0.0.0", "--port", str(_free_port())],
+        [sys.executable, "-m", "emotion", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=120,
@@ -404,7 +373,7 @@ def test_the_same_app_on_ray_serve():
     with pytest.raises(ValueError, match="EMOTION_API_KEYS"):
         build_app({"host": "0.0.0.0"})
     started = ray_init(num_cpus=2)
-    port = _free_port()
+    port = free_port()
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_app({"max_replicas": 1, "num_cpus": 1}), name="emotion", route_prefix="/")
@@ -418,3 +387,38 @@ def test_the_same_app_on_ray_serve():
         serve.shutdown()
         if started:
             ray.shutdown()
+
+
+# ------------------------------------------------------------------------- the demo page
+
+
+@pytest.mark.browser
+def test_the_demo_page_labels_a_real_face_and_real_speech(api, chromium_path, astronaut_bgr, live_speech_wav, tmp_path):
+    """/demo in Debian's Chromium, the fake camera playing the astronaut and the fake microphone
+    real RAVDESS speech: the face comes back boxed and labelled, the sentences transcribed."""
+    if live_speech_wav is None:
+        pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphone")
+    from playwright.sync_api import sync_playwright
+
+    from devkit.media import chromium_media_args, write_y4m
+
+    y4m = write_y4m(tmp_path / "face.y4m", [face_scene(astronaut_bgr)] * 10).resolve()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=chromium_media_args(y4m, live_speech_wav))
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        try:
+            page.goto(f"{api.url}/demo?api_key={KEY}")
+            page.get_by_role("button", name="Start").click()
+            # locators, not evaluated strings: the page's Content-Security-Policy forbids eval, and stays on
+            page.locator("#faces", has_text="happy").wait_for(timeout=60_000)
+            page.locator("li.utterance", has_text=re.compile("by the door", re.I)).first.wait_for(timeout=90_000)
+            page.locator("#now", has_text="Fused:").wait_for(timeout=30_000)
+            shot = tmp_path / "demo.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+            text = page.inner_text("body")
+            assert "#1 happy" in text and "words:" in text and "voice:" in text
+            page.get_by_role("button", name="Stop").click()
+            page.locator("#status", has_text="Stopped").wait_for(timeout=90_000)
+        finally:
+            browser.close()
