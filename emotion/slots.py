@@ -55,9 +55,12 @@ class AnalysisSlots:
             return len(self._queue)
 
     @contextlib.contextmanager
-    def slot(self, timeout_s: float, on_wait: Callable[[int], None] | None = None, poll_s: float = 0.5) -> Iterator[None]:
-        """Hold a slot for the ``with`` block; the memory the block freed is handed back to the
-        operating system when it ends.
+    def slot(
+        self, timeout_s: float, on_wait: Callable[[int], None] | None = None, poll_s: float = 0.5, release: bool = True
+    ) -> Iterator[None]:
+        """Hold a slot for the ``with`` block; with ``release``, the memory the block freed is
+        handed back to the operating system when it ends (``malloc_trim``: about 0.2 s in a busy
+        server process, worth it after a large file, not after a small photo).
 
         While waiting, ``on_wait(ahead)`` is called at once and then every ``poll_s`` seconds
         with the number of analyses ahead (running ones not counted: those waiting before this
@@ -107,7 +110,8 @@ class AnalysisSlots:
             with self._cond:
                 self._running -= 1
                 self._cond.notify_all()
-            release_memory()
+            if release:
+                release_memory()
 
 
 _lock = threading.Lock()

@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -422,3 +423,36 @@ def test_the_demo_page_labels_a_real_face_and_real_speech(api, chromium_path, as
             page.locator("#status", has_text="Stopped").wait_for(timeout=90_000)
         finally:
             browser.close()
+
+
+def test_a_job_can_be_polled_from_another_worker(tmp_path):
+    """Two job stores sharing a folder stand for two uvicorn workers of one server: a job run by
+    one is seen, progress and result, by the other; unknown or expired jobs are 404."""
+    from emotion.serve.jobs import JobStore
+    from emotion.serve.problems import ApiError
+
+    one, other = JobStore(4, ttl_s=60, folder=tmp_path), JobStore(4, ttl_s=60, folder=tmp_path)
+    gate = threading.Event()
+
+    def run(progress):
+        progress("speech", 3.0, 10.0)
+        gate.wait(10)
+        return {"rows": [{"kind": "utterance"}]}
+
+    job = one.submit(run, lambda: None)
+    deadline = time.monotonic() + 10
+    while (seen := other.get(job.id)[0]).done_s != 3.0:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.05)
+    assert seen.status == "running" and seen.total_s == 10.0
+    gate.set()
+    while other.get(job.id)[0].status != "done":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert other.get(job.id)[0].result == {"rows": [{"kind": "utterance"}]}
+    with pytest.raises(ApiError) as missing:
+        other.get("../../etc/passwd")
+    assert missing.value.status == 404
+    one.shutdown()
+    with pytest.raises(ApiError):
+        other.get(job.id)  # the store that ran it has shut down: its jobs are gone

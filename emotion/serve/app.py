@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 413, 415, 422, 429, 503, 504)}
 COPY_CHUNK = 1 << 20
 ACCEPTED = accepted_extensions()
+RELEASE_ABOVE_BYTES = 8_000_000
+"""After a photo larger than this, or any audio or video, the freed memory is handed back to the OS."""
 
 
 def analysis_json(result: Analysis) -> dict:
@@ -204,11 +206,12 @@ def create_app(settings: Settings | None = None, analyzers: Analyzers | None = N
             yield who
 
     def run_analysis(path: Path, name: str, kind: str, modalities, fps: float, weights, whisper: str, progress=None) -> dict:
+        large = kind != "image" or path.stat().st_size > RELEASE_ABOVE_BYTES  # hand the memory back after it
         transcriber, note = service.transcriber(whisper)
         chosen = service.analyzers.selected(modalities, transcriber)
         t0 = time.perf_counter()
         try:
-            with service.slots.slot(settings.analysis_wait_s):
+            with service.slots.slot(settings.analysis_wait_s, release=large):
                 service.metrics.analyses_running.inc()
                 try:
                     result = analyze(

@@ -2,17 +2,26 @@
 /v1/jobs/{id}`` gives the progress (media seconds done of total), then the result. Bounded: at
 most ``EMOTION_SERVE_MAX_JOBS`` jobs (queued, running, or done and kept), each kept
 ``EMOTION_SERVE_JOB_TTL_S`` seconds after it ends; nothing of a job outlives that (its upload is
-removed when it ends)."""
+removed when it ends).
+
+With several uvicorn workers (``emotion serve --workers N``) a poll may reach another worker than
+the one running the job: each job's state is also written, as JSON, to a folder the workers of
+one server share (mode 0700, named after their parent process), and read from there.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from .problems import ApiError
 
@@ -30,8 +39,8 @@ class Job:
     total_s: float | None = None
     result: dict | None = None
     problem: dict | None = None
-    ended_at: float | None = None
-    created_at: float = field(default_factory=time.monotonic)
+    ended_at: float | None = None  # wall-clock time (s since the epoch): shared by the workers
+    created_at: float = field(default_factory=time.time)
 
 
 class JobStore:
@@ -41,11 +50,20 @@ class JobStore:
         max_jobs: jobs held at once (queued, running, or done and kept).
         ttl_s: seconds a job is kept after it ends.
         workers: jobs analysed at once (each still waits for an analysis slot).
-        clock: monotonic clock in seconds.
+        clock: wall clock in seconds since the epoch (the workers' common clock).
+        folder: where the job states are shared (default: one per parent process, see the module).
     """
 
-    def __init__(self, max_jobs: int, ttl_s: float, workers: int = 2, clock: Callable[[], float] = time.monotonic):
+    PROGRESS_WRITE_S = 0.5
+    """A running job's progress is written to the shared folder at most this often."""
+
+    def __init__(
+        self, max_jobs: int, ttl_s: float, workers: int = 2, clock: Callable[[], float] = time.time, folder: Path | None = None
+    ):
         self.max_jobs, self.ttl_s, self.clock = int(max_jobs), float(ttl_s), clock
+        self.folder = folder or Path(tempfile.gettempdir()) / f"emotion-jobs-{os.getuid()}-{os.getppid()}"
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._written: dict[str, float] = {}
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emotion-job")
@@ -54,6 +72,23 @@ class JobStore:
         now = self.clock()
         for job_id in [i for i, j in self._jobs.items() if j.ended_at is not None and now - j.ended_at > self.ttl_s]:
             del self._jobs[job_id]
+            self._written.pop(job_id, None)
+            (self.folder / f"{job_id}.json").unlink(missing_ok=True)
+
+    def _write(self, job: Job, force: bool = False) -> None:
+        """The job's state to the shared folder (call under the lock); at most every
+        :data:`PROGRESS_WRITE_S` while it runs, always when it starts or ends."""
+        now = time.monotonic()
+        if not force and now - self._written.get(job.id, 0.0) < self.PROGRESS_WRITE_S:
+            return
+        self._written[job.id] = now
+        path = self.folder / f"{job.id}.json"
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(asdict(job)), encoding="utf-8")
+            tmp.replace(path)
+        except OSError:
+            log.warning("the state of job %s could not be shared with the other workers", job.id, exc_info=True)
 
     def submit(self, run: Callable[[Callable[[str, float, float | None], None]], dict], cleanup: Callable[[], None]) -> Job:
         """Start ``run(progress)`` in the background; it returns the result (a dict) or raises
@@ -72,14 +107,18 @@ class JobStore:
                 )
             job = Job(secrets.token_urlsafe(12))
             self._jobs[job.id] = job
+            self._write(job, force=True)
 
         def progress(stage: str, done_s: float, total_s: float | None) -> None:
             with self._lock:
+                new_stage = stage != job.stage
                 job.stage, job.done_s, job.total_s = stage, float(done_s), total_s
+                self._write(job, force=new_stage)
 
         def work() -> None:
             with self._lock:
                 job.status = "running"
+                self._write(job, force=True)
             try:
                 result = run(progress)
                 with self._lock:
@@ -92,6 +131,7 @@ class JobStore:
                 cleanup()
                 with self._lock:
                     job.ended_at = self.clock()
+                    self._write(job, force=True)
 
         self._pool.submit(work)
         return job
@@ -107,11 +147,24 @@ class JobStore:
         """
         with self._lock:
             self._expire()
-            job = self._jobs.get(job_id)
+            job = self._jobs.get(job_id) or self._shared(job_id)
             if job is None:
                 raise ApiError(404, "not_found", f"no job {job_id!r}: it never existed, or it ended over {self.ttl_s:g} s ago")
             left = None if job.ended_at is None else max(0.0, self.ttl_s - (self.clock() - job.ended_at))
             return Job(**vars(job)), left
+
+    def _shared(self, job_id: str) -> Job | None:
+        """A job another worker runs (or ran), from the shared folder; None when there is none or it expired."""
+        if not job_id.replace("-", "").replace("_", "").isalnum():
+            return None
+        try:
+            job = Job(**json.loads((self.folder / f"{job_id}.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+        if job.ended_at is not None and self.clock() - job.ended_at > self.ttl_s:
+            (self.folder / f"{job_id}.json").unlink(missing_ok=True)
+            return None
+        return job
 
     def active(self) -> int:
         """Jobs queued or running."""
@@ -120,3 +173,6 @@ class JobStore:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for job_id in list(self._jobs):
+                (self.folder / f"{job_id}.json").unlink(missing_ok=True)
