@@ -456,3 +456,46 @@ def test_a_job_can_be_polled_from_another_worker(tmp_path):
     one.shutdown()
     with pytest.raises(ApiError):
         other.get(job.id)  # the store that ran it has shut down: its jobs are gone
+
+
+def _opus_packets(samples: np.ndarray, rate: int = 16_000) -> list[tuple[float, bytes]]:
+    """Mono float32 speech as Opus packets at 48 kHz (PyAV's libopus), each with its start time (s)."""
+    import av
+    import soxr
+
+    audio = soxr.resample(samples, rate, 48_000).astype(np.float32)
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 48_000, "mono", "flt"
+    packets = []
+    for i in range(0, len(audio), 960):  # 20 ms frames
+        frame = av.AudioFrame.from_ndarray(audio[None, i : i + 960], format="flt", layout="mono")
+        frame.sample_rate, frame.pts = 48_000, i
+        packets += [(p.pts / 48_000, bytes(p)) for p in encoder.encode(frame)]
+    packets += [(p.pts / 48_000, bytes(p)) for p in encoder.encode(None)]
+    return packets
+
+
+def test_a_stream_takes_opus_audio(api, speech_clip):
+    """Audio only, as Opus packets (what a browser's MediaRecorder or WebRTC gives): every
+    sentence comes back transcribed; audio sent faster than real time is never dropped."""
+    from emotion.speech.audio import load_audio
+
+    packets = _opus_packets(load_audio(speech_clip))
+
+    async def run():
+        received = []
+        async with websockets.connect(f"ws://127.0.0.1:{api.port}/v1/stream", additional_headers={"X-API-Key": KEY}) as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "start", "audio": {"format": "opus", "sample_rate": 48_000, "channels": 1}}))
+            for t, data in packets:
+                await ws.send(json.dumps({"type": "audio", "t": 50.0 + t, "data": base64.b64encode(data).decode()}))
+            await ws.send(json.dumps({"type": "stop"}))
+            async for raw in ws:
+                received.append(json.loads(raw))
+        return received
+
+    messages = asyncio.run(run())
+    utterances = [m["row"] for m in messages if m["type"] == "utterance"]
+    assert len(utterances) == 2 and all("by the door" in u["text"].lower() for u in utterances), utterances
+    assert all(u["start_s"] > 50.0 for u in utterances) and messages[-1]["type"] == "end"
+    assert not [m for m in messages if m["type"] == "faces"]
