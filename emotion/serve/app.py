@@ -447,9 +447,9 @@ def _problem_of(exc: BaseException) -> dict:
     else:
         log.error("a job failed", exc_info=exc)
         status, code, detail = 500, "internal", f"an unexpected {type(exc).__name__}: a bug of the server"
-    from .problems import TITLES
+    from .problems import PROBLEM_TYPE, TITLES
 
-    return Problem(title=TITLES[code], status=status, code=code, detail=detail).model_dump()
+    return Problem(type=PROBLEM_TYPE + code, title=TITLES[code], status=status, code=code, detail=detail).model_dump()
 
 
 async def _serve_stream(ws: WebSocket, service: Service) -> None:

@@ -31,14 +31,15 @@ from ..sanitize import escape_controls
 
 log = logging.getLogger(__name__)
 
-PROBLEM_TYPE = "https://github.com/emotion-app/emotion/blob/main/docs/api.md#errors"
-"""The ``type`` of every problem: the documentation's table of codes."""
+PROBLEM_TYPE = "urn:emotion-app:problem:"
+"""The ``type`` of a problem is this followed by its code (a stable identifier; the codes are
+documented in docs/api.md, "Errors")."""
 
 
 class Problem(BaseModel):
     """A problem details object (RFC 9457)."""
 
-    type: str = Field(PROBLEM_TYPE, description="where the codes are documented")
+    type: str = Field(description="urn:emotion-app:problem:<code>")
     title: str = Field(description="a short, fixed summary of the code")
     status: int = Field(description="the HTTP status")
     code: str = Field(description="stable machine-readable code (see the table in the docs)")
@@ -71,7 +72,14 @@ class ApiError(Exception):
 
 def problem_response(status: int, code: str, detail: str, path: str | None = None, headers=None) -> JSONResponse:
     """The problem as a response (``application/problem+json``); the detail's control characters escaped."""
-    body = Problem(title=TITLES.get(code, code), status=status, code=code, detail=escape_controls(detail), instance=path)
+    body = Problem(
+        type=PROBLEM_TYPE + code,
+        title=TITLES.get(code, code),
+        status=status,
+        code=code,
+        detail=escape_controls(detail),
+        instance=path,
+    )
     return JSONResponse(body.model_dump(), status_code=status, headers=headers, media_type="application/problem+json")
 
 
