@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 413, 415, 422, 429, 503, 504)}
 COPY_CHUNK = 1 << 20
 ACCEPTED = accepted_extensions()
+IN_MEMORY_BYTES = 8_000_000
+"""A photo up to this size is analysed from memory; larger uploads, audio and video from the private folder."""
 RELEASE_ABOVE_BYTES = 8_000_000
 """After a photo larger than this, or any audio or video, the freed memory is handed back to the OS."""
 
@@ -205,8 +207,11 @@ def create_app(settings: Settings | None = None, analyzers: Analyzers | None = N
         with service.requests.hold(who):
             yield who
 
-    def run_analysis(path: Path, name: str, kind: str, modalities, fps: float, weights, whisper: str, progress=None) -> dict:
-        large = kind != "image" or path.stat().st_size > RELEASE_ABOVE_BYTES  # hand the memory back after it
+    def run_analysis(
+        source: Path | bytes, name: str, kind: str, modalities, fps: float, weights, whisper: str, progress=None
+    ) -> dict:
+        size = len(source) if isinstance(source, bytes) else source.stat().st_size
+        large = kind != "image" or size > RELEASE_ABOVE_BYTES  # hand the memory back after it
         transcriber, note = service.transcriber(whisper)
         chosen = service.analyzers.selected(modalities, transcriber)
         t0 = time.perf_counter()
@@ -215,7 +220,7 @@ def create_app(settings: Settings | None = None, analyzers: Analyzers | None = N
                 service.metrics.analyses_running.inc()
                 try:
                     result = analyze(
-                        path, kind=kind, name=name, analyzers=chosen, sample_fps=fps, weights=weights, progress=progress
+                        source, kind=kind, name=name, analyzers=chosen, sample_fps=fps, weights=weights, progress=progress
                     )
                 finally:
                     service.metrics.analyses_running.dec()
@@ -261,6 +266,9 @@ def create_app(settings: Settings | None = None, analyzers: Analyzers | None = N
             raise ApiError(422, "invalid_input", "an audio file needs the semantic or the acoustic modality")
         if kind == "video" and "face" not in chosen:
             kind = "audio"  # the soundtrack only
+        if kind == "image" and file.size is not None and 0 < file.size <= IN_MEMORY_BYTES:  # a photo: decoded from memory
+            data = await file.read()
+            return JSONResponse(await _answer(data, name, kind, chosen, fps, fusion, whisper_model))
         folder = Path(tempfile.mkdtemp(dir=service.uploads))
         path = folder / (f"upload{Path(name).suffix.lower()}")
         size = 0
@@ -291,17 +299,20 @@ def create_app(settings: Settings | None = None, analyzers: Analyzers | None = N
                 headers={"Location": location},
             )
         try:
-            body = await asyncio.wait_for(
-                run_in_threadpool(run_analysis, path, name, kind, chosen, fps, fusion, whisper_model),
+            return JSONResponse(await _answer(path, name, kind, chosen, fps, fusion, whisper_model))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    async def _answer(source, name, kind, chosen, fps, fusion, whisper_model) -> dict:
+        try:
+            return await asyncio.wait_for(
+                run_in_threadpool(run_analysis, source, name, kind, chosen, fps, fusion, whisper_model),
                 settings.serve_request_timeout_s,
             )
         except TimeoutError:
             raise ApiError(
                 504, "timeout", f"the analysis took over {settings.serve_request_timeout_s:g} s; send the file with job=true"
             ) from None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return JSONResponse(body)
 
     @app.get("/v1/jobs/{job_id}", response_model=JobState, responses=PROBLEMS, summary="A job's progress, then its result")
     async def job_state(job_id: str, who: Annotated[str, Depends(caller)]):
