@@ -101,4 +101,4 @@ if submitted:
     except InputError as exc:
         st.error(f"Could not classify the text: {exc}")
     else:
-        st.plotly_chart(probability_bars(probs, title="Semantic emotion of the text"), key="typed-bars")
+        st.plotly_chart(probability_bars(probs, title="Words (semantic) of the text"), key="typed-bars")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from emotion import display
 from emotion.analysis import Analysis, Analyzers, analyze
 from emotion.charts import utterance_trend
 from emotion.speech.audio import AUDIO_EXTENSIONS
@@ -51,7 +52,8 @@ if not utterances:
 
 st.success(f"{len(utterances)} utterance{'s' if len(utterances) != 1 else ''} in {shown(name)}.")
 left, right = st.columns(2)
-for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (right, "acoustic", "Acoustic emotion (voice)")):
+for col, modality in ((left, "semantic"), (right, "acoustic")):
+    title = display.MODALITY_TITLES[modality]
     fig = utterance_trend(utterances, modality, title)
     if fig is not None:
         col.plotly_chart(fig, key=f"audio-{modality}")

@@ -87,7 +87,8 @@ if any(fs for _, fs in analysis.faces):
 else:
     st.warning("No face found on the sampled frames.")
 left, right = st.columns(2)
-for col, modality, title in ((left, "semantic", "Semantic emotion (words)"), (right, "acoustic", "Acoustic emotion (voice)")):
+for col, modality in ((left, "semantic"), (right, "acoustic")):
+    title = display.MODALITY_TITLES[modality]
     fig = utterance_trend(analysis.utterances, modality, title)
     if fig is not None:
         col.plotly_chart(fig, key=f"video-{modality}")

@@ -170,7 +170,7 @@ def test_voice_page_classifies_typed_text(page, streamlit_url):
     page.goto(f"{streamlit_url}/Voice")
     page.get_by_text("Classify typed text").wait_for(timeout=90_000)
     page.frame_locator("iframe[title*='webrtc']").get_by_role("button", name="START").wait_for(timeout=60_000)
-    _classify_typed(page, "I am so happy today, this is wonderful!", "Semantic emotion of the text")
+    _classify_typed(page, "I am so happy today, this is wonderful!", "Words (semantic) of the text")
     # the bar of "happy" is the tallest: its label carries the largest percentage
     bars = page.locator(".plot-container").last
     texts = [t for t in bars.locator("text.bartext").evaluate_all("els => els.map(e => e.textContent)") if t and t.endswith("%")]
