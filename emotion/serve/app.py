@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -106,6 +107,7 @@ class Service:
         self.slots = analysis_slots(settings.max_concurrent_analyses, settings.max_queued_analyses)
         self.uploads = Path(tempfile.mkdtemp(prefix="emotion-serve-"))  # 0700: this process's only
         self._pool = None
+        self._pool_lock = threading.Lock()
         self.ready = False
 
     def load(self) -> None:
@@ -117,11 +119,12 @@ class Service:
         """The Whisper model ``name`` if this server allows it, else the bundled one and why."""
         if not name:
             return None, None
-        if self._pool is None:
-            from ..speech.pool import TranscriberPool
+        with self._pool_lock:
+            if self._pool is None:
+                from ..speech.pool import TranscriberPool
 
-            s = self.settings
-            self._pool = TranscriberPool(s.whisper_allowed, s.whisper_max_loaded, s.whisper_backend)
+                s = self.settings
+                self._pool = TranscriberPool(s.whisper_allowed, s.whisper_max_loaded, s.whisper_backend)
         return self._pool.get(name)
 
     def close(self) -> None:
@@ -480,7 +483,12 @@ async def _serve_stream(ws: WebSocket, service: Service) -> None:
     async def pusher():
         while True:
             await asyncio.sleep(PUSH_INTERVAL_S)
-            await run_in_threadpool(session.push)
+            try:
+                await run_in_threadpool(session.push)
+            except Exception as exc:  # noqa: BLE001 - a bug: say so, keep the stream
+                log.exception("a stream's results could not be pushed")
+                session.send({"type": "notice", "code": "push_failed", "detail": f"{type(exc).__name__}: results are delayed"})
+                await asyncio.sleep(1.0)
 
     send_task, push_task = asyncio.create_task(sender()), asyncio.create_task(pusher())
     stopped = False
