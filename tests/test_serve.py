@@ -147,6 +147,7 @@ def test_models_health_and_the_openapi_schema(client, api):
     assert "fernet" in names and "acoustic_emotion" in names and "text_emotion" in names
     face = next(m for m in models["models"] if m["name"] == "fernet")
     assert face["labels"][:3] == ["angry", "disgust", "fear"] and face["figures"]
+    assert face["version"].startswith("sha256:") and len(face["version"]) == len("sha256:") + 12
     assert httpx.get(f"{api.url}/healthz").json()["status"] == "ok"
     assert httpx.get(f"{api.url}/readyz").status_code == 200
     spec = httpx.get(f"{api.url}/openapi.json").json()

@@ -3,6 +3,8 @@ the one analysis core (:func:`emotion.analysis.analyze`) and the live core
 (:class:`emotion.live.LiveSession`)."""
 
 import asyncio
+import functools
+import hashlib
 import json
 import logging
 import shutil
@@ -375,7 +377,7 @@ def create_app(settings: Settings | None = None, analyzers: Analyzers | None = N
                     name=name,
                     modality=modality,
                     labels=list(card.get("labels") or []),
-                    version=str(card.get("version")) if card.get("version") else None,
+                    version=str(card.get("version") or f"sha256:{_digest(s.model_path(name))}"),
                     source=_text(card.get("source")),
                     licence=_text(card.get("licence")),
                     figures=card.get("evaluation") or {},
@@ -440,6 +442,16 @@ async def _deny(ws: WebSocket, exc: ApiError) -> None:
         await ws.send_denial_response(problem_response(exc.status, exc.code, exc.detail, ws.url.path, exc.headers))
     except RuntimeError:
         await ws.close(code=1008, reason=exc.detail[:120])
+
+
+@functools.lru_cache(maxsize=32)
+def _digest(path: Path) -> str:
+    """The first 12 hex digits of a model file's SHA-256: its version when the card states none."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
 
 
 def _text(value) -> str | None:

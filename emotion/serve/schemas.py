@@ -89,7 +89,7 @@ class ModelInfo(BaseModel):
     name: str
     modality: str
     labels: list[str]
-    version: str | None = None
+    version: str | None = Field(None, description="the card's version, else sha256:<first 12 hex digits of the model file>")
     source: str | None = None
     licence: str | None = None
     figures: dict = Field(default_factory=dict, description="measured figures, as the card states them (split named)")
