@@ -1,6 +1,11 @@
 """The FastAPI app of the service (:func:`create_app`): the endpoints of ``docs/api.md`` over
 the one analysis core (:func:`emotion.analysis.analyze`) and the live core
-(:class:`emotion.live.LiveSession`)."""
+(:class:`emotion.live.LiveSession`).
+
+Over 400 lines, for a reason: every endpoint is declared inside :func:`create_app`, where it
+closes over that app's one :class:`Service` (settings, models, limits, jobs, metrics), so two
+apps in one process (tests, Ray Serve replicas) never share state. What is not an endpoint lives
+beside it: the schemas, the stream protocol, jobs, keys and limits, problems, metrics."""
 
 import asyncio
 import functools
@@ -15,16 +20,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
-from ..analysis import Analysis, analyze, stated_duration_of
+from ..analysis import analyze, stated_duration_of
 from ..analyzers import Analyzers
 from ..config import MAX_SAMPLE_FPS, Settings
-from ..errors import EmotionError, InputError, ModelError
 from ..formats import accepted_extensions, kind_of
 from ..labels import EMOTIONS
 from ..models import read_card
@@ -32,10 +36,10 @@ from ..schema import MODALITIES
 from ..slots import ServerBusy, analysis_slots
 from .jobs import JobStore
 from .metrics import Metrics
-from .problems import ApiError, Problem, install, problem_response
-from .schemas import AnalysisResult, JobAccepted, JobState, ModelInfo, ModelsResult, TextRequest, TextResult
-from .security import KEY_HEADER, Limiter, client_of
-from .stream import END_WAIT_S, PROTOCOL, PUSH_INTERVAL_S, ProtocolError, StreamSession
+from .problems import ApiError, Problem, install, problem_of, problem_response
+from .schemas import AnalysisResult, JobAccepted, JobState, ModelInfo, ModelsResult, TextRequest, TextResult, analysis_json
+from .security import KEY_HEADER, BodyLimit, Limiter, client_of
+from .stream import serve_connection
 
 log = logging.getLogger(__name__)
 
@@ -46,53 +50,6 @@ IN_MEMORY_BYTES = 8_000_000
 """A photo up to this size is analysed from memory; larger uploads, audio and video from the private folder."""
 RELEASE_ABOVE_BYTES = 8_000_000
 """After a photo larger than this, or any audio or video, the freed memory is handed back to the OS."""
-
-
-def analysis_json(result: Analysis) -> dict:
-    """An :class:`~emotion.analysis.Analysis` as the service answers it (:class:`AnalysisResult`:
-    each row holds only the columns it fills)."""
-    body = AnalysisResult(
-        source=result.source,
-        kind=result.kind,
-        duration_s=result.duration_s,
-        faces=result.face_count(),
-        utterances=len(result.utterances),
-        speech_status=result.speech_status,
-        nothing_found=result.nothing_found(),
-        notes=list(result.notes),
-        rows=result.rows(),
-    )
-    return body.model_dump(mode="json", exclude_none=True) | {"notes": list(result.notes)}
-
-
-class BodyLimit:
-    """ASGI middleware: a request body over ``max_bytes`` is refused with 413 as soon as it is
-    known (its Content-Length, or the bytes received so far), before the body is parsed."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or ()).get(b"content-length")
-        too_large = f"the upload is larger than {self.max_bytes:,} bytes (EMOTION_SERVE_MAX_UPLOAD_BYTES)"
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            from .problems import problem_response
-
-            return await problem_response(413, "too_large", too_large, scope.get("path"))(scope, receive, send)
-        seen = 0
-
-        async def limited():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise ApiError(413, "too_large", too_large)
-            return message
-
-        return await self.app(scope, limited, send)
 
 
 class Service:
@@ -187,7 +144,7 @@ def create_app(settings: Settings | None = None, analyzers: Analyzers | None = N
     )
     app.state.service = service
     install(app)
-    service.jobs.on_error = lambda exc: _problem_of(exc)
+    service.jobs.on_error = lambda exc: problem_of(exc)
     if settings.serve_cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.serve_cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"]
@@ -428,7 +385,7 @@ def create_app(settings: Settings | None = None, analyzers: Analyzers | None = N
         try:
             with service.streams.hold(who):
                 await ws.accept()
-                await _serve_stream(ws, service)
+                await serve_connection(ws, service)
         except ApiError as exc:  # 429: too many streams for this key (before the handshake completes)
             await _deny(ws, exc)
 
@@ -458,84 +415,6 @@ def _text(value) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _problem_of(exc: BaseException) -> dict:
-    """A job's exception as problem details (the same codes as a direct answer)."""
-    if isinstance(exc, ApiError):
-        status, code, detail = exc.status, exc.code, exc.detail
-    elif isinstance(exc, InputError):
-        status, code, detail = 422, "invalid_input", str(exc)
-    elif isinstance(exc, ModelError):
-        status, code, detail = 503, "model_unavailable", str(exc)
-    elif isinstance(exc, EmotionError):
-        status, code, detail = 422, "invalid_input", str(exc)
-    else:
-        log.error("a job failed", exc_info=exc)
-        status, code, detail = 500, "internal", f"an unexpected {type(exc).__name__}: a bug of the server"
-    from .problems import PROBLEM_TYPE, TITLES
-
-    return Problem(type=PROBLEM_TYPE + code, title=TITLES[code], status=status, code=code, detail=detail).model_dump()
-
-
-async def _serve_stream(ws: WebSocket, service: Service) -> None:
-    loop = asyncio.get_running_loop()
-    settings = service.settings
-    session = StreamSession(service.analyzers.faces, service.analyzers.speech, loop, service.metrics, settings.max_frame_pixels)
-    service.metrics.streams_open.inc()
-    await ws.send_json({"type": "ready", "protocol": PROTOCOL, "labels": list(EMOTIONS), "version": __version__})
-
-    async def sender():
-        while True:
-            message = await session.outbox.get()
-            if message is None:
-                return
-            await ws.send_json(message)
-
-    async def pusher():
-        while True:
-            await asyncio.sleep(PUSH_INTERVAL_S)
-            try:
-                await run_in_threadpool(session.push)
-            except Exception as exc:  # noqa: BLE001 - a bug: say so, keep the stream
-                log.exception("a stream's results could not be pushed")
-                session.send({"type": "notice", "code": "push_failed", "detail": f"{type(exc).__name__}: results are delayed"})
-                await asyncio.sleep(1.0)
-
-    send_task, push_task = asyncio.create_task(sender()), asyncio.create_task(pusher())
-    stopped = False
-    try:
-        while True:
-            raw = await ws.receive_text()
-            try:
-                message = json.loads(raw)
-                if not isinstance(message, dict):
-                    raise ProtocolError("each message must be a JSON object with a 'type'")
-                if message.get("type") == "stop":
-                    stopped = True
-                    break
-                session.handle(message)
-            except (ProtocolError, ValueError) as exc:
-                session.send({"type": "notice", "code": "bad_message", "detail": str(exc)})
-    except WebSocketDisconnect:
-        pass
-    finally:
-        push_task.cancel()
-        session.close()
-        service.metrics.streams_open.dec()
-    if stopped:  # finish the last utterance, send everything, then say so
-        deadline = time.monotonic() + END_WAIT_S
-        while await run_in_threadpool(session.push, True) and time.monotonic() < deadline:
-            await asyncio.sleep(PUSH_INTERVAL_S)
-        await run_in_threadpool(session.push, True)
-        session.send({"type": "end", "frames_received": session.frames_in, "frames_analysed": session.frames_done})
-    session.loop.call_soon_threadsafe(session.outbox.put_nowait, None)
-    try:
-        await send_task
-        if stopped:
-            await ws.close()
-    except (WebSocketDisconnect, RuntimeError):
-        pass
 
 
 def app_from_env() -> FastAPI:

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import InputError, ModelError
+from ..errors import EmotionError, InputError, ModelError
 from ..sanitize import escape_controls
 
 log = logging.getLogger(__name__)
@@ -121,3 +121,19 @@ def install(app: FastAPI) -> None:
         log.exception("unexpected error on %s", request.url.path)
         detail = f"an unexpected {type(exc).__name__}: this is a bug of the server, not of your request"
         return problem_response(500, "internal", detail, request.url.path)
+
+
+def problem_of(exc: BaseException) -> dict:
+    """A job's exception as problem details (the same codes as a direct answer)."""
+    if isinstance(exc, ApiError):
+        status, code, detail = exc.status, exc.code, exc.detail
+    elif isinstance(exc, InputError):
+        status, code, detail = 422, "invalid_input", str(exc)
+    elif isinstance(exc, ModelError):
+        status, code, detail = 503, "model_unavailable", str(exc)
+    elif isinstance(exc, EmotionError):
+        status, code, detail = 422, "invalid_input", str(exc)
+    else:
+        log.error("a job failed", exc_info=exc)
+        status, code, detail = 500, "internal", f"an unexpected {type(exc).__name__}: a bug of the server"
+    return Problem(type=PROBLEM_TYPE + code, title=TITLES[code], status=status, code=code, detail=detail).model_dump()

@@ -99,3 +99,20 @@ class ModelsResult(BaseModel):
     version: str = Field(description="the emotion package's version")
     labels: list[str]
     models: list[ModelInfo]
+
+
+def analysis_json(result) -> dict:
+    """An :class:`~emotion.analysis.Analysis` as the service answers it (:class:`AnalysisResult`:
+    each row holds only the columns it fills)."""
+    body = AnalysisResult(
+        source=result.source,
+        kind=result.kind,
+        duration_s=result.duration_s,
+        faces=result.face_count(),
+        utterances=len(result.utterances),
+        speech_status=result.speech_status,
+        nothing_found=result.nothing_found(),
+        notes=list(result.notes),
+        rows=result.rows(),
+    )
+    return body.model_dump(mode="json", exclude_none=True) | {"notes": list(result.notes)}

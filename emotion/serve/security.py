@@ -6,6 +6,8 @@
 - Per key (or per client address when the service is open): at most
   ``EMOTION_SERVE_MAX_REQUESTS_PER_KEY`` requests in flight and
   ``EMOTION_SERVE_MAX_STREAMS_PER_KEY`` open streams; past them, 429 with ``Retry-After``.
+- Uploads: a body over ``EMOTION_SERVE_MAX_UPLOAD_BYTES`` is refused (413) before it is parsed
+  (:class:`BodyLimit`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections import Counter
 from contextlib import contextmanager
 
 from ..config import Settings, is_loopback
-from .problems import ApiError
+from .problems import ApiError, problem_response
 
 KEY_HEADER = "X-API-Key"
 RETRY_AFTER_S = 1
@@ -88,3 +90,31 @@ class Limiter:
     def total(self) -> int:
         with self._lock:
             return sum(self._held.values())
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is refused with 413 as soon as it is
+    known (its Content-Length, or the bytes received so far), before the body is parsed."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        too_large = f"the upload is larger than {self.max_bytes:,} bytes (EMOTION_SERVE_MAX_UPLOAD_BYTES)"
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await problem_response(413, "too_large", too_large, scope.get("path"))(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise ApiError(413, "too_large", too_large)
+            return message
+
+        return await self.app(scope, limited, send)

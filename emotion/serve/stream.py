@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import logging
 import threading
 import time
@@ -26,7 +27,10 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect
 
+from .. import __version__
 from ..display import FACE_STATUS_TEXT  # noqa: F401 - the words the demo page shows come from there too
 from ..errors import InputError
 from ..images import decode_image
@@ -310,3 +314,66 @@ class StreamSession:
 def _json_row(row: dict) -> dict:
     """A timeline row with its statuses as their values (JSON-ready)."""
     return {k: (v.value if hasattr(v, "value") else v) for k, v in row.items() if v is not None}
+
+
+async def serve_connection(ws, service) -> None:
+    """Serve one accepted ``/v1/stream`` WebSocket ``ws`` (a Starlette ``WebSocket``) with the
+    models, limits and metrics of ``service`` (:class:`emotion.serve.app.Service`) until the
+    client stops (``stop``: the last utterance is finished and sent, then ``end``) or leaves."""
+    loop = asyncio.get_running_loop()
+    settings = service.settings
+    session = StreamSession(service.analyzers.faces, service.analyzers.speech, loop, service.metrics, settings.max_frame_pixels)
+    service.metrics.streams_open.inc()
+    await ws.send_json({"type": "ready", "protocol": PROTOCOL, "labels": list(EMOTIONS), "version": __version__})
+
+    async def sender():
+        while True:
+            message = await session.outbox.get()
+            if message is None:
+                return
+            await ws.send_json(message)
+
+    async def pusher():
+        while True:
+            await asyncio.sleep(PUSH_INTERVAL_S)
+            try:
+                await run_in_threadpool(session.push)
+            except Exception as exc:  # noqa: BLE001 - a bug: say so, keep the stream
+                log.exception("a stream's results could not be pushed")
+                session.send({"type": "notice", "code": "push_failed", "detail": f"{type(exc).__name__}: results are delayed"})
+                await asyncio.sleep(1.0)
+
+    send_task, push_task = asyncio.create_task(sender()), asyncio.create_task(pusher())
+    stopped = False
+    try:
+        while True:
+            raw = await ws.receive_text()
+            try:
+                message = json.loads(raw)
+                if not isinstance(message, dict):
+                    raise ProtocolError("each message must be a JSON object with a 'type'")
+                if message.get("type") == "stop":
+                    stopped = True
+                    break
+                session.handle(message)
+            except (ProtocolError, ValueError) as exc:
+                session.send({"type": "notice", "code": "bad_message", "detail": str(exc)})
+    except WebSocketDisconnect:  # the client left
+        pass
+    finally:
+        push_task.cancel()
+        session.close()
+        service.metrics.streams_open.dec()
+    if stopped:  # finish the last utterance, send everything, then say so
+        deadline = time.monotonic() + END_WAIT_S
+        while await run_in_threadpool(session.push, True) and time.monotonic() < deadline:
+            await asyncio.sleep(PUSH_INTERVAL_S)
+        await run_in_threadpool(session.push, True)
+        session.send({"type": "end", "frames_received": session.frames_in, "frames_analysed": session.frames_done})
+    session.loop.call_soon_threadsafe(session.outbox.put_nowait, None)
+    try:
+        await send_task
+        if stopped:
+            await ws.close()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
