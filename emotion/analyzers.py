@@ -157,15 +157,7 @@ class _Selected(Analyzers):
 
     @property
     def video(self):
-        if "face" not in self.modalities:
-            return None
-        faces, speech = self.faces, self.speech
-        with self._lock:
-            if self._video is None:
-                from .video import VideoEmotionAnalyzer
-
-                self._video = VideoEmotionAnalyzer(faces, speech)
-            return self._video
+        return super().video if "face" in self.modalities else None
 
 
 @functools.lru_cache(maxsize=4)

@@ -36,8 +36,18 @@ from ..schema import MODALITIES
 from ..slots import ServerBusy, analysis_slots
 from .jobs import JobStore
 from .metrics import Metrics
-from .problems import ApiError, Problem, install, problem_of, problem_response
-from .schemas import AnalysisResult, JobAccepted, JobState, ModelInfo, ModelsResult, TextRequest, TextResult, analysis_json
+from .problems import ApiError, Problem, install, problem_response
+from .schemas import (
+    AnalysisResult,
+    JobAccepted,
+    JobState,
+    ModelInfo,
+    ModelsResult,
+    TextRequest,
+    TextResult,
+    analysis_json,
+    fusion_weights,
+)
 from .security import KEY_HEADER, BodyLimit, Limiter, client_of
 from .stream import serve_connection
 
@@ -107,12 +117,10 @@ def _parse_weights(raw: str | None) -> dict[str, float] | None:
         weights = json.loads(raw)
     except ValueError:
         raise ApiError(422, "invalid_input", 'weights must be JSON, e.g. {"face": 1, "semantic": 0.5, "acoustic": 1}') from None
-    if not isinstance(weights, dict) or any(
-        k not in MODALITIES or not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 10
-        for k, v in weights.items()
-    ):
-        raise ApiError(422, "invalid_input", f"weights must map {', '.join(MODALITIES)} to numbers in 0..10")
-    return {k: float(v) for k, v in weights.items()}
+    try:
+        return fusion_weights(weights)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_input", str(exc)) from None
 
 
 def create_app(settings: Settings | None = None, analyzers: Analyzers | None = None, load: bool = True) -> FastAPI:
@@ -144,7 +152,6 @@ def create_app(settings: Settings | None = None, analyzers: Analyzers | None = N
     )
     app.state.service = service
     install(app)
-    service.jobs.on_error = lambda exc: problem_of(exc)
     if settings.serve_cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.serve_cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"]

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .problems import ApiError
+from .problems import ApiError, problem_of
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class JobStore:
     def submit(self, run: Callable[[Callable[[str, float, float | None], None]], dict], cleanup: Callable[[], None]) -> Job:
         """Start ``run(progress)`` in the background; it returns the result (a dict) or raises
         (:class:`~.problems.ApiError`, or an error the app's handlers turn into a problem: see
-        ``on_error``). ``cleanup()`` runs when it ends, whatever happened.
+        :func:`~.problems.problem_of`). ``cleanup()`` runs when it ends, whatever happened.
 
         Raises:
             ApiError: 503 ``busy``: ``max_jobs`` jobs are held.
@@ -124,7 +124,7 @@ class JobStore:
                 with self._lock:
                     job.result, job.status = result, "done"
             except Exception as exc:  # noqa: BLE001 - the job's problem, never the thread's death
-                problem = self.on_error(exc)
+                problem = problem_of(exc)
                 with self._lock:
                     job.problem, job.status = problem, "failed"
             finally:
@@ -135,9 +135,6 @@ class JobStore:
 
         self._pool.submit(work)
         return job
-
-    on_error: Callable[[BaseException], dict] = staticmethod(lambda exc: {"code": "internal", "detail": str(exc)})
-    """Turns a job's exception into its problem details (the app sets it)."""
 
     def get(self, job_id: str) -> tuple[Job, float | None]:
         """A copy of the job and the seconds before it is forgotten (None while it runs).

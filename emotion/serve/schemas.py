@@ -7,7 +7,22 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..labels import EMOTIONS
-from ..schema import TIMELINE, Schema, SpeechStatus
+from ..schema import MODALITIES, TIMELINE, Schema, SpeechStatus
+
+
+def fusion_weights(weights: object) -> dict[str, float]:
+    """Late-fusion weights as a client sends them (a JSON object) -> ``{modality: weight}``.
+
+    Raises:
+        ValueError: not an object mapping names of :data:`emotion.schema.MODALITIES` to numbers in 0..10.
+    """
+    if not isinstance(weights, dict) or any(
+        k not in MODALITIES or not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 10
+        for k, v in weights.items()
+    ):
+        raise ValueError(f"weights must map {', '.join(MODALITIES)} to numbers in 0..10")
+    return {k: float(v) for k, v in weights.items()}
+
 
 _TYPES = {"string": str, "int64": int, "float64": float, "bool": bool, "list<string>": list[str]}
 
@@ -115,4 +130,4 @@ def analysis_json(result) -> dict:
         notes=list(result.notes),
         rows=result.rows(),
     )
-    return body.model_dump(mode="json", exclude_none=True) | {"notes": list(result.notes)}
+    return body.model_dump(mode="json", exclude_none=True)

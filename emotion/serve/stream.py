@@ -31,13 +31,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
-from ..display import FACE_STATUS_TEXT  # noqa: F401 - the words the demo page shows come from there too
+from ..display import FACE_STATUS_TEXT
 from ..errors import InputError
 from ..images import decode_image
 from ..labels import EMOTIONS
 from ..live import LiveSession
-from ..schema import FaceStatus
+from ..schema import TIMELINE, FaceStatus
 from ..timeline import fused_row, utterance_row
+from .schemas import fusion_weights
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +147,10 @@ class StreamSession:
             self.metrics.stream_messages.labels("out", message.get("type", "?")).inc()
         self.loop.call_soon_threadsafe(self.outbox.put_nowait, message)
 
-    def origin(self) -> float | None:
-        """The session's 0 s on the client's clock (None before any frame)."""
-        starts = [s for s in (self.session.video.started_at, self.session.speech.snapshot(last=0).started_at) if s is not None]
+    def origin(self, speech_started_at: float | None) -> float | None:
+        """The session's 0 s on the client's clock (None before any frame), given when the speech
+        stream started (a snapshot's ``speech.started_at``)."""
+        starts = [s for s in (self.session.video.started_at, speech_started_at) if s is not None]
         return min(starts) if starts else None
 
     # -- from the client ---------------------------------------------------------------
@@ -179,13 +181,11 @@ class StreamSession:
             raise ProtocolError(f"audio.format must be one of {', '.join(AUDIO_FORMATS)}, got {fmt!r}")
         if not isinstance(rate, int) or not 8_000 <= rate <= 192_000 or channels not in (1, 2):
             raise ProtocolError("audio.sample_rate must be an integer in 8000-192000 Hz and audio.channels 1 or 2")
-        weights = message.get("weights") or {}
-        if not isinstance(weights, dict) or any(
-            k not in ("face", "semantic", "acoustic") or not isinstance(v, (int, float)) or not 0 <= v <= 10
-            for k, v in weights.items()
-        ):
-            raise ProtocolError("weights must map face, semantic, acoustic to numbers in 0..10")
-        self.audio_format, self.sample_rate, self.channels, self.weights = fmt, rate, channels, dict(weights)
+        try:
+            weights = fusion_weights(message.get("weights") or {})
+        except ValueError as exc:
+            raise ProtocolError(str(exc)) from None
+        self.audio_format, self.sample_rate, self.channels, self.weights = fmt, rate, channels, weights
         if fmt == "opus":
             self._opus = av.CodecContext.create("libopus" if "libopus" in av.codecs_available else "opus", "r")
             self._opus.sample_rate, self._opus.layout = rate, "mono" if channels == 1 else "stereo"
@@ -265,7 +265,7 @@ class StreamSession:
         current fused estimate when it changed, a notice when speech was skipped. Returns whether
         the speech pipeline still has work (after ``stop``)."""
         snap = self.session.snapshot(self.weights, ended=ended)
-        origin = self.origin()
+        origin = self.origin(snap.speech.started_at)
         if origin is None:
             return False
         for u, fused in zip(snap.utterances, snap.fused_utterances, strict=True):
@@ -312,8 +312,8 @@ class StreamSession:
 
 
 def _json_row(row: dict) -> dict:
-    """A timeline row with its statuses as their values (JSON-ready)."""
-    return {k: (v.value if hasattr(v, "value") else v) for k, v in row.items() if v is not None}
+    """A timeline row as the schema casts it (statuses as their values), without empty cells."""
+    return {k: v for k, v in TIMELINE.check(row).items() if v is not None}
 
 
 async def serve_connection(ws, service) -> None:
@@ -324,7 +324,10 @@ async def serve_connection(ws, service) -> None:
     settings = service.settings
     session = StreamSession(service.analyzers.faces, service.analyzers.speech, loop, service.metrics, settings.max_frame_pixels)
     service.metrics.streams_open.inc()
-    await ws.send_json({"type": "ready", "protocol": PROTOCOL, "labels": list(EMOTIONS), "version": __version__})
+    words = {s.value: text for s, text in FACE_STATUS_TEXT.items() if text}  # the demo page's captions (emotion.display)
+    await ws.send_json(
+        {"type": "ready", "protocol": PROTOCOL, "labels": list(EMOTIONS), "version": __version__, "face_status_text": words}
+    )
 
     async def sender():
         while True:
