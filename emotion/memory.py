@@ -9,6 +9,16 @@ fixes the threshold at 128 KiB (glibc's initial value; a fixed value turns the d
 off, ``mallopt(3)``), and :func:`release_memory` runs the garbage collector and
 ``malloc_trim(0)`` on every arena. Elsewhere than glibc (macOS, musl) both do nothing but the
 collection.
+
+Arenas: glibc gives threads that contend for the heap arenas of their own, up to 8 per core.
+With three live dashboard sessions on a 2-core server (about 70 threads: WebRTC, decoders, the
+face and speech workers) the server's resident memory rose about 50 MB a minute and did not
+come back with ``malloc_trim``: the small blocks of many threads fragment many arenas (the same
+frames and speech fed to the library in one process stayed flat). With the arenas capped at 2
+(:func:`limit_arenas`, ``mallopt(M_ARENA_MAX, 2)``, what ``MALLOC_ARENA_MAX=2`` does) the same
+three-session load test rose +1.5 MB between the middle and the last third of its run, against
++53 MB without (``tests/test_load.py``, this machine, 2026-12-03). It costs a little lock
+contention in malloc, which the measured frame rates did not show.
 """
 
 from __future__ import annotations
@@ -24,6 +34,9 @@ log = logging.getLogger(__name__)
 M_MMAP_THRESHOLD = -3
 """``mallopt`` parameter number of the mmap threshold (glibc's malloc.h)."""
 MMAP_THRESHOLD_BYTES = 128 * 1024
+M_ARENA_MAX = -8
+"""``mallopt`` parameter number of the arena limit (glibc's malloc.h)."""
+SERVER_ARENAS = 2
 
 _libc = None
 _lock = threading.Lock()
@@ -48,6 +61,17 @@ def keep_large_blocks_returnable() -> bool:
     if libc is None:
         return False
     return bool(libc.mallopt(ctypes.c_int(M_MMAP_THRESHOLD), ctypes.c_int(MMAP_THRESHOLD_BYTES)))
+
+
+def limit_arenas(arenas: int = SERVER_ARENAS) -> bool:
+    """Let glibc create at most ``arenas`` heap arenas from now on (``mallopt(M_ARENA_MAX, n)``;
+    see the module's docstring). Call it early in a server process, before many threads have
+    allocated: arenas that exist already are kept (threads then share them). True when glibc
+    took it."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(int(arenas))))
 
 
 def release_memory(collect: bool = True) -> bool:

@@ -35,6 +35,7 @@ CAMERA = (320, 240)
 WARM_UP_S = 60.0  # memory: models, caches and the 60 s trend windows fill up first
 WINDOW_S = 60.0  # every session must get new results in every window this long
 MAX_GROWTH_MB = 40.0  # resident memory: allowed rise of the median from the middle to the last third
+# (before glibc's arenas were capped, emotion.memory.limit_arenas, CI saw +60 MB and a 7-minute run +181 MB)
 FREE_TIMEOUT_S = 60.0
 POOL_SLACK = 2  # shared thread pools may grow a little under load; one session's workers are 6 or more
 

@@ -10,7 +10,7 @@ from emotion.checks import model_problems
 from emotion.config import Settings
 from emotion.errors import ModelError
 from emotion.face import FaceEmotionAnalyzer
-from emotion.memory import keep_large_blocks_returnable, start_memory_trimmer
+from emotion.memory import keep_large_blocks_returnable, limit_arenas, start_memory_trimmer
 from emotion.slots import AnalysisSlots, analysis_slots
 from emotion.speech.acoustic import AcousticEmotionClassifier
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
@@ -31,8 +31,10 @@ def settings() -> Settings:
 
 @st.cache_resource
 def _process_memory() -> bool:
-    """Once per server process: large buffers are returned to the operating system when freed,
-    and a trimmer hands back what closed sessions leave (:mod:`emotion.memory`)."""
+    """Once per server process: glibc's heap arenas are capped (many threads fragmenting many
+    arenas made a live server's memory grow), large buffers are returned to the operating system
+    when freed, and a trimmer hands back what closed sessions leave (:mod:`emotion.memory`)."""
+    limit_arenas()
     keep_large_blocks_returnable()
     start_memory_trimmer()
     return True
@@ -54,6 +56,7 @@ def _model_problems(settings: Settings) -> list[str]:
 def stop_if_models_broken() -> None:
     """One error on the page listing every missing or corrupt model file (each named), and
     ``st.stop()``; nothing when all are fine. Checked once per server process and settings."""
+    _process_memory()  # every page passes here first: the allocator is set up early
     problems = _model_problems(settings())
     if problems:
         log.error("model files missing or corrupt: %s", "; ".join(problems))
