@@ -39,6 +39,10 @@ DEFAULT_RULE = "linear"
 UNCERTAIN_ACOUSTIC_WEIGHT = 0.25
 """Factor on the voice's weight when its model calls the utterance uncertain (its calibrated top
 probability is below the card's ``uncertain_below``): it still counts, at a quarter of its say."""
+AMBIGUOUS_FACE_WEIGHT = 0.5
+"""Factor on the face's weight when its top two labels are a toss-up (the face model's
+:class:`~emotion.face.ambiguity.AmbiguityRule`, on the face's probabilities over the span): it
+counts at half its say."""
 _FLOOR = 1e-4  # probabilities are floored before logs so a single 0 cannot veto a label
 _MIN_WEIGHT = 1e-6  # effective weights below this (a uniform vector, a weight of 0) take no part
 
@@ -197,14 +201,19 @@ def fuse_modalities(
     weights: Mapping[str, float] | None = None,
     rule: str = DEFAULT_RULE,
     acoustic_uncertain: bool = False,
+    face_ambiguous: bool = False,
 ) -> FusedEstimate | None:
     """:func:`fuse` of a followed face ((face ID, probabilities (7,)) as :func:`face_over_span`
     gives it, or None), the words (``semantic`` (7,)) and the voice (``acoustic`` (7,)); the
     result names the face when it took part. An uncertain voice (``acoustic_uncertain``) enters
-    with its weight times :data:`UNCERTAIN_ACOUSTIC_WEIGHT`."""
-    if acoustic_uncertain:
+    with its weight times :data:`UNCERTAIN_ACOUSTIC_WEIGHT`, an ambiguous face
+    (``face_ambiguous``) with its weight times :data:`AMBIGUOUS_FACE_WEIGHT`."""
+    if acoustic_uncertain or face_ambiguous:
         weights = {**(weights or {})}
+    if acoustic_uncertain:
         weights["acoustic"] = float(weights.get("acoustic", 1.0)) * UNCERTAIN_ACOUSTIC_WEIGHT
+    if face_ambiguous:
+        weights["face"] = float(weights.get("face", 1.0)) * AMBIGUOUS_FACE_WEIGHT
     fused = fuse({"face": None if face is None else face[1], "semantic": semantic, "acoustic": acoustic}, weights, rule)
     if fused is None or face is None or "face" not in fused.weights:
         return fused
@@ -212,15 +221,22 @@ def fuse_modalities(
 
 
 def fuse_utterance(
-    utterance, faces: Sequence[FaceSample], weights: Mapping[str, float] | None = None, rule: str = DEFAULT_RULE
+    utterance,
+    faces: Sequence[FaceSample],
+    weights: Mapping[str, float] | None = None,
+    rule: str = DEFAULT_RULE,
+    face_ambiguity=None,
 ) -> FusedEstimate | None:
     """The fused emotion of one utterance (:class:`~emotion.speech.analyzer.Utterance`): the face
-    followed over its span (:func:`face_over_span`) + its words (semantic) + its voice (acoustic,
-    at reduced weight when uncertain), by :func:`fuse`. Used by the live session and by video files alike; ``faces`` and the
-    utterance are on the same media clock.
+    followed over its span (:func:`face_over_span`; at reduced weight when ``face_ambiguity``, the
+    face model's :class:`~emotion.face.ambiguity.AmbiguityRule`, calls its mean ambiguous) + its
+    words (semantic) + its voice (acoustic, at reduced weight when uncertain), by :func:`fuse`.
+    Used by the live session and by video files alike; ``faces`` and the utterance are on the
+    same media clock.
 
     Returns None when no modality has anything (see :func:`fuse`).
     """
     face = face_over_span(faces, utterance.start_s, utterance.end_s)
     uncertain = bool(getattr(utterance, "acoustic_uncertain", False))
-    return fuse_modalities(face, utterance.semantic, utterance.acoustic, weights, rule, uncertain)
+    ambiguous = face is not None and face_ambiguity is not None and face_ambiguity.is_ambiguous(face[1])
+    return fuse_modalities(face, utterance.semantic, utterance.acoustic, weights, rule, uncertain, ambiguous)

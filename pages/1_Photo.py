@@ -9,9 +9,8 @@ import streamlit as st
 
 from emotion.analysis import Analysis, Analyzers, analyze
 from emotion.charts import faces_probability_bars
-from emotion.display import face_label
 from emotion.face import faces_report
-from emotion.face.draw import face_caption
+from emotion.face.draw import face_caption, face_words
 from emotion.formats import IMAGE_EXTENSIONS
 from ui.resources import face_analyzer_or_stop
 from ui.widgets import analyse_or_stop, page_header, shown, uploaded_file
@@ -64,6 +63,13 @@ if len(read) < len(faces):
         f"{len(faces) - len(read)} of {len(faces)} faces get no expression: turned away, too small or too blurred "
         "for the model to read (see the documentation, docs/faces.md: 'Faces that cannot be read')."
     )
+ambiguous = [i for i, f in read if f.ambiguous]
+if ambiguous:
+    st.info(
+        f"Face{'s' if len(ambiguous) != 1 else ''} {', '.join(f'#{i}' for i in ambiguous)}: the model hesitates between "
+        "two labels (shown with a question mark), so neither is a finding; faces like these are right about half the "
+        "time (FER2013 PublicTest, docs/faces.md: 'Ambiguous faces'). They count half in fusion."
+    )
 if read:
     st.plotly_chart(
         faces_probability_bars([f.probabilities for _, f in read], [face_caption(f, i) for i, f in read], cols=4),
@@ -73,7 +79,7 @@ st.dataframe(
     [
         {
             "face": i,
-            "emotion": face_label(f.label, f.status),
+            "emotion": face_words(f),
             "score": round(f.score, 3) if f.readable else None,
             "x": f.box[0],
             "y": f.box[1],

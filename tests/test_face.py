@@ -183,3 +183,24 @@ def test_captions_on_a_real_group_photo_do_not_overlap(analyzer):
     placed = place_captions(boxes, [(120, 24)] * len(faces), photo.image.shape[1], photo.image.shape[0])
     assert all(_overlap(a, b) == 0 for i, a in enumerate(placed) for b in placed[i + 1 :])
     assert draw_faces(photo.image, faces).shape == photo.image.shape
+
+
+@pytest.mark.parametrize("fill", [0.95, 1.3])
+def test_a_close_up_that_fills_the_photo_is_found_whole(astronaut_bgr, fill):
+    """The astronaut photo cut so that her face's box is ``fill`` times the photo's side (at 1.3
+    the face runs past every edge): BlazeFace alone finds nothing from 0.95 on; the photo path
+    searches again inside a border and keeps the close-up, its box cut to the photo."""
+    from emotion.face.analyzer import FaceEmotionAnalyzer
+
+    analyzer = FaceEmotionAnalyzer()
+    (face,) = analyzer.analyze_photo(astronaut_bgr)
+    x, y, w, h = face.box
+    side = int(max(w, h) / fill)
+    x0, y0 = int(x + w / 2 - side / 2), int(y + h / 2 - side / 2)
+    crop = np.ascontiguousarray(astronaut_bgr[y0 : y0 + side, x0 : x0 + side])
+    assert analyzer.analyze(crop, max_side=analyzer.settings.photo_detect_max_side) == []  # the detector alone
+    found = analyzer.analyze_photo(crop)
+    assert len(found) == 1 and found[0].label == "happy" and found[0].readable
+    bx, by, bw, bh = found[0].box
+    assert bx >= 0 and by >= 0 and bx + bw <= side and by + bh <= side  # cut to the photo
+    assert bw * bh >= 0.8 * min(side, w) * min(side, h)  # the whole visible face, not half of it

@@ -369,11 +369,61 @@ def render_markdown(card: dict) -> str:
         lines += ["", *_history_lines(history, ev["PrivateTest"])]
     if card.get("app_evaluation"):
         lines += _app_lines(card["app_evaluation"])
+    lines += _certainty_lines(card)
     bench = card.get("benchmark")
     if bench:
         lines += ["", "## Latency in the app", f"Command: `{bench['command']}` ({bench['machine']}).", ""]
         lines += [f"- {k}: {v}" for k, v in bench["figures"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _certainty_lines(card: dict) -> list[str]:
+    """The card's calibration, ambiguity rule and ensemble check (``training/calibrate_face.py``)."""
+    cal, amb, ens = card.get("probability_calibration"), card.get("ambiguity"), card.get("ensemble_check")
+    lines = []
+    if cal:
+        lines += [
+            "",
+            "## Calibration of the probabilities (the app's detector and crop)",
+            f"Command: `{cal['command']}`. Data: {cal['data']}. Method: {cal['method']}; T = {cal['temperature']} "
+            "(fitted on PublicTest; the app applies it). ECE: 15 equal-width bins of the top probability.",
+            "",
+            "| split | faces read / all | accuracy | NLL before → after | ECE before → after |",
+            "|---|---|---|---|---|",
+        ]
+        for split in SPLITS:
+            r = cal[split]
+            lines.append(
+                f"| {split} | {r['faces_read']} / {r['faces']} | {r['accuracy'] * 100:.1f}% | "
+                f"{r['nll_before']:.4f} → {r['nll_after']:.4f} | {r['ece_before']:.4f} → {r['ece_after']:.4f} |"
+            )
+    if amb:
+        lines += [
+            "",
+            "## Ambiguous faces",
+            f"Rule: {amb['rule']}. Thresholds: top probability below {amb['top_below']:.2f}, or a gap between the top two "
+            f'below {amb["margin_below"]:.2f}. The pages then show both labels ("sad or angry? 56% / 20%") and fusion gives '
+            "the face half its weight.",
+            "",
+            "| split | faces read | called ambiguous | accuracy, ambiguous | accuracy, others | true label among the two shown (ambiguous) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for split in SPLITS:
+            r = amb[split]
+            lines.append(
+                f"| {split} | {r['faces']} | {r['ambiguous_share'] * 100:.1f}% | {r['accuracy_ambiguous'] * 100:.1f}% | "
+                f"{r['accuracy_other'] * 100:.1f}% | {r['true_label_in_top_two_ambiguous'] * 100:.1f}% |"
+            )
+    if ens:
+        lines += ["", "## Ensemble check", f"Decision: {ens['decision']}.", ""]
+        lines += ["| split | this model | second model alone | mean of both |", "|---|---|---|---|"]
+        for split in SPLITS:
+            r = ens[split]
+            lines.append(
+                f"| {split} ({r['with']}) | {r['accuracy_alone'] * 100:.1f}% | {r['accuracy_second_alone'] * 100:.1f}% | "
+                f"{r['accuracy_mean_of_both'] * 100:.1f}% |"
+            )
+    return lines
 
 
 def main() -> None:

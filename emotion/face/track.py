@@ -56,6 +56,13 @@ class TrackedFace(FrozenResult, LabelledProbabilities):
         """Whether this frame's face was read (:attr:`FaceEmotion.status`)."""
         return self.raw.status
 
+    @property
+    def ambiguous(self) -> bool:
+        """Whether the smoothed probabilities are a toss-up between the top two labels, by the
+        model's rule (:attr:`FaceEmotion.ambiguity`); False when this frame's face is not read."""
+        rule = self.raw.ambiguity
+        return self.readable and rule is not None and rule.is_ambiguous(self.probabilities)
+
     def looks_like_a_face(self, min_hits: int, min_score: float) -> bool:
         """Whether the track is confirmed: seen in at least ``min_hits`` frames with a mean
         detector score of at least ``min_score``."""

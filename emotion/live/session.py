@@ -76,6 +76,9 @@ class DashboardSnapshot:
             describes the time up to it.
         now_face_window: (start, end) seconds on the session clock over which the face in
             ``fused_now`` is averaged (the last ``face_span_s`` seconds up to ``media_end_s``).
+        now_face_ambiguous: whether the face in ``fused_now`` is a toss-up between its top two
+            labels (the face model's :class:`~emotion.face.ambiguity.AmbiguityRule`), so it counts
+            at :data:`~emotion.fusion.AMBIGUOUS_FACE_WEIGHT` of its weight.
         now_utterance: the utterance whose words and voice count in ``fused_now`` (the latest
             one, while it ended at most ``speech_hold_s`` seconds before ``media_end_s``), or None.
     """
@@ -93,6 +96,7 @@ class DashboardSnapshot:
     now_utterance: Utterance | None = None
     face_span_s: float = 2.0
     speech_hold_s: float = 10.0
+    now_face_ambiguous: bool = False
 
     def now_parts(self, weights: Mapping[str, float] | None = None) -> tuple[ModalityPart, ...]:
         """Face, words and voice as they enter :attr:`fused_now` under ``weights`` (the same
@@ -127,6 +131,8 @@ class DashboardSnapshot:
                 note = "too uncertain"
             elif name == "acoustic" and u is not None and u.acoustic_uncertain:
                 note = "uncertain: ¼"
+            elif name == "face" and self.now_face_ambiguous:
+                note = "ambiguous: ½"
             else:
                 note = ""
             label, probability = vector if vector is not None else (None, None)
@@ -204,6 +210,7 @@ class LiveSession:
         self.timeline_interval_s = float(timeline_interval_s)
         self.snapshot_utterances = int(snapshot_utterances)
         self.face_memory_s = float(face_memory_s)
+        self.face_ambiguity = faces.classifier.ambiguity  # an ambiguous face counts less in fusion
         self.video = FaceVideoProcessor(faces, window_s=window_s, clock=clock, on_faces=self._record_faces)
         self.speech = SpeechStreamProcessor(speech, clock=clock)
         self._lock = threading.Lock()
@@ -295,7 +302,7 @@ class LiveSession:
             if hit is not None and hit[0] == weights_key:
                 fused_utterances.append(hit[1])
                 continue
-            fused = fuse_utterance(on_video, span, weights)
+            fused = fuse_utterance(on_video, span, weights, face_ambiguity=self.face_ambiguity)
             fused_new[key] = (weights_key, fused)
             fused_utterances.append(fused)
         if span_new or fused_new:
@@ -319,12 +326,14 @@ class LiveSession:
             recent = list(itertools.takewhile(lambda s: s.t_s >= since, reversed(self._samples)))
         latest = utterances[-1] if utterances else None
         fresh = latest is not None and anchor - latest.end_s <= self.speech_hold_s
+        face_now = face_over_span(recent, since, anchor - face_shift)
         fused_now = fuse_modalities(
-            face_over_span(recent, since, anchor - face_shift),
+            face_now,
             latest.semantic if fresh else None,
             latest.acoustic if fresh else None,
             weights,
             acoustic_uncertain=fresh and latest.acoustic_uncertain,
+            face_ambiguous=(face_ambiguous := face_now is not None and self.face_ambiguity.is_ambiguous(face_now[1])),
         )
         latency = analysis_latencies(speech)
         return DashboardSnapshot(
@@ -341,6 +350,7 @@ class LiveSession:
             latest if fresh else None,
             self.face_span_s,
             self.speech_hold_s,
+            bool(face_ambiguous),
         )
 
     def mark_shown(self, snap: DashboardSnapshot) -> tuple[float | None, ...]:

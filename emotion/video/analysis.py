@@ -294,7 +294,7 @@ class VideoEmotionAnalyzer:
             result.speech_heard_s = heard[0]
         samples = result.face_samples()
         for u in result.utterances:
-            fused = fuse_utterance(u, samples, weights)
+            fused = fuse_utterance(u, samples, weights, face_ambiguity=self.faces.classifier.ambiguity)
             if fused is not None:
                 result.fused.append((u, fused))
         return result
