@@ -230,3 +230,27 @@ def test_smoke_training_exports_a_loadable_onnx(tmp_path):
     got = smoke.predict_batch(ref["texts"], ref["contexts"])
     np.testing.assert_allclose(got, np.array(ref["torch_probabilities"], np.float32), atol=1e-4)
     assert out.with_suffix(".md").read_text().startswith("# Model card: text_emotion")
+
+
+@pytest.mark.skipif(not (TEXT_DATA / "dailydialog").exists(), reason=f"text data not found at {TEXT_DATA} (../shared)")
+def test_context_changes_a_confident_label_only_when_it_is_surer_still(clf):
+    """The context guard of the card: on real DailyDialog validation turns, every label is
+    either the context-free one (kept because it was given with >= ``confident`` and the context
+    was not ``override`` sure) or the with-context one, and the guard acts on some of them."""
+    from training.text_corpora import load
+
+    assert clf.context_guard is not None
+    confident, override = clf.context_guard
+    rows = [r for r in load(TEXT_DATA, "dailydialog", "dev") if r.context][:600]
+    texts, contexts = [r.text for r in rows], [r.context for r in rows]
+    got = clf.predict_batch(texts, contexts)
+    unguarded = clf.predict_batch(texts, contexts, guard=False)
+    alone = clf.predict_batch(texts)
+    kept = (alone.max(1) >= confident) & (alone.argmax(1) != unguarded.argmax(1)) & (unguarded.max(1) < override)
+    np.testing.assert_allclose(got[kept], alone[kept], atol=1e-6)
+    np.testing.assert_allclose(got[~kept], unguarded[~kept], atol=1e-6)
+    assert kept.sum() >= 3, kept.sum()  # 235 of 7069 on the whole validation set
+    i = int(np.flatnonzero(kept)[0])
+    # predict() applies it too (compared one by one: int8 activation scales depend on the batch)
+    if clf.predict(texts[i]).max() >= confident:
+        np.testing.assert_allclose(clf.predict(texts[i], contexts[i]), clf.predict(texts[i]), atol=1e-6)

@@ -693,6 +693,34 @@ def render_markdown(card: dict) -> str:
     if bench:
         lines += ["", "## Latency", f"{bench['machine']}: {bench['what']}", ""]
         lines.append(f"- median {bench['median_ms']} ms, p95 {bench['p95_ms']} ms (n={bench['n']})")
+    guard = card.get("context_guard")
+    if guard:
+        lines += [
+            "",
+            "## Context guard",
+            f"Rule: {guard['rule']} (confident = {guard['confident']}, override = {guard['override']}; chosen on the dev "
+            f"sets by `{guard['command']}`).",
+            "",
+            "| dev set | utterances with a previous one | flips (any) | confident labels | confident labels flipped | "
+            "such flips right | such flips undo a right label | accuracy without / with context |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in guard["evidence"].items():
+            if not isinstance(r, dict):
+                continue
+            right = "–" if r["confident_flips_right"] is None else f"{r['confident_flips_right'] * 100:.0f}%"
+            undo = (
+                "–"
+                if r["confident_flips_wrong_where_alone_was_right"] is None
+                else f"{r['confident_flips_wrong_where_alone_was_right'] * 100:.0f}%"
+            )
+            lines.append(
+                f"| {name} | {r['n']} | {r['flips'] * 100:.1f}% | {r['confident_share'] * 100:.1f}% | "
+                f"{r['flips_among_confident'] * 100:.1f}% ({r['confident_flips']}) | {right} | {undo} | "
+                f"{r['accuracy_without_context'] * 100:.1f}% / {r['accuracy_with_context'] * 100:.1f}% |"
+            )
+        ev_means = {k: v for k, v in guard["evidence"].items() if not isinstance(v, dict)}
+        lines += ["", "; ".join(f"{k}: {v * 100:.2f}%" for k, v in ev_means.items()) + "."]
     if card.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in card["notes"]]
     return "\n".join(lines) + "\n"

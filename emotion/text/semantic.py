@@ -111,6 +111,14 @@ class TextEmotionClassifier:
     as a second segment (``[CLS] text [SEP] context [SEP]``, the context clipped to its last
     ``context.max_words`` words); :attr:`reads_context` says so. Other models ignore context.
 
+    Context guard: the previous utterance may change a label only with evidence. When the card
+    has ``context_guard`` (``confident``, ``override``; chosen on MELD and DailyDialog dev by
+    ``training/context_flips.py``), a text whose label without context has a top probability of at
+    least ``confident`` keeps that label's probabilities, unless the probabilities with context
+    have a top of at least ``override``: on the dev sets, context flipped such confident labels to
+    a wrong one more often than to the right one. It costs a second, context-free pass for the
+    texts that have a context.
+
     ``predict`` and ``predict_batch`` are safe to call from several threads at once
     (the tokenizer's padding/truncation state is set once here, encoding is guarded
     by a lock, and onnxruntime sessions are thread-safe).
@@ -137,6 +145,11 @@ class TextEmotionClassifier:
         ctx = self.model.card.get("context") or {}
         self.reads_context = bool(ctx)
         self.context_words = int(ctx.get("max_words", CONTEXT_WORDS))
+        guard = self.model.card.get("context_guard") or {}
+        self.context_guard: tuple[float, float] | None = (
+            (float(guard["confident"]), float(guard["override"])) if self.reads_context and guard else None
+        )
+        """(confident, override) of the context guard (see above), or None."""
 
     @property
     def name(self) -> str:
@@ -173,10 +186,12 @@ class TextEmotionClassifier:
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
         return {"input_ids": ids, "attention_mask": mask}
 
-    def predict_batch(self, texts: Sequence[str], contexts: Sequence[str | None] | None = None) -> np.ndarray:
+    def predict_batch(self, texts: Sequence[str], contexts: Sequence[str | None] | None = None, guard: bool = True) -> np.ndarray:
         """Probabilities float32 [n, 7] (rows sum to 1, :data:`~emotion.labels.EMOTIONS`
-        order) for ``texts``, in one ONNX call; an empty list gives [0, 7]. ``contexts``: the
-        previous utterance of each text's conversation (see :meth:`encode`).
+        order) for ``texts``, in one ONNX call (two with contexts and the context guard);
+        an empty list gives [0, 7]. ``contexts``: the previous utterance of each text's
+        conversation (see :meth:`encode`); ``guard``: apply the context guard (the class's
+        docstring) when the card has one.
 
         Raises:
             InputError: ``texts`` is a bare string, or a text is not a ``str`` or is empty, or a
@@ -186,8 +201,19 @@ class TextEmotionClassifier:
             raise InputError("predict_batch takes a list of strings; use predict for one string")
         if len(texts) == 0:
             return np.zeros((0, NUM_EMOTIONS), np.float32)
-        probs = self.model.run(self.encode(list(texts), None if contexts is None else list(contexts)))
-        return np.asarray(probs, dtype=np.float32)
+        probs = np.asarray(self.model.run(self.encode(list(texts), None if contexts is None else list(contexts))), np.float32)
+        if not guard or self.context_guard is None or contexts is None:
+            return probs
+        with_context = [i for i, c in enumerate(contexts) if c and c.strip()]
+        if not with_context:
+            return probs
+        alone = np.asarray(self.model.run(self.encode([texts[i] for i in with_context])), np.float32)
+        confident, override = self.context_guard
+        out = probs.copy()
+        for row, i in zip(alone, with_context, strict=True):
+            if row.max() >= confident and row.argmax() != probs[i].argmax() and probs[i].max() < override:
+                out[i] = row
+        return out
 
     def predict(self, text: str, context: str | None = None) -> np.ndarray:
         """Probabilities float32 (7,) (sum 1, EMOTIONS order) for one utterance; ``context``:
