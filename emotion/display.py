@@ -26,6 +26,19 @@ NOT_ENGLISH = "not English?"
 """What is shown for the language of a :attr:`TranscriptStatus.UNRELIABLE` transcript."""
 NONE = "–"
 """An empty cell: no result for that modality."""
+HIDDEN_TRANSCRIPT = "(not English? transcript hidden)"
+"""What stands in a table or a transcript line for a :attr:`TranscriptStatus.UNRELIABLE`
+transcript: its words are not what was said (the pages let a person open it, collapsed below)."""
+NO_WORDS = "(no words recognised)"
+"""What stands for an empty transcript."""
+
+
+def transcript(text: str, status: TranscriptStatus | str | None) -> str:
+    """An utterance's transcript as the pages show it in a line or a table cell: the text,
+    :data:`NO_WORDS` when empty, or :data:`HIDDEN_TRANSCRIPT` when it is unreliable."""
+    if status and TranscriptStatus(status) is TranscriptStatus.UNRELIABLE:
+        return HIDDEN_TRANSCRIPT
+    return text or NO_WORDS
 
 
 def face_label(label: str | None, status: FaceStatus | str | None) -> str:
@@ -65,3 +78,22 @@ def speech(status: SpeechStatus | str | None, heard_s: float | None = None) -> s
         SpeechStatus.FAILED: "the soundtrack could not be analysed (see the notes)",
         SpeechStatus.NOT_ANALYSED: "no speech analyzer",
     }[status]
+
+
+def utterance_line(utterance, fused=None) -> str:
+    """One utterance's emotions in one line, each part with its own probability, so no figure
+    can be read as another's: ``"words: neutral 71% · voice: uncertain · fused with the face:
+    happy 62%"``. ``utterance``: an :class:`~emotion.speech.analyzer.Utterance`; ``fused``: its
+    :class:`~emotion.fusion.FusedEstimate` (face + words + voice), or None."""
+
+    def part(label: str, probabilities) -> str:
+        return label if probabilities is None or label in (NONE, UNCERTAIN) else f"{label} {float(max(probabilities)):.0%}"
+
+    parts = [
+        f"words: {part(semantic_label(utterance.semantic_label), utterance.semantic)}",
+        f"voice: {part(acoustic_label(utterance.acoustic_label, utterance.acoustic_status), utterance.acoustic)}",
+    ]
+    if fused is not None:
+        with_face = "face" in fused.weights
+        parts.append(f"fused{' with the face' if with_face else ''}: {fused.label} {fused.score:.0%}")
+    return " · ".join(parts)

@@ -18,7 +18,7 @@ from emotion.live import MAX_BACKLOG_S, LiveSession
 from emotion.speech.analyzer import language_note
 from ui.resources import face_analyzer_or_stop, speech_analyzer_or_stop
 from ui.webrtc import live_streamer
-from ui.widgets import page_header, wrap_columns_below
+from ui.widgets import hidden_transcripts, page_header, wrap_columns_below
 
 TREND_WINDOW_S = 60.0
 STATUS_REFRESH_S = 1.0  # fused label, transcript, metrics
@@ -213,18 +213,14 @@ def status_panel() -> None:
     if note:
         st.caption(note)
     for u, f, after in reversed(recent):
-        st.text(f"[{u.start_s:.1f}–{u.end_s:.1f} s] {u.text or '(no words recognised)'}")  # plain text, never HTML
+        st.text(f"[{u.start_s:.1f}–{u.end_s:.1f} s] {display.transcript(u.text, u.transcript_status)}")  # plain text
         if u.translation:
             st.text(f"({u.language} → en) {u.translation}")
-        parts = [
-            f"words: {display.semantic_label(u.semantic_label)}",
-            f"voice: {display.acoustic_label(u.acoustic_label, u.acoustic_status)}",
-        ]
-        if f is not None:
-            parts.append(f"fused: {f.label} {f.score:.0%}")
+        parts = [display.utterance_line(u, f)]
         if after is not None:
             parts.append(f"shown {after:.1f} s after it ended")
         st.caption(" · ".join(parts))
+    hidden_transcripts([u for u, _, _ in recent], key="dash-hidden")
     if refreshing and not playing and not finishing():
         st.rerun()  # the last utterance is in: one full rerun stops the timers
 

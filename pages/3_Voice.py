@@ -69,14 +69,15 @@ def voice_panel() -> None:
         return
     latest = snap.utterances[-1]
     st.markdown("**Latest utterance**")
-    st.text(latest.text or "(no words recognised)")  # plain text, never HTML
+    st.text(display.transcript(latest.text, latest.transcript_status))  # plain text, never HTML
     if latest.translation:
         st.text(f"({latest.language} → en) {latest.translation}")
     if latest.transcript_unreliable:
-        st.caption("Not recognised as English: the bundled Whisper model knows English only (see the note below).")
-    words = display.semantic_label(latest.semantic_label)
-    voice = display.acoustic_label(latest.acoustic_label, latest.acoustic_status)
-    st.markdown(f"Words: **{words}** · Voice: **{voice}**")  # labels only: no user text
+        st.caption(
+            "Not recognised as English: the bundled Whisper model knows English only, so its words are not what was "
+            "said and were not read for emotion (open them under the transcript table; see the note there)."
+        )
+    st.markdown(f"**{display.utterance_line(latest)}**")  # labels and numbers only: no user text
     left, right = st.columns(2)
     for col, modality in ((left, "semantic"), (right, "acoustic")):
         fig = utterance_trend(snap.utterances, modality, display.MODALITY_TITLES[modality])
@@ -85,7 +86,7 @@ def voice_panel() -> None:
     st.markdown(
         "**Transcript**" + (f" (the latest {len(snap.utterances)} of {snap.count})" if snap.count > len(snap.utterances) else "")
     )
-    utterance_table(snap.utterances)
+    utterance_table(snap.utterances, key="voice-utterances")
 
 
 voice_panel()

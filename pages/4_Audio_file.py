@@ -57,7 +57,7 @@ for col, modality in ((left, "semantic"), (right, "acoustic")):
     fig = utterance_trend(utterances, modality, title)
     if fig is not None:
         col.plotly_chart(fig, key=f"audio-{modality}")
-utterance_table(utterances, newest_first=False)
+utterance_table(utterances, newest_first=False, key="audio-utterances")
 
 timeline = results["analysis"].timeline()
 stem = Path(name).stem or "audio"

