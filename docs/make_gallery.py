@@ -99,7 +99,7 @@ def shoot(page, url: str, name: str, media: dict, out: Path) -> None:
         time.sleep(8)
     elif name == "voice":
         open_and_start(page, f"{url}/Voice", expect_video=False)
-        page.get_by_text(re.compile(r"^Words: .* · Voice: ")).first.wait_for(timeout=180_000)
+        page.get_by_text(re.compile(r"^words: .* · voice: ")).first.wait_for(timeout=180_000)
         time.sleep(15)
     elif name in ("audio", "video"):
         page.goto(f"{url}/{'Audio_file' if name == 'audio' else 'Video_file'}")

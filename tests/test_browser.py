@@ -251,3 +251,33 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     page.locator('[data-testid="stMetric"]', has_text="Fused emotion (end of the stream)").wait_for(timeout=30_000)
     assert metric(page, "Processing rate") == "–" and metric(page, "Faces in view") == "–"
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_audio_file_hides_transcripts_not_recognised_as_english(page, streamlit_url, tmp_path):
+    """English and Italian speech in one file: the Italian utterances' words (English-sounding
+    guesses of the English-only Whisper) are not in the table; they are collapsed below it and
+    shown only when opened."""
+    emovo = Path(__file__).resolve().parents[2] / "shared" / "data" / "emovo"
+    ravdess = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess"
+    if not (emovo.exists() and ravdess.exists()):
+        pytest.skip("RAVDESS or EMOVO not found (../shared is absent): no real English and Italian speech")
+    from devkit.media import fake_microphone_wav
+    from emotion.speech.audio import load_audio
+
+    clips = [load_audio(ravdess / "Actor_01" / "03-01-01-01-01-01-01.flac")]
+    clips += [load_audio(p) for p in sorted(emovo.glob("*/neu-*-l1.flac"))[:2]]
+    wav = fake_microphone_wav(tmp_path / "english_and_italian.wav", clips, pause_s=1.2, gain=1.0)
+    page.goto(f"{streamlit_url}/Audio_file")
+    page.get_by_text("Choose an audio file to analyse.").wait_for(timeout=60_000)
+    page.locator("input[type=file]").set_input_files(str(wav))
+    page.get_by_text("3 utterances in").wait_for(timeout=180_000)
+    page.get_by_text("(not English? transcript hidden)").first.wait_for(timeout=60_000)  # the table, drawn after the charts
+    assert page.get_by_text("Kids are talking by the door.").count() == 1
+    assert page.get_by_text("(not English? transcript hidden)").count() == 2
+    expander = page.get_by_text("Transcripts not recognised as English (2)")
+    hidden = page.get_by_text(re.compile(r"^\[\d+\.\d–\d+\.\d s\] \S"))  # the guesses, plain text lines
+    assert not any(hidden.nth(i).is_visible() for i in range(hidden.count()))
+    expander.click()
+    hidden.first.wait_for(state="visible", timeout=10_000)
+    assert hidden.count() == 2
+    assert page.locator('[data-testid="stException"]').count() == 0
