@@ -266,7 +266,11 @@ def main(argv: list[str] | None = None) -> int:
         "old rule on the new decoding (all speakers)": table(rows, "now", old, old),
     }
     long_below, short_below = choose(rows, "now")
-    result["thresholds only, chosen on the selection speakers"] = {"long_below": long_below, "short_below": short_below, "short_s": SHORT_S}
+    result["thresholds only, chosen on the selection speakers"] = {
+        "long_below": long_below,
+        "short_below": short_below,
+        "short_s": SHORT_S,
+    }
     result["thresholds only, report speakers"] = table(report, "now", long_below, short_below)
     rule = fit_rule(rows, "now", MAX_ENGLISH_SELECTION)
     result["rule (fitted on the selection speakers)"] = {
