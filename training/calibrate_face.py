@@ -35,18 +35,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from emotion.config import Settings
 from emotion.face.ambiguity import AmbiguityRule
 from emotion.face.analyzer import FaceEmotionAnalyzer
 from emotion.face.classify import FaceExpressionClassifier, calibrate, crop_aligned_faces, eye_roll_degrees, preprocess_crops
 from emotion.face.detect import to_gray
+from training import metrics
 from training.evaluate_face import DEFAULT_DATA, SPLITS, _split
 from training.evaluate_face_app import fer_frame
 
 ROOT = Path(__file__).resolve().parents[1]
-ECE_BINS = 15
 
 
 def app_probabilities(analyzer: FaceEmotionAnalyzer, others: list[FaceExpressionClassifier], faces: np.ndarray):
@@ -84,23 +83,15 @@ def nll(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
-    """The temperature T in [0.05, 20] minimising :func:`nll` of ``calibrate(p, T)``."""
-    res = minimize_scalar(lambda lt: nll(calibrate(p, float(np.exp(lt))).astype(np.float64), y), bounds=(-3, 3), method="bounded")
-    return float(np.exp(res.x))
+    """The temperature minimising :func:`nll` of ``calibrate(p, T)`` (the log-probabilities as
+    logits: :func:`training.metrics.fit_temperature`)."""
+    return metrics.fit_temperature(np.log(np.clip(p, 1e-12, 1.0)), y)
 
 
-def ece(p: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error: the faces' share-weighted gap between accuracy and mean top
-    probability, in ``bins`` equal-width bins of the top probability (Naeini et al. 2015)."""
-    top = p.max(1)
-    correct = p.argmax(1) == y
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (top > lo) & (top <= hi)
-        if m.any():
-            total += m.mean() * abs(correct[m].mean() - top[m].mean())
-    return float(total)
+def ece(p: np.ndarray, y: np.ndarray) -> float:
+    """Expected calibration error of probabilities ``p`` [n, 7] against labels ``y``
+    (:func:`training.metrics.top_label_ece`: 15 equal-width bins of the top probability)."""
+    return metrics.top_label_ece(p, y)
 
 
 def half_right_threshold(values: np.ndarray, correct: np.ndarray) -> float:
