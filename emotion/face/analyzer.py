@@ -196,14 +196,19 @@ class FaceEmotionAnalyzer:
         if faces:
             return faces
         h, w = image.shape[:2]
+        if min(h, w) < CLOSE_UP_MIN_PHOTO_SIDE:
+            return []
         scale = min(1.0, self.settings.photo_detect_max_side / max(h, w))
-        small = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        small = image
+        if scale < 1.0:  # explicit sizes: a long thin strip must not shrink to 0 pixels
+            small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        sx, sy = small.shape[1] / w, small.shape[0] / h
         pad = max(1, round(CLOSE_UP_BORDER * max(small.shape[:2])))
         framed = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         found = self.analyze(framed, max_side=max(framed.shape[:2]))
         close_ups = [f for f in found if max(f.box[2], f.box[3]) >= CLOSE_UP_MIN_SIDE * min(small.shape[:2])]
         return [
-            replace(f, box=_inside((f.box[0] - pad) / scale, (f.box[1] - pad) / scale, f.box[2] / scale, f.box[3] / scale, w, h))
+            replace(f, box=_inside((f.box[0] - pad) / sx, (f.box[1] - pad) / sy, f.box[2] / sx, f.box[3] / sy, w, h))
             for f in close_ups
         ]
 
@@ -211,6 +216,9 @@ class FaceEmotionAnalyzer:
 CLOSE_UP_BORDER = 0.5
 """Border added on each side of a photo with no face found, as a fraction of its longer side
 (:meth:`FaceEmotionAnalyzer.analyze_photo`): a face 1.6 times the frame's side was still found."""
+CLOSE_UP_MIN_PHOTO_SIDE = 32
+"""Photos whose shorter side is under this many pixels get no second search (no readable close-up
+fits: the readability rule wants a face of 20 px or more)."""
 CLOSE_UP_MIN_SIDE = 0.6
 """A face found only inside that border is kept when its box's side is at least this fraction of
 the photo's shorter side (a close-up): smaller boxes found there were all false (scikit-image's
