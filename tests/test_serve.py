@@ -459,6 +459,34 @@ def test_a_job_can_be_polled_from_another_worker(tmp_path):
         other.get(job.id)  # the store that ran it has shut down: its jobs are gone
 
 
+def test_a_job_is_never_seen_done_without_its_result_and_expiry(tmp_path):
+    """The end of a job is one step: a poll between the work and its clean-up (here a slow one)
+    sees it running, never done without its result or the seconds before it is forgotten (CI
+    once read ``expires_in_s: null`` from a done job). A clean-up that raises still ends the job."""
+    from emotion.serve.jobs import JobStore
+
+    store = JobStore(4, ttl_s=60, folder=tmp_path)
+    job = store.submit(lambda progress: {"rows": []}, lambda: time.sleep(0.5))
+    seen, deadline = [], time.monotonic() + 10
+    while (state := store.get(job.id))[0].status != "done":
+        seen.append(state[0].status)
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.01)
+    done, left = state
+    assert done.result == {"rows": []} and left is not None and 0 < left <= 60
+    assert "running" in seen  # the poll did land inside the slow clean-up
+
+    def broken_cleanup():
+        raise OSError("disk gone")
+
+    failing = store.submit(lambda progress: {"rows": []}, broken_cleanup)
+    while store.get(failing.id)[0].status != "done":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert store.get(failing.id)[1] is not None
+    store.shutdown()
+
+
 def _opus_packets(samples: np.ndarray, rate: int = 16_000) -> list[tuple[float, bytes]]:
     """Mono float32 speech as Opus packets at 48 kHz (PyAV's libopus), each with its start time (s)."""
     import av

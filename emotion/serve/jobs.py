@@ -119,17 +119,24 @@ class JobStore:
             with self._lock:
                 job.status = "running"
                 self._write(job, force=True)
+            result, problem = None, None
             try:
                 result = run(progress)
-                with self._lock:
-                    job.result, job.status = result, "done"
             except Exception as exc:  # noqa: BLE001 - the job's problem, never the thread's death
                 problem = problem_of(exc)
-                with self._lock:
-                    job.problem, job.status = problem, "failed"
             finally:
-                cleanup()
+                try:
+                    cleanup()
+                except Exception:  # noqa: BLE001 - a leftover temporary file must not leave the job running forever
+                    log.warning("the files of job %s could not be removed", job.id, exc_info=True)
+                # The end is one step under the lock: a reader never sees "done" without its
+                # result and its expiry (CI once polled between two separate steps).
                 with self._lock:
+                    if problem is None and result is not None:
+                        job.result, job.status = result, "done"
+                    else:
+                        job.problem = problem or problem_of(RuntimeError("the job ended without a result"))
+                        job.status = "failed"
                     job.ended_at = self.clock()
                     self._write(job, force=True)
 
