@@ -134,6 +134,42 @@ def live_speech_wav(speech_wav, tmp_path_factory):
     return fake_microphone_wav(tmp_path_factory.mktemp("audio") / "speech_long.wav", clips, pause_s=2.0)
 
 
+# .ci/run's two runs: the first (a user's clone) writes the tests it skipped to
+# EMOTION_RECORD_SKIPPED; the second (training dependencies, ../shared beside it) runs only those,
+# named by EMOTION_RUN_ONLY, instead of every test a second time. Without the variables: no effect.
+RECORD_SKIPPED = os.environ.get("EMOTION_RECORD_SKIPPED")
+RUN_ONLY = os.environ.get("EMOTION_RUN_ONLY")
+
+
+def _record_skip(nodeid: str) -> None:
+    with open(RECORD_SKIPPED, "a", encoding="utf-8") as out:
+        out.write(nodeid + "\n")
+
+
+def pytest_collectreport(report):
+    """A module skipped as a whole (pytest.importorskip, a module-level skip) is recorded by its path."""
+    if RECORD_SKIPPED and report.skipped:
+        _record_skip(report.nodeid)
+
+
+def pytest_runtest_logreport(report):
+    """A test that skipped (in its set-up or its body; not an expected failure) is recorded by its node id."""
+    if RECORD_SKIPPED and report.skipped and not hasattr(report, "wasxfail"):
+        _record_skip(report.nodeid)
+
+
+def pytest_collection_modifyitems(config, items):
+    """With EMOTION_RUN_ONLY: only the tests it lists (node ids, or module paths for all of a module's)."""
+    if not RUN_ONLY:
+        return
+    wanted = {line.strip() for line in Path(RUN_ONLY).read_text(encoding="utf-8").splitlines() if line.strip()}
+    if not wanted:
+        raise pytest.UsageError(f"EMOTION_RUN_ONLY={RUN_ONLY} lists no tests")
+    keep = [i for i in items if i.nodeid in wanted or i.nodeid.split("::", 1)[0] in wanted]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     """Expose each phase's report on the test item (``item.rep_call``), for fixtures that
