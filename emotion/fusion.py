@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .face.ambiguity import AmbiguityRule
 from .frozen import FrozenResult
 from .labels import EMOTIONS, NUM_EMOTIONS, LabelledProbabilities
 
@@ -201,13 +202,15 @@ def fuse_modalities(
     weights: Mapping[str, float] | None = None,
     rule: str = DEFAULT_RULE,
     acoustic_uncertain: bool = False,
-    face_ambiguous: bool = False,
+    face_ambiguity: AmbiguityRule | None = None,
 ) -> FusedEstimate | None:
     """:func:`fuse` of a followed face ((face ID, probabilities (7,)) as :func:`face_over_span`
     gives it, or None), the words (``semantic`` (7,)) and the voice (``acoustic`` (7,)); the
     result names the face when it took part. An uncertain voice (``acoustic_uncertain``) enters
-    with its weight times :data:`UNCERTAIN_ACOUSTIC_WEIGHT`, an ambiguous face
-    (``face_ambiguous``) with its weight times :data:`AMBIGUOUS_FACE_WEIGHT`."""
+    with its weight times :data:`UNCERTAIN_ACOUSTIC_WEIGHT`; a face that ``face_ambiguity`` (the
+    face model's :class:`~emotion.face.ambiguity.AmbiguityRule`, or None for none) calls ambiguous
+    with its weight times :data:`AMBIGUOUS_FACE_WEIGHT`."""
+    face_ambiguous = face is not None and face_ambiguity is not None and face_ambiguity.is_ambiguous(face[1])
     if acoustic_uncertain or face_ambiguous:
         weights = {**(weights or {})}
     if acoustic_uncertain:
@@ -225,7 +228,7 @@ def fuse_utterance(
     faces: Sequence[FaceSample],
     weights: Mapping[str, float] | None = None,
     rule: str = DEFAULT_RULE,
-    face_ambiguity=None,
+    face_ambiguity: AmbiguityRule | None = None,
 ) -> FusedEstimate | None:
     """The fused emotion of one utterance (:class:`~emotion.speech.analyzer.Utterance`): the face
     followed over its span (:func:`face_over_span`; at reduced weight when ``face_ambiguity``, the
@@ -238,5 +241,4 @@ def fuse_utterance(
     """
     face = face_over_span(faces, utterance.start_s, utterance.end_s)
     uncertain = bool(getattr(utterance, "acoustic_uncertain", False))
-    ambiguous = face is not None and face_ambiguity is not None and face_ambiguity.is_ambiguous(face[1])
-    return fuse_modalities(face, utterance.semantic, utterance.acoustic, weights, rule, uncertain, ambiguous)
+    return fuse_modalities(face, utterance.semantic, utterance.acoustic, weights, rule, uncertain, face_ambiguity)

@@ -325,3 +325,57 @@ def test_smoke_training_export_matches_its_pipeline_on_every_corpus(corpora_dir,
                 z = ref_session(x).astype(np.float64)
             p_ref = fitted.proba(z[None])[0]
             np.testing.assert_allclose(p_app, p_ref, atol=1e-4, err_msg=f"{corpus} {c.path.name}")
+
+
+def test_an_output_correction_is_folded_into_the_exported_graph(tmp_path):
+    """A per-class scale and bias (training's class-prior correction or vector scaling) exported
+    in the ONNX's last layer gives the pipeline's corrected probabilities; without one the
+    temperature is used, and a class the model never trained on keeps probability 0."""
+    pytest.importorskip("onnx", reason="training dependency (pip install -r requirements-train.txt)")
+    pytest.importorskip("scipy")
+    import onnxruntime as ort
+
+    from training.metrics import fit_correction
+    from training.train_acoustic import Fitted, export_onnx
+
+    rng = np.random.default_rng(3)
+    dim, classes = 12, np.array([0, 1, 2, 3, 4, 6])  # no "surprise"
+    layers = [(rng.normal(size=(dim, 16)), rng.normal(size=16)), (rng.normal(size=(16, 6)), rng.normal(size=6))]
+    X = rng.normal(size=(50, dim))
+    for correction in (None, "prior", "vector"):
+        model = Fitted(X.mean(0), X.std(0), layers, classes, temperature=2.5)
+        if correction:
+            y = rng.choice(classes, 200)
+            model.correction = fit_correction(model.logits(rng.normal(size=(200, dim))), y, correction)
+            assert np.all(model.correction[0] > 0)
+        export_onnx(model, dim, tmp_path / "m.onnx")
+        sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+        p = sess.run(["probabilities"], {"features": X.astype(np.float32)})[0]
+        np.testing.assert_allclose(p, model.proba(X), atol=1e-5, err_msg=str(correction))
+        assert np.all(p[:, 5] == 0)
+
+
+def test_a_class_prior_correction_undoes_a_shifted_class():
+    """Held-out logits that favour one class too much (a corpus shift, as neutral read as sad):
+    the fitted correction lowers that class's bias and raises the balanced recall (UAR)."""
+    pytest.importorskip("scipy")
+    from training.metrics import apply_correction, fit_correction, softmax
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 7, 2000)
+    z = rng.normal(size=(2000, 7)) * 2
+    z[np.arange(2000), y] += 2.0
+    z[:, 4] += 2.5  # "sad" over-predicted
+
+    def uar(logits):
+        pred = logits.argmax(1)
+        return np.mean([(pred[y == k] == k).mean() for k in range(7)])
+
+    for mode in ("prior", "vector"):
+        scale, bias = fit_correction(z, y, mode)
+        assert bias[4] < bias[np.arange(7) != 4].min(), (mode, bias)
+        fixed = apply_correction(z, (scale, bias))
+        assert uar(fixed) > uar(z) + 0.05
+        assert (softmax(fixed).argmax(1) == 4).mean() < 0.5 * (z.argmax(1) == 4).mean()
+    with pytest.raises(ValueError, match="unknown correction"):
+        fit_correction(z, y, "matrix")

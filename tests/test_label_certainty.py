@@ -71,7 +71,10 @@ def test_an_ambiguous_face_says_both_labels_and_counts_half_in_fusion():
     assert top_two(close.probabilities)[0][0] == "sad"
     words = _p(neutral=0.8)
     plain = fuse_modalities((1, close.probabilities), words, None)
-    halved = fuse_modalities((1, close.probabilities), words, None, face_ambiguous=True)
+    halved = fuse_modalities((1, close.probabilities), words, None, face_ambiguity=rule)
+    assert fuse_modalities((1, clear.probabilities), words, None, face_ambiguity=rule).weights["face"] == pytest.approx(
+        fuse_modalities((1, clear.probabilities), words, None).weights["face"], abs=1e-3
+    )  # the rule halves only the faces it calls ambiguous
     assert halved.weights["face"] == pytest.approx(plain.weights["face"] * AMBIGUOUS_FACE_WEIGHT, abs=1e-3)
     assert halved.weights["semantic"] == pytest.approx(plain.weights["semantic"], abs=1e-3)
 

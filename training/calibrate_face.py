@@ -39,8 +39,7 @@ import numpy as np
 from emotion.config import Settings
 from emotion.face.ambiguity import AmbiguityRule
 from emotion.face.analyzer import FaceEmotionAnalyzer
-from emotion.face.classify import FaceExpressionClassifier, calibrate, crop_aligned_faces, eye_roll_degrees, preprocess_crops
-from emotion.face.detect import to_gray
+from emotion.face.classify import FaceExpressionClassifier, calibrate
 from training import metrics
 from training.evaluate_face import DEFAULT_DATA, SPLITS, _split
 from training.evaluate_face_app import fer_frame
@@ -57,24 +56,17 @@ def app_probabilities(analyzer: FaceEmotionAnalyzer, others: list[FaceExpression
     extra = [np.zeros((n, 7)) for _ in others]
     read = np.zeros(n, bool)
     for i, face in enumerate(faces):
-        frame = fer_frame(face)
-        found = analyzer.detector.detect(frame)
-        if len(found) == 0:
+        found, crops, views = analyzer.find_faces(fer_frame(face))
+        if len(crops) == 0:
             continue
-        best = int(np.argmax(found.scores))
-        found = type(found)(found.boxes[best : best + 1], found.scores[best : best + 1], found.keypoints[best : best + 1])
-        crops = crop_aligned_faces(to_gray(frame), found.boxes, eye_roll_degrees(found.keypoints))
-        if analyzer.rule is not None and not analyzer.rule.assess(found.boxes, found.keypoints, crops)[0].readable:
+        best = int(np.argmax(found.scores))  # the frame holds one face; the detector's best guess is it
+        if views[best] is not None and not views[best].readable:
             continue
         read[i] = True
-        main[i] = analyzer.classifier.model.run(_batch(analyzer.classifier, crops))[0]
+        main[i] = analyzer.classifier.predict_crops(crops[best : best + 1], calibrated=False)[0]
         for k, clf in enumerate(others):
-            extra[k][i] = clf.model.run(_batch(clf, crops))[0]
+            extra[k][i] = clf.predict_crops(crops[best : best + 1], calibrated=False)[0]
     return main, extra, read
-
-
-def _batch(clf: FaceExpressionClassifier, crops) -> np.ndarray:
-    return np.ascontiguousarray(preprocess_crops(crops, clf.input_size), dtype=np.float32)
 
 
 def nll(p: np.ndarray, y: np.ndarray) -> float:

@@ -83,3 +83,72 @@ def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> fl
 def top_label_ece(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
     """:func:`ece` of probabilities float [n, k] against labels int [n]."""
     return ece(probs.max(1), probs.argmax(1) == np.asarray(y), bins)
+
+
+def apply_correction(logits: np.ndarray, correction: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``logits * scale + bias`` per class (float [n, k]; ``correction`` = (scale [k], bias [k])).
+    Entries at or below -1e8 (a class the model never trained on) stay at -1e9."""
+    scale, bias = correction
+    out = logits * scale + bias
+    out[logits <= -1e8] = -1e9
+    return out
+
+
+def fit_correction(logits: np.ndarray, y: np.ndarray, mode: str, l2: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """A per-class output correction of held-out logits float [n, k] with labels ``y`` int [n],
+    fitted by class-balanced negative log-likelihood (each true class weighs the same in total, as
+    UAR does), with an L2 penalty ``l2`` on the biases (and, for ``"vector"``, on the spread of the
+    log-scales).
+
+    ``mode`` ``"prior"``: one temperature and a bias per class (class-prior correction; Saerens et
+    al. 2002 shift the log-priors, here the shift is fitted); ``"vector"``: a scale and a bias per
+    class (vector scaling, Guo et al. 2017). Returns (scale float [k], bias float [k]) for
+    :func:`apply_correction`. Rows whose true class has no finite logit are left out.
+
+    Raises:
+        ValueError: ``mode`` is neither.
+    """
+    from scipy.optimize import minimize
+
+    if mode not in ("prior", "vector"):
+        raise ValueError(f"unknown correction mode {mode!r}")
+    ok = logits[np.arange(len(y)), y] > -1e8
+    z, t = logits[ok], y[ok]
+    finite = z > -1e8
+    z0 = np.where(finite, z, 0.0)
+    k = z.shape[1]
+    _, inv, counts = np.unique(t, return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inv]
+    w = w / w.sum()
+    onehot = np.zeros_like(z0)
+    onehot[np.arange(len(t)), t] = 1.0
+    n_scale = 1 if mode == "prior" else k
+
+    def unpack(theta):
+        log_s = np.broadcast_to(theta[:n_scale], (k,)) if n_scale == 1 else theta[:n_scale]
+        return np.exp(log_s), theta[n_scale:], log_s
+
+    def loss(theta):
+        s, b, log_s = unpack(theta)
+        zz = np.where(finite, z0 * s + b, -1e9)
+        zz = zz - zz.max(1, keepdims=True)
+        logp = zz - np.log(np.exp(zz).sum(1, keepdims=True))
+        p = np.exp(logp)
+        nll = -np.sum(w * logp[np.arange(len(t)), t])
+        dz = (p - onehot) * w[:, None] * finite
+        g_b = dz.sum(0) + 2 * l2 * b
+        g_ls = (dz * z0).sum(0) * s
+        penalty = l2 * np.sum(b**2)
+        if n_scale == 1:
+            g_ls = np.array([g_ls.sum()])
+        else:
+            spread = log_s - log_s.mean()
+            penalty += l2 * np.sum(spread**2)
+            g_ls = g_ls + 2 * l2 * (spread - spread.mean())
+        return nll + penalty, np.concatenate([g_ls, g_b])
+
+    start_t = fit_temperature(logits, y)
+    theta0 = np.concatenate([np.full(n_scale, -np.log(start_t)), np.zeros(k)])
+    res = minimize(loss, theta0, jac=True, method="L-BFGS-B")
+    s, b, _ = unpack(res.x)
+    return np.array(s, dtype=np.float64), np.array(b, dtype=np.float64)

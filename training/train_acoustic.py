@@ -11,7 +11,12 @@ Protocol (the model card's main table):
   balance, classifier) and a stage keeps its change only if the validation score rises. Every
   configuration's test figures are shown; none of them took part in a choice.
 - Calibration: a temperature fitted on the inner folds' predictions (NLL), so the ECE of the
-  LOCO predictions is measured on data the temperature never saw.
+  LOCO predictions is measured on data the temperature never saw. The last stage measures an
+  output correction instead (class-prior correction, or vector scaling), fitted by class-balanced
+  NLL on the inner folds; its validation score judges each inner corpus with a correction fitted
+  on the other inner corpora only.
+- Sessions: each test speaker's clips in random orders, scored after the 1st, 4th and 16th
+  utterance with the app's session normaliser (what a user gets after a minute of speech).
 - Leave-speakers-out on the pooled corpora (5 folds grouped by speaker) for the chosen
   configuration; its RAVDESS part is the leave-actors-out figure.
 - Per-speaker normalisation: training standardises each speaker's features over their own clips;
@@ -19,7 +24,7 @@ Protocol (the model card's main table):
   (in a seeded random order), shrunk toward the training speakers' average statistics.
 
 The final model is trained on all four corpora, calibrated on its LOCO inner predictions, and
-exported as ONNX (standardisation, classifier and temperature in one graph) with its card.
+exported as ONNX (standardisation, classifier and temperature or correction in one graph) with its card.
 
 Command: ``python training/train_acoustic.py`` (features ~35 min on 2 cores, cached; then
 ~15 min). ``--smoke`` runs everything on a tiny subset in about a minute (CI).
@@ -43,7 +48,7 @@ from emotion.speech.normalize import SessionNormalizer
 from training.acoustic_data import AUG_SETTINGS, CACHE_DIR, GEMAPS_VERSIONS, LIVE_OPUS_BITRATE, TRAIN_VERSIONS, VERSIONS, extract
 from training.export_whisper_encoder import SOURCES, encoder_layers, read_ctranslate2, source_dir
 from training.export_whisper_encoder import export as export_encoder
-from training.metrics import fit_temperature, softmax
+from training.metrics import apply_correction, fit_correction, fit_temperature, softmax
 from training.metrics import top_label_ece as ece
 from training.speech_corpora import CORPORA, DEFAULT_DATA, LICENCES, Clip, corpus_labels, list_clips
 
@@ -53,7 +58,7 @@ MODEL_NAME = "acoustic_emotion"
 SEED = 20261129
 SHRINKAGE = 8.0
 """Session normalisation: prior weight, in utterances, of the training speakers' average statistics."""
-RESULTS_VERSION = 1  # bump when the evaluation code changes: stored LOCO results are keyed by it
+RESULTS_VERSION = 2  # bump when the evaluation code changes: stored LOCO results are keyed by it
 ENCODERS = ("tiny", "base")
 """Whisper encoders measured (training/export_whisper_encoder.py SOURCES)."""
 N_POOLED_FOLDS = 5
@@ -79,12 +84,15 @@ class Config:
     clf: str = "lr"  # "lr": logistic regression; "mlp": one hidden layer of 256 ReLU
     c: float = 0.05  # inverse L2 strength (LR); MLP alpha = 1 / (100 c)
     only: tuple[str, ...] = ()  # train only on these corpora (the RAVDESS-only rows)
+    correct: str = "none"  # output correction fitted on held-out corpora: "none" (a temperature), "prior", "vector"
 
     @property
     def name(self) -> str:
         feat = self.features if self.features == "egemaps" else f"whisper {self.encoder} L{self.features.split(':')[1]}"
         parts = [feat, self.norm + " norm", "aug" if self.aug else "no aug"]
         parts += [f"{self.balance}-balanced", self.clf if self.c == Config.c else f"{self.clf} C={self.c:g}"]
+        if self.correct != "none":
+            parts.append({"prior": "class-prior corrected", "vector": "vector-scaled"}[self.correct])
         if self.only:
             parts.append("trained on " + "+".join(self.only) + " only")
         return ", ".join(parts)
@@ -160,6 +168,7 @@ class Fitted:
     classes: np.ndarray
     temperature: float = 1.0
     prior: tuple | None = None  # speaker prior (mean, var) when norm == "speaker"
+    correction: tuple | None = None  # (scale [7], bias [7]) on the logits, replacing the temperature
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         """float64 [n, 7]; classes absent from training get -1e9."""
@@ -173,6 +182,8 @@ class Fitted:
         return out
 
     def proba(self, X: np.ndarray) -> np.ndarray:
+        if self.correction is not None:
+            return softmax(apply_correction(self.logits(X), self.correction))
         return softmax(self.logits(X) / self.temperature)
 
 
@@ -240,14 +251,47 @@ def corpus_scores(probs: np.ndarray, y: np.ndarray, labels: list[int]) -> dict:
     pred = np.array(labels)[probs[:, labels].argmax(1)]
     recalls = {EMOTIONS[k]: float((pred[y == k] == k).mean()) for k in labels if (y == k).any()}
     conf = [[int(((y == a) & (pred == b)).sum()) for b in labels] for a in labels]
+    ratios = {EMOTIONS[k]: float((pred == k).mean() / (y == k).mean()) for k in labels if (y == k).any()}
     return {
         "uar": round(float(np.mean(list(recalls.values()))), 4),
+        "rate_ratio": {k: round(v, 3) for k, v in ratios.items()},
+        "max_rate_ratio": round(max(ratios.values()), 3),
         "accuracy": round(float((pred == y).mean()), 4),
         "recall": {k: round(v, 4) for k, v in recalls.items()},
         "labels": [EMOTIONS[k] for k in labels],
         "confusion": conf,
         "n": int(len(y)),
     }
+
+
+SESSION_POSITIONS = (1, 4, 16)
+"""Session figures: UAR of the 1st, 4th and 16th utterance a speaker says in a session."""
+SESSION_ORDERS = 10
+"""Random orders of each test speaker's clips in the session figures."""
+
+
+def session_curve(feats, cfg: Config, model: Fitted, clips: list[Clip], idx: np.ndarray, seed: int, labels: list[int]) -> dict:
+    """UAR of a test corpus by position in a session: each speaker's clips in :data:`SESSION_ORDERS`
+    seeded random orders, each clip session-normalised over the clips heard so far (the app's
+    :class:`~emotion.speech.normalize.SessionNormalizer`) and scored; ``{"after_1": UAR, ...}`` over the
+    predictions at each of :data:`SESSION_POSITIONS` (speakers with fewer clips do not count there)."""
+    X = feature_matrix(feats, cfg, "clean")[idx].astype(np.float64)
+    y = np.array([c.label for c in clips])[idx]
+    spk = np.array([c.speaker for c in clips])[idx]
+    rng = np.random.default_rng(seed)
+    at = {k: ([], []) for k in SESSION_POSITIONS}
+    for _ in range(SESSION_ORDERS):
+        for s in np.unique(spk):
+            order = rng.permutation(np.flatnonzero(spk == s))
+            norm = SessionNormalizer(model.prior[0], model.prior[1], SHRINKAGE)
+            for pos, i in enumerate(order, start=1):
+                norm.add(X[i : i + 1])
+                if pos in at:
+                    at[pos][0].append(model.proba(norm(X[i : i + 1]))[0])
+                    at[pos][1].append(y[i])
+                if pos >= max(SESSION_POSITIONS):
+                    break
+    return {f"after_{k}": corpus_scores(np.array(p), np.array(t), labels)["uar"] if len(t) else None for k, (p, t) in at.items()}
 
 
 def _loco_fold(feats, cfg: Config, clips: list[Clip], seed: int, test: str) -> dict:
@@ -257,7 +301,7 @@ def _loco_fold(feats, cfg: Config, clips: list[Clip], seed: int, test: str) -> d
     train_corpora = [c for c in CORPORA if c != test and c in corp and (not cfg.only or c in cfg.only)]
     if not train_corpora:  # a row trained on one corpus has no LOCO figure for that corpus
         return None
-    inner_logits, inner_y, val_uars = [], [], []
+    inner_logits, inner_y, inner_val, val_uars = [], [], [], []
     for val in train_corpora:
         rest = [c for c in train_corpora if c != val]
         if not rest:
@@ -267,18 +311,36 @@ def _loco_fold(feats, cfg: Config, clips: list[Clip], seed: int, test: str) -> d
         lg = model.logits(test_matrix(feats, cfg, model, clips, vidx, "clean", seed))
         inner_logits.append(lg)
         inner_y.append(y[vidx])
-        val_uars.append(corpus_scores(softmax(lg), y[vidx], corpus_labels(clips, val))["uar"])
+        inner_val.append(val)
+    for j, (val, lg, yv) in enumerate(zip(inner_val, inner_logits, inner_y, strict=True)):
+        # a correction is judged on an inner corpus it was not fitted on (fitted on the other inner folds)
+        others = [i for i in range(len(inner_logits)) if i != j]
+        if cfg.correct != "none" and others:
+            corr = fit_correction(
+                np.vstack([inner_logits[i] for i in others]), np.concatenate([inner_y[i] for i in others]), cfg.correct
+            )
+            lg = apply_correction(lg, corr)
+        val_uars.append(corpus_scores(softmax(lg), yv, corpus_labels(clips, val))["uar"])
     model = fit(feats, cfg, clips, np.flatnonzero(np.isin(corp, train_corpora)), seed)
     if inner_logits:
         model.temperature = fit_temperature(np.vstack(inner_logits), np.concatenate(inner_y))
+        if cfg.correct != "none":
+            model.correction = fit_correction(np.vstack(inner_logits), np.concatenate(inner_y), cfg.correct)
     tidx = np.flatnonzero(corp == test)
     labels = corpus_labels(clips, test)
     p = model.proba(test_matrix(feats, cfg, model, clips, tidx, "clean", seed))
     scores = corpus_scores(p, y[tidx], labels)
     scores["ece"] = round(ece(p, y[tidx]), 4)
     scores["temperature"] = round(model.temperature, 3)
+    if model.correction is not None:
+        scores["correction"] = {"scale": model.correction[0].round(4).tolist(), "bias": model.correction[1].round(4).tolist()}
+    scores["uncertain"] = uncertain_stats(p, y[tidx])
     out = {"test": scores, "probs": p, "y": y[tidx], "val_uars": val_uars}
-    out["live"] = corpus_scores(model.proba(test_matrix(feats, cfg, model, clips, tidx, "live", seed)), y[tidx], labels)["uar"]
+    p_live = model.proba(test_matrix(feats, cfg, model, clips, tidx, "live", seed))
+    out["live"] = corpus_scores(p_live, y[tidx], labels)["uar"]
+    out["live_uncertain"] = uncertain_stats(p_live, y[tidx])["share_uncertain"]
+    if cfg.norm == "speaker":
+        out["sessions"] = session_curve(feats, cfg, model, clips, tidx, seed, labels)
     if cfg.norm == "speaker":
         p_whole = model.proba(test_matrix(feats, cfg, model, clips, tidx, "clean", seed, causal=False))
         out["whole_session"] = corpus_scores(p_whole, y[tidx], labels)["uar"]
@@ -296,10 +358,14 @@ def loco(feats, cfg: Config, clips: list[Clip], seed: int, log=print, workers: i
     with ThreadPoolExecutor(workers) as pool:
         folds = dict(zip(tests, pool.map(lambda t: _loco_fold(feats, cfg, clips, seed, t), tests), strict=True))
     folds = {t: f for t, f in folds.items() if f is not None}
-    out = {"config": asdict(cfg), "name": cfg.name, "test": {}, "live": {}, "whole_session": {}, "fold_validation": {}}
+    out = {"config": asdict(cfg), "name": cfg.name, "test": {}, "live": {}, "live_uncertain": {}, "sessions": {}}
+    out |= {"whole_session": {}, "fold_validation": {}}
     for test, f in folds.items():
         out["test"][test] = f["test"]
         out["live"][test] = f["live"]
+        out["live_uncertain"][test] = f["live_uncertain"]
+        if "sessions" in f:
+            out["sessions"][test] = f["sessions"]
         if "whole_session" in f:
             out["whole_session"][test] = f["whole_session"]
         out["fold_validation"][test] = round(float(np.mean(f["val_uars"])), 4) if f["val_uars"] else None
@@ -311,6 +377,14 @@ def loco(feats, cfg: Config, clips: list[Clip], seed: int, log=print, workers: i
     out["test_min_uar"] = round(float(np.min(uars)), 4)
     out["ece"] = round(ece(probs, ys), 4)
     out["uncertain"] = uncertain_stats(probs, ys)
+    neutral = [s["recall"]["neutral"] for s in out["test"].values() if "neutral" in s["recall"]]
+    out["neutral_recall_min"] = round(min(neutral), 4) if neutral else None
+    out["max_rate_ratio"] = round(max(s["max_rate_ratio"] for s in out["test"].values()), 3)
+    if out["sessions"]:
+        out["sessions_mean"] = {
+            k: round(float(np.mean([v[k] for v in out["sessions"].values() if v.get(k) is not None])), 4)
+            for k in next(iter(out["sessions"].values()))
+        }
     log(
         f"{cfg.name}: validation UAR {out['validation_uar']}, LOCO "
         + ", ".join(f"{k} {v['uar']:.3f}" for k, v in out["test"].items())
@@ -416,7 +490,8 @@ def search(feats, clips: list[Clip], seed: int, smoke: bool, log=print) -> tuple
         lambda c: replace(c, c=c.c * 4),
         lambda c: replace(c, c=c.c / 4),
     ]
-    for stage in stages[:2] if smoke else stages:
+    corrections = [lambda c: replace(c, correct="prior"), lambda c: replace(c, correct="vector")]
+    for stage in stages[:2] + corrections if smoke else stages + corrections:
         cand = stage(best)
         if run(cand) > run(best):
             best = cand
@@ -435,7 +510,7 @@ def export_onnx(model: Fitted, dim: int, path: Path) -> None:
     inits = [
         numpy_helper.from_array(model.mean.astype(np.float32), "mean"),
         numpy_helper.from_array(model.scale.astype(np.float32), "scale"),
-        numpy_helper.from_array(np.float32(model.temperature), "temperature"),
+        numpy_helper.from_array(np.float32(1.0 if model.correction is not None else model.temperature), "temperature"),
     ]
     nodes = [helper.make_node("Sub", ["features", "mean"], ["c"]), helper.make_node("Div", ["c", "scale"], ["h0"])]
     h = "h0"
@@ -445,6 +520,10 @@ def export_onnx(model: Fitted, dim: int, path: Path) -> None:
         if i == len(model.layers) - 1:
             Wf[:, model.classes] = W
             bf[model.classes] = b
+            if model.correction is not None:  # logits * scale + bias, folded into the last layer
+                scale, bias = (np.asarray(v, np.float32) for v in model.correction)
+                Wf[:, model.classes] *= scale[model.classes]
+                bf[model.classes] = bf[model.classes] * scale[model.classes] + bias[model.classes]
         inits += [numpy_helper.from_array(Wf, f"W{i}"), numpy_helper.from_array(bf, f"b{i}")]
         nodes += [helper.make_node("MatMul", [h, f"W{i}"], [f"m{i}"]), helper.make_node("Add", [f"m{i}", f"b{i}"], [f"z{i}"])]
         h = f"z{i}"
@@ -502,7 +581,12 @@ def render_markdown(card: dict) -> str:
         f"- features: {card['input']['description']}",
         f"- session normalisation (in the app, `emotion.speech.normalize.SessionNormalizer`): {card['session_normalisation']['description']}",
         f"- model input `features` float32 [N, {card['input']['shape'][1]}] (after session normalisation); output "
-        f"`probabilities` float32 [N, 7], temperature-scaled (T = {card['calibration']['temperature']:.3f})",
+        f"`probabilities` float32 [N, 7], "
+        + (
+            f"temperature-scaled (T = {card['calibration']['temperature']:.3f})"
+            if not card["calibration"].get("correction")
+            else f"with an output correction per class: {card['calibration']['method']}"
+        ),
         f'- uncertain: the pages say "uncertain" when the top probability is below {card["uncertain_below"]:.2f}; fusion then gives the voice little weight',
         "",
         "## Model",
@@ -560,6 +644,32 @@ def render_markdown(card: dict) -> str:
             + "; ".join(f"{c}: {v['config']} -> {v['uar']:.3f}" for c, v in nested.items() if c != "mean_uar")
             + f". Mean **{nested['mean_uar']:.3f}**.",
         ]
+    lines += [
+        "",
+        "## Neutral, label rates, uncertainty and sessions (leave-one-corpus-out)",
+        "",
+        "For the speaker-normalised configurations. Neutral recall per test corpus (R E U T); the largest ratio of a label's "
+        'predicted share to its true share on any corpus (target: at most 2); the share shown as "uncertain" (calibrated top '
+        f"probability below {UNCERTAIN_BELOW:.2f}) per corpus, and on RAVDESS through the simulated live channel (AGC and Opus; "
+        "not a browser); sessions: UAR of the 1st, 4th and 16th utterance of a speaker's session, each clip normalised over the "
+        f"clips heard so far (the app's normaliser), {SESSION_ORDERS} random orders per speaker, mean over the four corpora.",
+        "",
+        "| configuration | validation UAR | neutral recall (R E U T) | max rate ratio | uncertain (R E U T) | uncertain, RAVDESS live channel | session UAR after 1 / 4 / 16 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in ev["loco"]:
+        if not r.get("sessions_mean"):
+            continue
+        neutral = " ".join(
+            f"{r['test'][c]['recall']['neutral']:.2f}" if "neutral" in r["test"].get(c, {}).get("recall", {}) else "–"
+            for c in CORPORA
+        )
+        unsure = " ".join(f"{r['test'][c]['uncertain']['share_uncertain']:.0%}" if c in r["test"] else "–" for c in CORPORA)
+        live_unsure = r.get("live_uncertain", {}).get("ravdess")
+        sess = " / ".join(f"{r['sessions_mean'][f'after_{k}']:.3f}" for k in SESSION_POSITIONS)
+        val = f"{r['validation_uar']:.3f}" if r.get("validation_uar") is not None else "–"
+        live_s = f"{live_unsure:.0%}" if live_unsure is not None else "–"
+        lines.append(f"| {r['name']} | {val} | {neutral} | {r['max_rate_ratio']:.2f} | {unsure} | {live_s} | {sess} |")
     lines += ["", "Confusion matrices of the chosen configuration, LOCO (rows true, columns predicted):", ""]
     for c, s in ev["chosen_loco"]["test"].items():
         lines += [f"{c} (UAR {s['uar']:.3f}, n {s['n']}):", "```", _matrix(s), "```", ""]
@@ -632,6 +742,9 @@ def train(data: Path, out: Path, seed: int, smoke: bool, today_features: Path | 
     model = fit(feats, best, clips, final_idx, seed)
     temps = [s["temperature"] for s in chosen["test"].values()]
     model.temperature = float(np.median(temps))
+    if best.correct != "none":  # likewise the element-wise median of the folds' corrections
+        folds = [s["correction"] for s in chosen["test"].values()]
+        model.correction = tuple(np.median([f[k] for f in folds], 0) for k in ("scale", "bias"))
     layers = best.layers
     dim = feature_matrix(feats, best, "clean").shape[1]
     onnx_path = out / f"{MODEL_NAME}.onnx"
@@ -685,8 +798,18 @@ def train(data: Path, out: Path, seed: int, smoke: bool, today_features: Path | 
             ),
         },
         "calibration": {
-            "method": "temperature scaling (Guo et al. 2017) on inner leave-one-corpus-out predictions",
-            "temperature": model.temperature,
+            "method": "temperature scaling (Guo et al. 2017) on inner leave-one-corpus-out predictions"
+            if model.correction is None
+            else {
+                "prior": "class-prior correction (one temperature and a bias per class)",
+                "vector": "vector scaling (Guo et al. 2017: a scale and a bias per class)",
+            }[best.correct]
+            + ", fitted by class-balanced NLL on inner leave-one-corpus-out predictions; the final model takes the "
+            "element-wise median of the four folds' corrections, folded into its last layer",
+            "temperature": model.temperature if model.correction is None else 1.0,
+            "correction": None
+            if model.correction is None
+            else {"scale": model.correction[0].round(4).tolist(), "bias": model.correction[1].round(4).tolist()},
         },
         "uncertain_below": UNCERTAIN_BELOW,
         "training": {

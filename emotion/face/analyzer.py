@@ -24,7 +24,7 @@ from ..schema import FaceStatus
 from .ambiguity import AmbiguityRule
 from .blazeface import BlazeFaceDetector
 from .classify import FaceExpressionClassifier, crop_aligned_faces, eye_roll_degrees
-from .detect import HaarFaceDetector, to_gray
+from .detect import FaceDetections, HaarFaceDetector, to_gray
 from .quality import FaceView, ReadabilityRule
 
 FaceDetector = HaarFaceDetector | BlazeFaceDetector
@@ -165,18 +165,33 @@ class FaceEmotionAnalyzer:
         Raises:
             InputError: ``image`` is not a valid image array.
         """
-        image = check_image(image)
-        found = self.detector.detect(image, max_side=max_side)
-        boxes = found.boxes
-        if len(boxes) == 0:
+        found, crops, views = self.find_faces(image, max_side=max_side)
+        if len(found.boxes) == 0:
             return []
-        crops = crop_aligned_faces(to_gray(image), boxes, eye_roll_degrees(found.keypoints))
         probs = self.classifier.predict_crops(crops)
-        views = self.rule.assess(boxes, found.keypoints, crops) if self.rule is not None else [None] * len(boxes)
         return [
             FaceEmotion(tuple(int(v) for v in b), p, float(score), view, self.classifier.ambiguity)
-            for b, p, score, view in zip(boxes, probs, found.scores, views, strict=True)
+            for b, p, score, view in zip(found.boxes, probs, found.scores, views, strict=True)
         ]
+
+    def find_faces(
+        self, image: np.ndarray, max_side: int | None = None
+    ) -> tuple[FaceDetections, list[np.ndarray], list[FaceView | None]]:
+        """The steps of :meth:`analyze` before the classifier: the detections, each face's upright
+        grayscale crop (uint8 [s, s], s in pixels) and its view by :attr:`rule` (None with the rule
+        off), in the detector's order. Evaluation scripts (``training/calibrate_face.py``) use it to
+        read faces exactly as the app does.
+
+        Raises:
+            InputError: ``image`` is not a valid image array.
+        """
+        image = check_image(image)
+        found = self.detector.detect(image, max_side=max_side)
+        if len(found.boxes) == 0:
+            return found, [], []
+        crops = crop_aligned_faces(to_gray(image), found.boxes, eye_roll_degrees(found.keypoints))
+        views = self.rule.assess(found.boxes, found.keypoints, crops) if self.rule is not None else [None] * len(crops)
+        return found, list(crops), views
 
     def analyze_photo(self, image: np.ndarray) -> list[FaceEmotion]:
         """:meth:`analyze` with detection on a larger copy (``Settings.photo_detect_max_side``),

@@ -164,14 +164,15 @@ class FaceExpressionClassifier:
     def name(self) -> str:
         return self.model.name
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: np.ndarray, calibrated: bool = True) -> np.ndarray:
         """Calibrated probabilities float32 [n, 7] (rows sum to 1; see :attr:`temperature`) for a
-        preprocessed batch float32 [n, 1, S, S] (S = :attr:`input_size`); an empty batch gives [0, 7]."""
+        preprocessed batch float32 [n, 1, S, S] (S = :attr:`input_size`); an empty batch gives [0, 7].
+        ``calibrated=False``: the model's own probabilities (what calibration is fitted on)."""
         if len(batch) == 0:
             return np.zeros((0, NUM_EMOTIONS), np.float32)
         probs = self.model.run(np.ascontiguousarray(batch, dtype=np.float32))
-        return calibrate(probs, self.temperature)
+        return calibrate(probs, self.temperature) if calibrated else np.asarray(probs, np.float32)
 
-    def predict_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """Probabilities [n, 7] for uint8 grayscale crops of any size, in one ONNX call."""
-        return self.predict(preprocess_crops(crops, self.input_size))
+    def predict_crops(self, crops: Sequence[np.ndarray], calibrated: bool = True) -> np.ndarray:
+        """Probabilities [n, 7] for uint8 grayscale crops of any size, in one ONNX call (see :meth:`predict`)."""
+        return self.predict(preprocess_crops(crops, self.input_size), calibrated=calibrated)

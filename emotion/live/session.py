@@ -333,8 +333,9 @@ class LiveSession:
             latest.acoustic if fresh else None,
             weights,
             acoustic_uncertain=fresh and latest.acoustic_uncertain,
-            face_ambiguous=(face_ambiguous := face_now is not None and self.face_ambiguity.is_ambiguous(face_now[1])),
+            face_ambiguity=self.face_ambiguity,
         )
+        face_ambiguous = face_now is not None and self.face_ambiguity.is_ambiguous(face_now[1])
         latency = analysis_latencies(speech)
         return DashboardSnapshot(
             now_s,
