@@ -27,7 +27,8 @@ def start(webrtc, expect_video: bool = True, attempts: int = 3) -> None:
     A press is repeated, as a person would, when it is lost (a click that lands while the
     component is still loading: seen once on a loaded machine) or when the component falls back
     to START without ever streaming (seen on a fresh server while Streamlit's file watcher was
-    flooded; the app now runs without one). Each repeat is printed, and every stream's count of
+    flooded; the app now runs without one), or streams no video for 45 s (then STOP is pressed
+    first: seen once in a local CI run with a training job beside it). Each repeat is printed, and every stream's count of
     presses is kept in :data:`START_PRESSES` for the test session's summary: a first press that
     fails more than rarely is a bug to fix, not to retry around.
 
@@ -46,7 +47,13 @@ def start(webrtc, expect_video: bool = True, attempts: int = 3) -> None:
         if not expect_video or _video_plays(webrtc, timeout_s=45.0):
             START_PRESSES.append(attempt)
             return
-        print(f"START press {attempt}: the stream fell back to START without video; pressing again")
+        stop = webrtc.get_by_role("button", name="STOP")
+        if stop.count():  # no video after 45 s and still streaming: stop it, as a person would, first
+            print(f"START press {attempt}: no video after 45 s; pressing STOP, then START again")
+            stop.click()
+            webrtc.get_by_role("button", name="START").wait_for(timeout=30_000)
+        else:
+            print(f"START press {attempt}: the stream fell back to START without video; pressing again")
     START_PRESSES.append(attempts)
     raise AssertionError(f"the WebRTC streamer did not stream after {attempts} presses of START")
 
