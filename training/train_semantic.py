@@ -14,7 +14,7 @@ Data (``--data``, default ``../shared/data/text``; :mod:`training.text_corpora`)
 per row:
 - MELD train (Friends), every row, weight 1;
 - DailyDialog train, every row with an emotion and a seeded ``--dd-neutral-rows`` of its
-  neutral rows (83% of it is neutral), weight 1;
+  neutral rows (83% of it is neutral), weight 1 (the neutral ones ``--dd-neutral-weight``);
 - GoEmotions-Ekman train, a seeded ``--go-rows`` of its single-label rows, ``--go-weight``;
 - CARER train (love -> happy), a seeded ``--carer-rows``, ``--carer-weight``.
 Loss: cross-entropy, optionally with class weights (weighted training frequency) **
@@ -155,14 +155,16 @@ def training_mix(data: Path, args, rng: np.random.Generator) -> tuple[list[TextR
     rows = meld + dd_emo + dd_neu_pick + go_pick + carer_pick
     weights = np.concatenate(
         [
-            np.ones(len(meld) + len(dd_emo) + len(dd_neu_pick), np.float32),
+            np.ones(len(meld) + len(dd_emo), np.float32),
+            np.full(len(dd_neu_pick), args.dd_neutral_weight, np.float32),
             np.full(len(go_pick), args.go_weight, np.float32),
             np.full(len(carer_pick), args.carer_weight, np.float32),
         ]
     )
+    dd_neu_w = "" if args.dd_neutral_weight == 1 else f", the neutral ones {args.dd_neutral_weight}"
     mix = (
         f"MELD train, all {len(meld)} utterances (weight 1); DailyDialog train, all {len(dd_emo)} utterances with an "
-        f"emotion + a seeded {len(dd_neu_pick)} of its {len(dd_neu)} neutral ones (weight 1); GoEmotions-Ekman train, "
+        f"emotion + a seeded {len(dd_neu_pick)} of its {len(dd_neu)} neutral ones (weight 1{dd_neu_w}); GoEmotions-Ekman train, "
         f"a seeded {len(go_pick)} of its {len(go)} single-label rows (weight {args.go_weight}); CARER train, a seeded "
         f"{len(carer_pick)} of {len(carer)} rows, love -> happy (weight {args.carer_weight}); context (previous utterance) "
         f"on MELD and DailyDialog rows, dropped at random for {args.context_dropout:.0%} of them each epoch"
@@ -721,6 +723,26 @@ def render_markdown(card: dict) -> str:
             )
         ev_means = {k: v for k, v in guard["evidence"].items() if not isinstance(v, dict)}
         lines += ["", "; ".join(f"{k}: {v * 100:.2f}%" for k, v in ev_means.items()) + "."]
+    levers = card.get("neutral_levers")
+    if levers:
+        lines += [
+            "",
+            "## Neutral share of emotional text, left out of training",
+            f"{levers['what']}. Levers fitted on the training sets' dev splits only; the left-out data set's dev split "
+            f"decides (rule: {levers['rule_text']}), its test split is reported once. Command: `{levers['command']}`.",
+            "",
+            "| left out | lever | dev: neutral share | dev: neutral recall | dev: headline | test: neutral share | "
+            "test: neutral recall | test: headline |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in levers["rows"]:
+            d, t = r["dev"], r["test"]
+            lines.append(
+                f"| {r['left_out']} | {r['lever']} | {_pct(d['neutral_share'])} | {_pct(d.get('neutral_recall'))} | "
+                f"{_pct(d['headline'])} | {_pct(t['neutral_share'])} | {_pct(t.get('neutral_recall'))} | "
+                f"{_pct(t['headline'])} |"
+            )
+        lines += ["", f"Decision: {levers['decision_text']}"]
     if card.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in card["notes"]]
     return "\n".join(lines) + "\n"
@@ -813,6 +835,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--dd-neutral-rows", type=int, default=5000, help="neutral DailyDialog train rows mixed in")
+    ap.add_argument("--dd-neutral-weight", type=float, default=1.0, help="loss weight of those neutral DailyDialog rows")
     ap.add_argument("--go-rows", type=int, default=5000, help="single-label GoEmotions-Ekman train rows mixed in")
     ap.add_argument("--go-weight", type=float, default=0.5, help="loss weight of GoEmotions rows")
     ap.add_argument("--carer-rows", type=int, default=3000, help="CARER train rows mixed in")
