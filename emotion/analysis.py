@@ -374,7 +374,7 @@ def _text(source: Source, name: str, analyzers: Analyzers) -> Analysis:
                 if cut:
                     cut_lines.append(line_no)
                 if line:  # the line number stands for the time; no audio, so no voice emotion
-                    utterances.append(Utterance(line_no, line_no, line, classifier.predict(line), None))
+                    utterances.append(Utterance(line_no, line_no, line, classifier.predict(line, typed=True), None))
     except UnicodeDecodeError:
         raise InputError(f"{name} is not UTF-8 text") from None
     notes = []

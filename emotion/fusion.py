@@ -69,6 +69,8 @@ class FusedEstimate(FrozenResult, LabelledProbabilities):
         label_index: index of the fused label in :data:`~emotion.labels.EMOTIONS`: among the
             labels the modalities said, the one with the highest fused probability (None: the
             most probable label, e.g. for an estimate built by hand).
+        face_ambiguous: the face took part at reduced weight, a toss-up between its top two labels
+            (:func:`fuse_modalities`).
     """
 
     probabilities: np.ndarray
@@ -76,6 +78,7 @@ class FusedEstimate(FrozenResult, LabelledProbabilities):
     face_id: int | None = None
     inputs: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
     label_index: int | None = None
+    face_ambiguous: bool = False
 
     @property
     def label(self) -> str:
@@ -220,7 +223,7 @@ def fuse_modalities(
     fused = fuse({"face": None if face is None else face[1], "semantic": semantic, "acoustic": acoustic}, weights, rule)
     if fused is None or face is None or "face" not in fused.weights:
         return fused
-    return replace(fused, face_id=face[0])
+    return replace(fused, face_id=face[0], face_ambiguous=bool(face_ambiguous))
 
 
 def fuse_utterance(

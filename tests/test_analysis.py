@@ -20,6 +20,7 @@ from emotion.analysis import Analyzers, analyze
 from emotion.batch import FILE_COLUMNS, run_batch
 from emotion.cli import main
 from emotion.errors import InputError
+from emotion.labels import EMOTIONS
 
 TOLERANCE = 2e-3
 """Probabilities may differ in the last digits between doors that run the models with other
@@ -99,6 +100,9 @@ def test_a_text_file_gives_the_same_rows_through_the_core_and_the_cli(tmp_path, 
         (3, "This is disgusting, take it away."),
     ]
     assert rows[0]["semantic_label"] == "happy"
+    # a text file is typed text: read with the card's typed-text neutral offset
+    typed = analyzers.text.predict("This is disgusting, take it away.", typed=True)
+    assert [rows[1][f"semantic_{e}"] for e in EMOTIONS] == pytest.approx(typed.tolist(), abs=1e-4)
     _same(rows, _cli_rows("text", path, capsys))
 
 

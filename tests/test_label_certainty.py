@@ -77,6 +77,8 @@ def test_an_ambiguous_face_says_both_labels_and_counts_half_in_fusion():
     )  # the rule halves only the faces it calls ambiguous
     assert halved.weights["face"] == pytest.approx(plain.weights["face"] * AMBIGUOUS_FACE_WEIGHT, abs=1e-3)
     assert halved.weights["semantic"] == pytest.approx(plain.weights["semantic"], abs=1e-3)
+    assert halved.face_ambiguous and not plain.face_ambiguous  # what the dashboard's fusion table notes
+    assert not fuse_modalities((1, clear.probabilities), words, None, face_ambiguity=rule).face_ambiguous
 
 
 def test_the_app_marks_faces_by_the_models_rule(astronaut_bgr):

@@ -137,6 +137,10 @@ def test_text_gives_the_core_s_probabilities(client, analyzers):
     body = response.json()
     assert list(body["probabilities"].values()) == pytest.approx([round(float(v), 4) for v in p], abs=1e-4)
     assert body["label"] == max(body["probabilities"], key=body["probabilities"].get)
+    # without a context the words are typed text, as a text file's lines are
+    alone = client.post("/v1/text", json={"text": "My exam results came today."}).json()
+    typed = analyzers.text.predict("My exam results came today.", typed=True)
+    assert list(alone["probabilities"].values()) == pytest.approx([round(float(v), 4) for v in typed], abs=1e-4)
     _problem(client.post("/v1/text", json={"text": ""}), 422, "invalid_input")
     _problem(client.post("/v1/text", json={"words": "hi"}), 422, "invalid_input")
 

@@ -15,10 +15,14 @@ the data sets the run was trained on):
 
 - ``as trained``: the run's own neutral offset and temperature (``train_semantic.calibrate``);
 - ``typed/conversation prior``: two neutral-logit offsets from
-  :data:`training.train_semantic.NEUTRAL_BIASES`, one for conversation (MELD, DailyDialog, read
+  :data:`OFFSETS`, one for conversation (MELD, DailyDialog, read
   with the previous utterance) and one for typed text (GoEmotions, CARER), each the best mean
   dev score over the training sets of its kind (CARER scored 7-way, so that a neutral
   prediction on its emotional tweets counts as wrong); with no data set of a kind, no offset;
+- ``typed-text prior``: the typed offset alone, conversation left as trained (the conversation
+  offset is fitted on DailyDialog dev alone when MELD is left out, and DailyDialog is 88%
+  neutral); this is what the app can apply, since it knows which text is typed (a text file,
+  ``POST /v1/text`` without context) and which is a transcript;
 - ``class-balanced prior``: one temperature and a bias per class fitted by class-balanced NLL
   on the pooled training dev sets (:func:`training.metrics.fit_correction`, ``"prior"``);
 - a run trained with other per-data-set weights (``--dd-neutral-weight``) enters as its own
@@ -31,8 +35,13 @@ Markdown table (dev and test).
 
     OMP_NUM_THREADS=1 python training/train_semantic.py --epochs 1 --leave-out meld \\
         --out /work/lodo/base_meld/text_emotion.onnx --workdir /work/lodo/base_meld/work   # one per data set
-    python training/neutral_levers.py --runs /work/lodo/base_* --weighted /work/lodo/ddw05_* \\
-        --out models_onnx/text_neutral_levers.json
+    python training/neutral_levers.py --runs /work/lodo/base_* --weighted /work/lodo/ddw_* \\
+        --out /work/lodo/neutral_levers.json --card models_onnx/text_emotion.json
+
+With ``--card``, when the rule keeps the typed-text prior, the shipped model's own typed offset
+(fitted the same way on its GoEmotions and CARER dev splits) is written into the card as
+``typed_text.neutral_offset``; :class:`emotion.text.semantic.TextEmotionClassifier` applies it
+to typed text.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import argparse
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -48,9 +58,17 @@ import numpy as np  # noqa: E402
 
 from emotion.labels import EMOTIONS  # noqa: E402
 from emotion.text.semantic import TextEmotionClassifier  # noqa: E402
-from training.metrics import apply_correction, fit_correction  # noqa: E402
-from training.text_corpora import DATASETS, DEFAULT_DATA, load  # noqa: E402
-from training.train_semantic import CONTEXT_DATASETS, HEADLINE, NEUTRAL, NEUTRAL_BIASES, dataset_scores, predict_onnx  # noqa: E402
+from training.metrics import apply_correction, fit_correction, softmax  # noqa: E402
+from training.text_corpora import DEFAULT_DATA, load  # noqa: E402
+from training.train_semantic import (  # noqa: E402
+    CONTEXT_DATASETS,
+    NEUTRAL,
+    NEUTRAL_BIASES,
+    dataset_scores,
+    dev_sets,
+    neutral_levers_table,
+    predict_onnx,
+)
 
 TYPED = ("goemotions_ekman", "carer")
 """Typed text (Reddit comments, tweets): read on its own. The others are conversation."""
@@ -58,6 +76,10 @@ MIN_SHARE_GAIN = 0.03
 MAX_RECALL_LOSS = 0.05
 MAX_HEADLINE_LOSS = 0.01
 GO_DEV_ROWS = 2000
+OFFSETS = NEUTRAL_BIASES
+"""Neutral-logit offsets tried per kind, -1 to +2: the calibration's grid. A wider one (-2 to +2,
+measured) lets the typed offset fitted on CARER alone, which has no neutral label, run to its
+edge: on GoEmotions left out, neutral share 21.6% but neutral recall 55% (test)."""
 
 
 def neutral_figures(rows, logp: np.ndarray) -> dict:
@@ -66,8 +88,7 @@ def neutral_figures(rows, logp: np.ndarray) -> dict:
     pred = logp.argmax(1)
     emotional = np.array([NEUTRAL not in r.golds for r in rows])
     gold_neutral = np.array([r.label == NEUTRAL for r in rows])
-    p = np.exp(logp - logp.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
+    p = softmax(logp)
     out = {
         "n_emotional": int(emotional.sum()),
         "neutral_share": round(float((pred[emotional] == NEUTRAL).mean()), 4),
@@ -82,8 +103,7 @@ def seven_way_score(d: str, rows, logp: np.ndarray) -> float:
     """Selection score of one dev set: its headline, but CARER's accuracy 7-way (neutral = wrong)."""
     if d == "carer":
         return float((logp.argmax(1) == np.array([r.label for r in rows])).mean())
-    p = np.exp(logp - logp.max(1, keepdims=True))
-    return dataset_scores(d, rows, p / p.sum(1, keepdims=True))["headline"]
+    return dataset_scores(d, rows, softmax(logp))["headline"]
 
 
 def kind_offsets(dev: dict, logp: dict) -> dict:
@@ -95,7 +115,7 @@ def kind_offsets(dev: dict, logp: dict) -> dict:
             out[kind] = 0.0
             continue
         tried = []
-        for b in NEUTRAL_BIASES:
+        for b in OFFSETS:
             shift = np.eye(len(EMOTIONS))[NEUTRAL] * b
             tried.append((np.mean([seven_way_score(d, dev[d], logp[d] + shift) for d in names]), -abs(b), float(b)))
         out[kind] = max(tried)[2]
@@ -113,15 +133,7 @@ def run_report(run: Path, data: Path, seed: int) -> dict:
     card = json.loads((run / "text_emotion.json").read_text())
     left = card["leave_out"]
     clf = TextEmotionClassifier(run / "text_emotion.onnx")
-    rng = np.random.default_rng(seed)
-    dev = {}
-    for d in DATASETS:
-        if d == left:
-            continue
-        rows = load(data, d, "dev")
-        if d == "goemotions_ekman":
-            rows = [rows[i] for i in np.sort(rng.choice(len(rows), min(GO_DEV_ROWS, len(rows)), replace=False))]
-        dev[d] = rows
+    dev = dev_sets(data, SimpleNamespace(leave_out=left, go_dev_rows=GO_DEV_ROWS), np.random.default_rng(seed))
     held = {"dev": load(data, left, "dev"), "test": load(data, left, "test")}
     cache = run / "neutral_levers_logp.npz"
     if cache.is_file():
@@ -140,6 +152,7 @@ def run_report(run: Path, data: Path, seed: int) -> dict:
     levers = {
         "as trained": lambda lp: lp,
         "typed/conversation prior": lambda lp: lp + np.eye(len(EMOTIONS))[NEUTRAL] * offsets[kind],
+        "typed-text prior": lambda lp: lp + np.eye(len(EMOTIONS))[NEUTRAL] * (offsets["typed"] if kind == "typed" else 0.0),
         "class-balanced prior": lambda lp: apply_correction(lp, correction),
     }
     out = {
@@ -164,9 +177,7 @@ def decide(reports: list[dict], weighted: list[dict]) -> dict:
     base = {r["left_out"]: r["levers"]["as trained"]["dev"] for r in reports}
     candidates = {name: {r["left_out"]: r["levers"][name]["dev"] for r in reports} for name in reports[0]["levers"]}
     if weighted:
-        candidates["DailyDialog neutral rows weighted " + weighted[0]["weight"]] = {
-            r["left_out"]: r["levers"]["as trained"]["dev"] for r in weighted
-        }
+        candidates[weighted_name(weighted[0])] = {r["left_out"]: r["levers"]["as trained"]["dev"] for r in weighted}
     rows, kept, best = {}, "as trained", 0.0
     for name, per in candidates.items():
         common = [d for d in per if d in base]
@@ -188,26 +199,24 @@ def decide(reports: list[dict], weighted: list[dict]) -> dict:
     return {"kept": kept, "candidates": rows}
 
 
+def summary_rows(report: dict) -> list[dict]:
+    """One row per (left-out set, lever): ``left_out``, ``lever``, ``dev`` and ``test`` figures
+    (:func:`neutral_figures`); a weighted run enters with its ``as trained`` figures only."""
+    rows = []
+    for r in report["runs"]:
+        rows += [{"left_out": r["left_out"], "lever": n, "dev": v["dev"], "test": v["test"]} for n, v in r["levers"].items()]
+    for r in report["weighted"]:
+        v = r["levers"]["as trained"]
+        rows.append({"left_out": r["left_out"], "lever": weighted_name(r), "dev": v["dev"], "test": v["test"]})
+    return rows
+
+
+def weighted_name(run: dict) -> str:
+    return f"DailyDialog neutral rows weighted {run['weight']}"
+
+
 def markdown(report: dict) -> str:
-    lines = [
-        "| left out | lever | dev neutral share | dev neutral recall | dev headline | test neutral share | test neutral recall | test headline |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-
-    def pct(x):
-        return "-" if x is None else f"{100 * x:.1f}%"
-
-    for r in report["runs"] + report["weighted"]:
-        for name, v in r["levers"].items():
-            label = name if r in report["runs"] else f"DailyDialog neutral weight {r['weight']} ({name})"
-            if r in report["weighted"] and name != "as trained":
-                continue
-            d, t = v["dev"], v["test"]
-            lines.append(
-                f"| {HEADLINE[r['left_out']][1].split()[0]} | {label} | {pct(d['neutral_share'])} | {pct(d.get('neutral_recall'))} | "
-                f"{pct(d['headline'])} | {pct(t['neutral_share'])} | {pct(t.get('neutral_recall'))} | {pct(t['headline'])} |"
-            )
-    return "\n".join(lines)
+    return "\n".join(neutral_levers_table(summary_rows(report)))
 
 
 def decision_text(decision: dict) -> str:
@@ -224,19 +233,14 @@ def decision_text(decision: dict) -> str:
     return "; ".join(parts) + f". Kept: {decision['kept']}."
 
 
-def add_to_card(card_path: Path, report: dict, args) -> None:
-    """Write the report's summary into the card ``card_path`` (``neutral_levers``) and re-render its .md."""
+def add_to_card(card_path: Path, report: dict, typed_offset: dict | None = None) -> None:
+    """Write the report's summary into the card ``card_path`` (``neutral_levers``) and re-render its
+    .md; ``typed_offset``: the shipped model's typed-text offset (:func:`shipped_typed_offset`), written
+    as ``typed_text`` when given, removed when None."""
     from training.train_semantic import render_markdown
 
     card = json.loads(card_path.read_text())
-    rows = []
-    for r in report["runs"] + report["weighted"]:
-        for name, v in r["levers"].items():
-            if r in report["weighted"]:
-                if name != "as trained":
-                    continue
-                name = f"DailyDialog neutral rows weighted {r['weight']}"
-            rows.append({"left_out": r["left_out"], "lever": name, "dev": v["dev"], "test": v["test"]})
+    rows = summary_rows(report)
     rule = report["rule"]
     card["neutral_levers"] = {
         "what": "Neutral share: of the left-out data set's rows without a neutral gold, the share whose 7-way arg-max "
@@ -252,8 +256,30 @@ def add_to_card(card_path: Path, report: dict, args) -> None:
         "decision": report["decision"],
         "decision_text": decision_text(report["decision"]),
     }
+    card.pop("typed_text", None)
+    if typed_offset is not None:
+        card["typed_text"] = typed_offset
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     card_path.with_suffix(".md").write_text(render_markdown(card))
+
+
+def shipped_typed_offset(card_path: Path, data: Path, seed: int) -> dict:
+    """The typed-text neutral offset of the model beside ``card_path``: :func:`kind_offsets`'s
+    ``typed`` offset on its GoEmotions (the seeded 2000 dev rows) and CARER dev splits."""
+    clf = TextEmotionClassifier(card_path.with_suffix(".onnx"))
+    dev = dev_sets(data, SimpleNamespace(leave_out=None, go_dev_rows=GO_DEV_ROWS), np.random.default_rng(seed))
+    typed = {d: dev[d] for d in TYPED}
+    offset = kind_offsets(typed, {d: log_probs(clf, rows) for d, rows in typed.items()})["typed"]
+    return {
+        "neutral_offset": offset,
+        "applies_to": "typed text: a text file's lines and POST /v1/text without a context; speech transcripts and "
+        "text with a context are read as trained",
+        "fitted_on": "the best mean dev score of "
+        + " and ".join(f"{d} dev ({len(typed[d])} rows)" for d in TYPED)
+        + f" over the neutral offsets {OFFSETS[0]:+.2f} to {OFFSETS[-1]:+.2f} in steps of 0.25 (CARER scored 7-way: neutral counts as wrong)",
+        "evidence": "training/neutral_levers.py on the leave-one-dataset-out runs: the typed-text prior (the offset "
+        "fitted on the other typed set) kept by the rule (section: Neutral share of emotional text)",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     if args.card:
-        add_to_card(args.card, report, args)
+        keep = report["decision"]["kept"] == "typed-text prior"
+        add_to_card(args.card, report, shipped_typed_offset(args.card, args.data, args.seed) if keep else None)
     print(markdown(report))
     print(json.dumps(report["decision"], indent=2))
     return 0

@@ -81,6 +81,17 @@ LEVERS_NOT_MEASURED = (
     "Attention pooling: not measured. The features are already statistics-pooled (mean and standard deviation of each "
     "channel over the utterance); attention pooling needs the frame-level encoder states, which the feature cache does not keep.",
 )
+LEVERS_DECLINED = (
+    "eGeMAPS and Whisper features together (the `whisper tiny L2 + egemaps` row above): validation UAR 0.409 "
+    "against 0.406 for the chosen configuration (+0.003, below the 0.005 a correction needs here) and LOCO 0.425 "
+    "against 0.416, with neutral recall 0.34 / 0.46 / 0.26 / 0.30 (the same targets missed) and the same over-predicted "
+    "label (rate ratio 1.86). Not shipped: the gain is within the spread between neighbouring configurations, and "
+    "the app would need openSMILE at run time (the `opensmile` wheel, a native library under audEERING's research "
+    "licence, which needs a separate licence for commercial use), while every other run-time dependency is under an open-source licence. "
+    "Decided 2026-12-04.",
+    "Statistics pooling is what the voice model uses (mean and standard deviation of each encoder channel over the "
+    "utterance); attention pooling is the other pooling the issue names (next item).",
+)
 HELD_OUT_SPEAKER = "ravdess:24"
 """Left out of the final model only (the tests' unseen clips); every evaluation uses it as usual."""
 UNCERTAIN_BELOW = DEFAULT_UNCERTAIN_BELOW
@@ -738,6 +749,7 @@ def render_markdown(card: dict) -> str:
         val = f"{r['validation_uar']:.3f}" if r.get("validation_uar") is not None else "–"
         live_s = f"{live_unsure:.0%}" if live_unsure is not None else "–"
         lines.append(f"| {r['name']} | {val} | {neutral} | {r['max_rate_ratio']:.2f} | {unsure} | {live_s} | {sess} |")
+    lines += ["", "Levers of issue 26 measured and not shipped:", ""] + [f"- {v}" for v in LEVERS_DECLINED]
     lines += ["", "Levers of issue 26 not measured, and why:", ""] + [f"- {v}" for v in LEVERS_NOT_MEASURED]
     lines += ["", "Confusion matrices of the chosen configuration, LOCO (rows true, columns predicted):", ""]
     for c, s in ev["chosen_loco"]["test"].items():

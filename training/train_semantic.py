@@ -524,6 +524,23 @@ def _table_row(name: str, ev: dict) -> str:
     )
 
 
+def neutral_levers_table(rows: list[dict]) -> list[str]:
+    """Markdown lines of the neutral-share table (:mod:`training.neutral_levers`): one line per
+    row dict with ``left_out``, ``lever``, ``dev`` and ``test`` figures."""
+    lines = [
+        "| left out | lever | dev: neutral share | dev: neutral recall | dev: headline | test: neutral share | "
+        "test: neutral recall | test: headline |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        d, t = r["dev"], r["test"]
+        lines.append(
+            f"| {r['left_out']} | {r['lever']} | {_pct(d['neutral_share'])} | {_pct(d.get('neutral_recall'))} | "
+            f"{_pct(d['headline'])} | {_pct(t['neutral_share'])} | {_pct(t.get('neutral_recall'))} | {_pct(t['headline'])} |"
+        )
+    return lines
+
+
 def lodo_rows(cards: list[Path]) -> dict:
     """{left-out data set: its test scores and the run's recipe} from the cards of ``--leave-out`` runs."""
     out = {}
@@ -731,18 +748,16 @@ def render_markdown(card: dict) -> str:
             f"{levers['what']}. Levers fitted on the training sets' dev splits only; the left-out data set's dev split "
             f"decides (rule: {levers['rule_text']}), its test split is reported once. Command: `{levers['command']}`.",
             "",
-            "| left out | lever | dev: neutral share | dev: neutral recall | dev: headline | test: neutral share | "
-            "test: neutral recall | test: headline |",
-            "|---|---|---|---|---|---|---|---|",
         ]
-        for r in levers["rows"]:
-            d, t = r["dev"], r["test"]
-            lines.append(
-                f"| {r['left_out']} | {r['lever']} | {_pct(d['neutral_share'])} | {_pct(d.get('neutral_recall'))} | "
-                f"{_pct(d['headline'])} | {_pct(t['neutral_share'])} | {_pct(t.get('neutral_recall'))} | "
-                f"{_pct(t['headline'])} |"
-            )
+        lines += neutral_levers_table(levers["rows"])
         lines += ["", f"Decision: {levers['decision_text']}"]
+    typed = card.get("typed_text")
+    if typed:
+        lines += [
+            "",
+            f"Shipped: {typed['applies_to']}. Typed text gets a neutral offset of {typed['neutral_offset']:+.2f} on the "
+            f"log-probabilities (then renormalised), {typed['fitted_on']}. Evidence: {typed['evidence']}.",
+        ]
     if card.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in card["notes"]]
     return "\n".join(lines) + "\n"

@@ -310,7 +310,8 @@ def create_app(settings: Settings | None = None, analyzers: Analyzers | None = N
             notes.append(f"the text was cut at {settings.max_text_chars} characters (EMOTION_MAX_TEXT_CHARS)")
         context = (body.context or "").strip()[: settings.max_text_chars] or None
         t0 = time.perf_counter()
-        p = await run_in_threadpool(classifier.predict, words, context)
+        # without a context the words are typed text (the card's typed-text neutral offset applies)
+        p = await run_in_threadpool(classifier.predict, words, context, context is None)
         service.metrics.inference.labels("text").observe(time.perf_counter() - t0)
         i = int(p.argmax())
         return TextResult(

@@ -208,14 +208,16 @@ class SpeechEmotionAnalyzer:
         )
 
     def analyze_text(self, text: str, context: str | None = None) -> np.ndarray:
-        """Semantic emotion float32 (7,) of typed text; ``context``: the sentence before it, if any.
+        """Semantic emotion float32 (7,) of typed text; ``context``: the sentence before it, if any
+        (without one, the text card's typed-text neutral offset applies:
+        :class:`~emotion.text.semantic.TextEmotionClassifier`).
 
         Raises:
             InputError: empty text, or no text model loaded.
         """
         if self.semantic is None:
             raise InputError("no text emotion model is loaded")
-        return self.semantic.predict(text, context)
+        return self.semantic.predict(text, context, typed=True)
 
     def analyze_file(
         self,

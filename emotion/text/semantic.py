@@ -18,8 +18,10 @@ from tokenizers import Tokenizer
 
 from ..config import Settings
 from ..errors import InputError, ModelError
-from ..labels import NUM_EMOTIONS
+from ..labels import EMOTIONS, NUM_EMOTIONS
 from ..models import OnnxModel
+
+NEUTRAL = EMOTIONS.index("neutral")
 
 DEFAULT_MAX_LENGTH = 128
 """Longest token sequence (including [CLS] and [SEP]) when the card names none."""
@@ -119,6 +121,12 @@ class TextEmotionClassifier:
     a wrong one more often than to the right one. It costs a second, context-free pass for the
     texts that have a context.
 
+    Typed text: text a person typed (a text file's lines, ``POST /v1/text`` without a context)
+    is read with ``typed=True``. When the card has ``typed_text.neutral_offset`` (chosen by
+    ``training/neutral_levers.py``: on data sets left out of training, typed emotional text
+    otherwise read as neutral 48-57% of the time), that offset is added to the neutral
+    log-probability of such text before renormalising. Transcripts of speech are read as trained.
+
     ``predict`` and ``predict_batch`` are safe to call from several threads at once
     (the tokenizer's padding/truncation state is set once here, encoding is guarded
     by a lock, and onnxruntime sessions are thread-safe).
@@ -150,6 +158,8 @@ class TextEmotionClassifier:
             (float(guard["confident"]), float(guard["override"])) if self.reads_context and guard else None
         )
         """(confident, override) of the context guard (see above), or None."""
+        self.typed_neutral_offset = float((self.model.card.get("typed_text") or {}).get("neutral_offset", 0.0))
+        """Offset added to the neutral log-probability of typed text without context (see above)."""
 
     @property
     def name(self) -> str:
@@ -186,12 +196,19 @@ class TextEmotionClassifier:
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
         return {"input_ids": ids, "attention_mask": mask}
 
-    def predict_batch(self, texts: Sequence[str], contexts: Sequence[str | None] | None = None, guard: bool = True) -> np.ndarray:
+    def predict_batch(
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[str | None] | None = None,
+        guard: bool = True,
+        typed: bool = False,
+    ) -> np.ndarray:
         """Probabilities float32 [n, 7] (rows sum to 1, :data:`~emotion.labels.EMOTIONS`
         order) for ``texts``, in one ONNX call (two with contexts and the context guard);
         an empty list gives [0, 7]. ``contexts``: the previous utterance of each text's
         conversation (see :meth:`encode`); ``guard``: apply the context guard (the class's
-        docstring) when the card has one.
+        docstring) when the card has one; ``typed``: the texts were typed, not spoken, so those
+        without a context get the card's typed-text neutral offset (the class's docstring).
 
         Raises:
             InputError: ``texts`` is a bare string, or a text is not a ``str`` or is empty, or a
@@ -202,9 +219,12 @@ class TextEmotionClassifier:
         if len(texts) == 0:
             return np.zeros((0, NUM_EMOTIONS), np.float32)
         probs = np.asarray(self.model.run(self.encode(list(texts), None if contexts is None else list(contexts))), np.float32)
+        has_context = [bool(contexts is not None and contexts[i] and contexts[i].strip()) for i in range(len(texts))]
+        if typed and self.typed_neutral_offset:
+            probs = self._typed(probs, np.array(has_context))
         if not guard or self.context_guard is None or contexts is None:
             return probs
-        with_context = [i for i, c in enumerate(contexts) if c and c.strip()]
+        with_context = [i for i, c in enumerate(has_context) if c]
         if not with_context:
             return probs
         alone = np.asarray(self.model.run(self.encode([texts[i] for i in with_context])), np.float32)
@@ -215,13 +235,22 @@ class TextEmotionClassifier:
                 out[i] = row
         return out
 
-    def predict(self, text: str, context: str | None = None) -> np.ndarray:
+    def _typed(self, probs: np.ndarray, has_context: np.ndarray) -> np.ndarray:
+        """``probs`` with the typed-text neutral offset applied to the rows without a context."""
+        out = probs.copy()
+        rows = ~has_context
+        out[rows, NEUTRAL] *= np.float32(np.exp(self.typed_neutral_offset))
+        out[rows] /= out[rows].sum(1, keepdims=True)
+        return out
+
+    def predict(self, text: str, context: str | None = None, typed: bool = False) -> np.ndarray:
         """Probabilities float32 (7,) (sum 1, EMOTIONS order) for one utterance; ``context``:
-        the utterance before it in the same conversation, or None.
+        the utterance before it in the same conversation, or None; ``typed``: typed text, not a
+        transcript (:meth:`predict_batch`).
 
         Raises:
             InputError: ``text`` is not a ``str``, or is empty or whitespace only.
         """
         if not isinstance(text, str):
             raise InputError(f"text must be a string, got {type(text).__name__}")
-        return self.predict_batch([text], [context])[0]
+        return self.predict_batch([text], [context], typed=typed)[0]
