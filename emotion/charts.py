@@ -34,14 +34,21 @@ def probability_bars(probabilities: np.ndarray, title: str | None = None, height
 
 ROW_HEIGHT = 240  # pixels per row of small multiples
 ROW_GAP = 110  # pixels between rows: the rotated emotion names and the next row's title
+SINGLE_HEIGHT = 360  # pixels of the chart of a single face
 
 
 def faces_probability_bars(probabilities: Sequence[np.ndarray], titles: Sequence[str], cols: int = 3) -> go.Figure:
     """Small multiples: one bar chart per face. ``probabilities``: n vectors (7,);
-    ``titles``: n subplot titles (e.g. ``"#1 happy 87%"``)."""
+    ``titles``: n subplot titles (e.g. ``"#1 happy 87%"``). One face gets one bar chart of
+    :data:`SINGLE_HEIGHT` pixels (:func:`probability_bars`), not a strip one row high.
+
+    Raises:
+        ValueError: no faces."""
     n = len(probabilities)
     if n == 0:
         raise ValueError("no faces to chart")
+    if n == 1:
+        return probability_bars(probabilities[0], title=titles[0], height=SINGLE_HEIGHT)
     cols = min(cols, n)
     rows = math.ceil(n / cols)
     # a fixed gap in pixels between rows, room for the rotated tick labels and the next title
@@ -125,10 +132,16 @@ def with_gaps(times: np.ndarray, probabilities: np.ndarray, gap_s: float) -> tup
 
 def utterance_trend(utterances, modality: str, title: str, height: int = 300) -> go.Figure | None:
     """Emotion of each utterance over the session: ``modality`` is ``"semantic"`` or
-    ``"acoustic"``; x is the utterance's end time (s). None when no utterance has it."""
+    ``"acoustic"``; x is the utterance's end time (s). None when no utterance has it. With one
+    utterance, a trend would be a lone dot: its probabilities as bars instead
+    (:func:`probability_bars`, the title naming its span)."""
     rows = [(u.end_s, getattr(u, modality)) for u in utterances if getattr(u, modality) is not None]
     if not rows:
         return None
+    if len(rows) == 1:
+        (u,) = [u for u in utterances if getattr(u, modality) is not None]
+        span = f"{round(u.start_s, 1) + 0.0:.1f}–{round(u.end_s, 1) + 0.0:.1f} s"
+        return probability_bars(rows[0][1], title=f"{title} (one utterance, {span})", height=height)
     t = np.array([r[0] for r in rows])
     p = np.stack([r[1] for r in rows])
     return probability_trend(t, p, window_s=None, height=height, title=title, markers=True)

@@ -25,7 +25,7 @@ from . import display
 from .config import MAX_SAMPLE_FPS as MAX_FPS
 from .errors import EmotionError
 from .formats import EXTENSIONS as KINDS
-from .formats import TEXT_EXTENSIONS
+from .formats import IMAGE_EXTENSIONS, TEXT_EXTENSIONS
 from .sanitize import terminal
 from .schema import TranscriptStatus
 from .timeline import Timeline
@@ -50,9 +50,12 @@ def _table(timeline: Timeline) -> str:
         r = {k: terminal(v) if isinstance(v, str) and k not in ("text", "translation") else v for k, v in r.items()}
         if r["kind"] == "face":
             label = display.face_label(r.get("label"), r.get("face_status"))
-            out.append(
-                f"{r['source']}\t{r['start_s']:.2f} s\tface #{r['face_id']}\t({r['x']}, {r['y']}, {r['w']}, {r['h']})\t{label}"
-            )
+            if r.get("label"):
+                label += f" {r['face_' + r['label']]:.0%}"
+            # a photo has no time; a video's face carries its frame's
+            when = "" if r["source"].lower().split(".")[-1] in IMAGE_EXTENSIONS else f"{r['start_s']:.2f} s\t"
+            face = "face" if r.get("face_id") is None else f"face #{r['face_id']}"
+            out.append(f"{r['source']}\t{when}{face}\tbox x={r['x']} y={r['y']} w={r['w']} h={r['h']} px\t{label}")
         elif r["kind"] == "fused":
             out.append(f"{r['source']}\t{r['start_s']:.2f}-{r['end_s']:.2f} s\tfused\t{r['label']}")
         else:

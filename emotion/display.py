@@ -33,6 +33,12 @@ NO_WORDS = "(no words recognised)"
 """What stands for an empty transcript."""
 
 
+def seconds(t: float, digits: int = 1) -> str:
+    """A media time for the page, e.g. ``"12.3"`` (``digits`` decimals; never ``"-0.0"``: a time
+    a float error put just below 0 s shows as 0)."""
+    return f"{round(float(t), digits) + 0.0:.{digits}f}"
+
+
 def transcript(text: str, status: TranscriptStatus | str | None) -> str:
     """An utterance's transcript as the pages show it in a line or a table cell: the text,
     :data:`NO_WORDS` when empty, or :data:`HIDDEN_TRANSCRIPT` when it is unreliable."""

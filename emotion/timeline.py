@@ -65,6 +65,12 @@ def _probs(prefix: str, p) -> dict:
     return {f"{prefix}_{e}": round(float(v), 4) for e, v in zip(EMOTIONS, np.asarray(p).reshape(-1), strict=True)}
 
 
+def seconds(t: float) -> float:
+    """A media time in seconds as the timeline holds it: rounded to 1 ms, never ``-0.0`` (a time a
+    float error put just below the clock's 0 s reads 0.0, not "-0.0")."""
+    return round(float(t), 3) + 0.0
+
+
 def face_row(face, t: float, source: str) -> dict:
     """Timeline row of a face (:class:`~emotion.face.analyzer.FaceEmotion` or tracked face) at ``t`` s;
     a face whose expression cannot be read has its ``face_status``, no label and no probabilities."""
@@ -74,8 +80,8 @@ def face_row(face, t: float, source: str) -> dict:
     return {
         "kind": "face",
         "source": source,
-        "start_s": round(t, 3),
-        "end_s": round(t, 3),
+        "start_s": seconds(t),
+        "end_s": seconds(t),
         "face_id": getattr(face, "face_id", None),
         "x": x,
         "y": y,
@@ -92,8 +98,8 @@ def utterance_row(u, source: str) -> dict:
     return {
         "kind": "utterance",
         "source": source,
-        "start_s": round(u.start_s, 3),
-        "end_s": round(u.end_s, 3),
+        "start_s": seconds(u.start_s),
+        "end_s": seconds(u.end_s),
         "text": u.text,
         "language": u.language,
         "translation": u.translation,
@@ -111,8 +117,8 @@ def fused_row(fused, start_s: float, end_s: float, source: str) -> dict:
     return {
         "kind": "fused",
         "source": source,
-        "start_s": round(start_s, 3),
-        "end_s": round(end_s, 3),
+        "start_s": seconds(start_s),
+        "end_s": seconds(end_s),
         "face_id": getattr(fused, "face_id", None),
         "label": fused.label,
         **_probs("face", fused.probabilities),

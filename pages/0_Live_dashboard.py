@@ -25,7 +25,8 @@ STATUS_REFRESH_S = 1.0  # fused label, transcript, metrics
 CHART_REFRESH_S = 2.0  # the four charts (each refresh rebuilds the Plotly figures on the server)
 FINISH_S = 15.0  # after STOP, keep refreshing this long at most while the last utterance is analysed
 BACKLOG_WARN_S = 10.0
-TRANSCRIPT_LINES = 5
+TRANSCRIPT_LINES = 20  # the latest utterances, newest first, in a scroll box
+TRANSCRIPT_HEIGHT = 340  # pixels
 CHART_UTTERANCES = 20
 
 page_header(
@@ -55,6 +56,9 @@ camera = st.session_state.setdefault("dash_camera", True)
 microphone = st.session_state.setdefault("dash_microphone", True)
 
 
+CAMERA_OFF = "Camera off: no faces are read. Press STOP, switch it on under Devices in the sidebar, then START."
+
+
 def device_switches(disabled: bool) -> None:
     with devices:
         st.subheader("Devices")
@@ -81,7 +85,9 @@ if not (camera or microphone):
 # transcript on its right, the three trends below.
 metrics_row = st.container(key="dash_metrics")
 wrap_columns_below("dash_metrics", 1280)
-face_col, video_col, status_col = st.columns([1.15, 1.75, 1.6])
+# the camera and the current face get the width; the fused estimate and the transcript (a
+# scroll box of fixed height) sit below them, so the trends stay in view
+face_col, video_col = st.columns([1, 1.5])
 with video_col:
     # One streamer carries both: the video callback runs in streamlit-webrtc's worker on the newest
     # frame only (latest-frame-wins), the queued audio callback gets every frame (never dropped) and
@@ -123,13 +129,14 @@ PART_NAMES = {name: short.capitalize() for name, short in MODALITY_SHORT.items()
 
 
 def _span(window: tuple[float, float] | None) -> str:
-    return "–" if window is None else f"{window[0]:.1f}–{window[1]:.1f}"
+    return "–" if window is None else f"{display.seconds(window[0])}–{display.seconds(window[1])}"
 
 
 def parts_table(snap) -> str:
     """The fusion panel's rows as a Markdown table (labels and numbers only: no user text)."""
     rows = ["| Part | Says | Weight |", "|---|---|---|"]
-    for part in snap.now_parts(weights):
+    off = [d for d, on in (("camera", camera), ("microphone", microphone)) if not on]
+    for part in snap.now_parts(weights, devices_off=off):
         # a part with nothing says why in its "Says" cell; a reduced weight says why beside it
         says = part.note if part.label is None else f"{part.label} {part.probability:.0%}"
         note = f" ({part.note})" if part.label is not None and part.note else ""
@@ -140,10 +147,10 @@ def parts_table(snap) -> str:
 def windows_line(snap) -> str:
     """The seconds each part of the current estimate covers, on the session clock."""
     face = snap.now_face_window
-    line = f"Face: mean over {_span(face)} s." if face is not None else ""
+    line = f"Face: mean over {_span(face)} s." if face is not None and camera else ""
     u = snap.now_utterance
     if u is not None:
-        line += f" Words and voice: the utterance at {u.start_s:.1f}–{u.end_s:.1f} s."
+        line += f" Words and voice: the utterance at {display.seconds(u.start_s)}–{display.seconds(u.end_s)} s."
     else:
         line += f" Words and voice: none in the last {snap.speech_hold_s:g} s."
     return line.strip()
@@ -176,12 +183,22 @@ with metrics_row:
 def status_panel() -> None:
     snap = session.snapshot(weights, ended=not playing)
     shown_after = session.mark_shown(snap)  # seconds from the end of each utterance to this page
+    fused_col, words_col = st.columns([1, 1.25])
+    with fused_col:
+        fused_panel(snap)
+    with words_col:
+        transcript_panel(snap, shown_after)
+    if refreshing and not playing and not finishing():
+        st.rerun()  # the last utterance is in: one full rerun stops the timers
+
+
+def fused_panel(snap) -> None:
     fused = snap.fused_now
     if fused is not None:
         st.metric(
             "Fused emotion" + ("" if playing else " (end of the stream)"),
             fused.label,
-            f"{fused.score:.0%} · at {snap.media_end_s or snap.now_s:.1f} s",
+            f"{fused.score:.0%} · at {display.seconds(snap.media_end_s or snap.now_s)} s",
             delta_color="off",
             delta_arrow="off",
             border=True,
@@ -205,35 +222,41 @@ def status_panel() -> None:
             f"{snap.speech.skipped_s:.0f} s of speech were skipped (not analysed): the analysis fell more than "
             f"{MAX_BACKLOG_S:.0f} s behind the microphone."
         )
+
+
+def transcript_panel(snap, shown_after) -> None:
     st.markdown("**Latest transcript**")
+    box = st.container(height=TRANSCRIPT_HEIGHT, key="dash_transcript")  # scrolls; the page does not grow
     if not snap.utterances:
-        st.caption("Say a sentence, then pause." if playing and microphone else "No utterance yet.")
+        box.caption("Say a sentence, then pause." if playing and microphone else "No utterance yet.")
     recent = list(zip(snap.utterances, snap.fused_utterances, shown_after, strict=True))[-TRANSCRIPT_LINES:]
     note = language_note(snap.utterances)
     if note:
-        st.caption(note)
+        box.caption(note)
     for u, f, after in reversed(recent):
-        st.text(f"[{u.start_s:.1f}–{u.end_s:.1f} s] {display.transcript(u.text, u.transcript_status)}")  # plain text
+        box.text(
+            f"[{display.seconds(u.start_s)}–{display.seconds(u.end_s)} s] {display.transcript(u.text, u.transcript_status)}"
+        )  # plain text
         if u.translation:
-            st.text(f"({u.language} → en) {u.translation}")
+            box.text(f"({u.language} → en) {u.translation}")
         parts = [display.utterance_line(u, f)]
         if after is not None:
             parts.append(f"shown {after:.1f} s after it ended")
-        st.caption(" · ".join(parts))
-    hidden_transcripts([u for u, _, _ in recent], key="dash-hidden")
-    if refreshing and not playing and not finishing():
-        st.rerun()  # the last utterance is in: one full rerun stops the timers
+        box.caption(" · ".join(parts))
+    with box:
+        hidden_transcripts([u for u, _, _ in recent], key="dash-hidden")
 
 
-with status_col:
-    status_panel()
+status_panel()
 
 
 @st.fragment(run_every=CHART_REFRESH_S if refreshing else None)
 def current_face_panel() -> None:
     snap = session.snapshot(weights)
     followed = snap.face.followed
-    if weights["face"] == 0:
+    if not camera:
+        st.info(CAMERA_OFF)
+    elif weights["face"] == 0:
         st.info("Face switched off.")
     elif followed is not None and not followed.readable:
         st.info(
@@ -257,7 +280,9 @@ def trends_panel() -> None:
     snap = session.snapshot(weights)
     trend_col, words_col, voice_col = st.columns([1.2, 1, 1])
     with trend_col:
-        if weights["face"] == 0:
+        if not camera:
+            st.info(CAMERA_OFF)
+        elif weights["face"] == 0:
             st.info("Face switched off.")
         elif len(snap.face.trend_t):
             fig = probability_trend(
@@ -268,7 +293,7 @@ def trends_panel() -> None:
             st.info("Face emotion trend: no face yet.")
     recent = snap.utterances[-CHART_UTTERANCES:]
     for col, modality in ((words_col, "semantic"), (voice_col, "acoustic")):
-        title = f"{MODALITY_TITLES[modality]}, latest utterances"
+        title = f"{MODALITY_SHORT[modality].capitalize()}, latest utterances"  # fits a third of 1280 px
         with col:
             fig = utterance_trend(recent, modality, title, height=320)
             if weights[modality] == 0:

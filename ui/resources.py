@@ -15,7 +15,7 @@ from emotion.slots import AnalysisSlots, analysis_slots
 from emotion.speech.acoustic import AcousticEmotionClassifier
 from emotion.speech.analyzer import SpeechEmotionAnalyzer
 from emotion.speech.pool import TranscriberPool
-from emotion.speech.transcribe import Transcriber, describe_model
+from emotion.speech.transcribe import Transcriber, describe_model, menu_models
 from emotion.text.semantic import TextEmotionClassifier
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,8 @@ def whisper_model_choice() -> str:
     ``EMOTION_WHISPER_MODEL`` or the bundled tiny.en). On a hosted deployment, unless
     ``EMOTION_WHISPER_ALLOWED`` says otherwise, only the bundled model is offered."""
     server = settings()
-    options = list(server.whisper_allowed)
+    # what can run here: models that need a download only where EMOTION_WHISPER_DOWNLOADS allows them
+    options = menu_models(server.whisper_allowed, server.whisper_model, server.whisper_downloads)
     if st.session_state.get(_FALLBACK_KEY):  # the last choice could not be loaded: show the model in use
         st.session_state["whisper_model"] = ""
     if st.session_state.get("whisper_model") not in options:
@@ -130,7 +131,13 @@ def whisper_model_choice() -> str:
             if server.hosted
             else ""
         )
-        st.sidebar.caption(f"Whisper model: tiny.en (bundled, offline). Other models are switched off on this server.{why}")
+        if len(server.whisper_allowed) > 1:  # allowed, but each needs a download
+            st.sidebar.caption(
+                "Whisper model: tiny.en (bundled, offline). The other Whisper models must be downloaded first: on a "
+                "machine with a network, set `EMOTION_WHISPER_DOWNLOADS=1` to offer them."
+            )
+        else:
+            st.sidebar.caption(f"Whisper model: tiny.en (bundled, offline). Other models are switched off on this server.{why}")
         return options[0]
     return st.sidebar.selectbox(
         "Whisper model",
@@ -138,7 +145,8 @@ def whisper_model_choice() -> str:
         index=options.index(server.whisper_model),  # the configured model is always allowed
         format_func=describe_model,
         help="Bigger models transcribe better and slower. Multilingual models transcribe other languages and "
-        "translate them to English for the words' emotion. Models marked 'download' need a network on first use.",
+        "translate them to English for the words' emotion. Only models that run on this machine offline are listed; "
+        "with EMOTION_WHISPER_DOWNLOADS=1, models marked 'download' are too (they need a network on first use).",
         key="whisper_model",
     )
 

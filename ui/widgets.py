@@ -74,8 +74,8 @@ def utterance_rows(utterances) -> list[dict]:
     translations = any(u.translation for u in utterances)
     for u in utterances:
         row = {
-            "start (s)": round(u.start_s, 2),
-            "end (s)": round(u.end_s, 2),
+            "start (s)": round(u.start_s, 2) + 0.0,  # never -0.0
+            "end (s)": round(u.end_s, 2) + 0.0,
             "transcript": display.transcript(u.text, u.transcript_status),
         }
         if languages:
@@ -104,7 +104,7 @@ def hidden_transcripts(utterances, key: str) -> None:
     with st.expander(f"Transcripts not recognised as English ({len(hidden)}): not what was said", key=key):
         st.caption("Whisper's guesses, kept for inspection; their words were not given to the words' model.")
         for u in hidden:
-            st.text(f"[{u.start_s:.1f}–{u.end_s:.1f} s] {u.text}")  # plain text, never HTML
+            st.text(f"[{display.seconds(u.start_s)}–{display.seconds(u.end_s)} s] {u.text}")  # plain text, never HTML
 
 
 def utterance_table(utterances, newest_first: bool = True, key: str = "utterances") -> None:

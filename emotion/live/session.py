@@ -34,7 +34,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -98,11 +98,14 @@ class DashboardSnapshot:
     speech_hold_s: float = 10.0
     now_face_ambiguous: bool = False
 
-    def now_parts(self, weights: Mapping[str, float] | None = None) -> tuple[ModalityPart, ...]:
+    def now_parts(self, weights: Mapping[str, float] | None = None, devices_off: Iterable[str] = ()) -> tuple[ModalityPart, ...]:
         """Face, words and voice as they enter :attr:`fused_now` under ``weights`` (the same
         weights given to :meth:`LiveSession.snapshot`): what each says, its share of the weight,
-        and the seconds it covers."""
+        and the seconds it covers. ``devices_off``: ``"camera"`` and/or ``"microphone"``, the
+        devices the stream was started without (their modalities are noted "camera off" /
+        "microphone off" instead of what is missing)."""
         weights = weights or {}
+        devices_off = set(devices_off)
         fused = self.fused_now
         says = fused.says() if fused is not None else {}
         shares = fused.shares() if fused is not None else {}
@@ -123,7 +126,10 @@ class DashboardSnapshot:
                     missing = "no usable words"
                 else:
                     missing = "no voice result"
-            if float(weights.get(name, 1.0)) == 0:
+            device = "camera" if name == "face" else "microphone"
+            if device in devices_off:
+                note = f"{device} off"
+            elif float(weights.get(name, 1.0)) == 0:
                 note = "switched off"
             elif vector is None:
                 note = missing
@@ -335,7 +341,6 @@ class LiveSession:
             acoustic_uncertain=fresh and latest.acoustic_uncertain,
             face_ambiguity=self.face_ambiguity,
         )
-        face_ambiguous = face_now is not None and self.face_ambiguity.is_ambiguous(face_now[1])
         latency = analysis_latencies(speech)
         return DashboardSnapshot(
             now_s,
@@ -351,7 +356,7 @@ class LiveSession:
             latest if fresh else None,
             self.face_span_s,
             self.speech_hold_s,
-            bool(face_ambiguous),
+            fused_now is not None and fused_now.face_ambiguous,
         )
 
     def mark_shown(self, snap: DashboardSnapshot) -> tuple[float | None, ...]:

