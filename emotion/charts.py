@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .display import seconds
 from .labels import COLORS_HEX, EMOTIONS
 
 # No template: in the app Streamlit's theme styles the charts; naming one (e.g. "plotly_white")
@@ -135,13 +136,13 @@ def utterance_trend(utterances, modality: str, title: str, height: int = 300) ->
     ``"acoustic"``; x is the utterance's end time (s). None when no utterance has it. With one
     utterance, a trend would be a lone dot: its probabilities as bars instead
     (:func:`probability_bars`, the title naming its span)."""
-    rows = [(u.end_s, getattr(u, modality)) for u in utterances if getattr(u, modality) is not None]
-    if not rows:
+    having = [u for u in utterances if getattr(u, modality) is not None]
+    if not having:
         return None
-    if len(rows) == 1:
-        (u,) = [u for u in utterances if getattr(u, modality) is not None]
-        span = f"{round(u.start_s, 1) + 0.0:.1f}–{round(u.end_s, 1) + 0.0:.1f} s"
-        return probability_bars(rows[0][1], title=f"{title} (one utterance, {span})", height=height)
-    t = np.array([r[0] for r in rows])
-    p = np.stack([r[1] for r in rows])
+    if len(having) == 1:
+        (u,) = having
+        span = f"{seconds(u.start_s)}–{seconds(u.end_s)} s"
+        return probability_bars(getattr(u, modality), title=f"{title} (one utterance, {span})", height=height)
+    t = np.array([u.end_s for u in having])
+    p = np.stack([getattr(u, modality) for u in having])
     return probability_trend(t, p, window_s=None, height=height, title=title, markers=True)

@@ -25,7 +25,7 @@ from . import display
 from .config import MAX_SAMPLE_FPS as MAX_FPS
 from .errors import EmotionError
 from .formats import EXTENSIONS as KINDS
-from .formats import IMAGE_EXTENSIONS, TEXT_EXTENSIONS
+from .formats import IMAGE_EXTENSIONS, TEXT_EXTENSIONS, extension
 from .sanitize import terminal
 from .schema import TranscriptStatus
 from .timeline import Timeline
@@ -53,13 +53,13 @@ def _table(timeline: Timeline) -> str:
             if r.get("label"):
                 label += f" {r['face_' + r['label']]:.0%}"
             # a photo has no time; a video's face carries its frame's
-            when = "" if r["source"].lower().split(".")[-1] in IMAGE_EXTENSIONS else f"{r['start_s']:.2f} s\t"
+            when = "" if extension(r["source"]) in IMAGE_EXTENSIONS else f"{r['start_s']:.2f} s\t"
             face = "face" if r.get("face_id") is None else f"face #{r['face_id']}"
             out.append(f"{r['source']}\t{when}{face}\tbox x={r['x']} y={r['y']} w={r['w']} h={r['h']} px\t{label}")
         elif r["kind"] == "fused":
             out.append(f"{r['source']}\t{r['start_s']:.2f}-{r['end_s']:.2f} s\tfused\t{r['label']}")
         else:
-            time = f"{r['start_s']:.2f}-{r['end_s']:.2f} s" if r["source"].lower().split(".")[-1] not in TEXT_EXTENSIONS else ""
+            time = f"{r['start_s']:.2f}-{r['end_s']:.2f} s" if extension(r["source"]) not in TEXT_EXTENSIONS else ""
             text = terminal(repr(r["text"]))
             if r.get("transcript_status") == TranscriptStatus.UNRELIABLE:
                 text += f" ({display.NOT_ENGLISH})"
